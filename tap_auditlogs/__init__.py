@@ -1,0 +1,1 @@
+"""tap-auditlogs: a Singer tap for SaaS audit logs."""

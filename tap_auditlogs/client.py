@@ -1,0 +1,536 @@
+"""``AuditLogStream``: the HTTP policy and incremental plumbing every provider shares.
+
+No provider names appear here. A provider module subclasses ``AuditLogStream`` and says
+where its API lives, how it authenticates, how a page is parsed and which reading
+strategy (``strategies.py``) fits its API.
+
+Where singer-sdk 0.54 falls short, this module does the work itself:
+
+* Retries: the SDK ignores ``Retry-After``, cannot stop cleanly when a quota wait is
+  too long, and does not retry a 200 with a broken body. ``request_json`` is one
+  explicit loop that does all three.
+* Secrets: the SDK redacts nothing. ``Redactor`` scrubs every secret from every log line
+  and error message, and error messages are built here from status, path and the API's
+  own message, never from headers or full URLs.
+* State: the SDK's bookmarks assume sorted streams or end-of-run promotion; the reading
+  strategies keep their own state in the SDK's partition state dicts instead, so
+  ``_increment_stream_state`` is a no-op here.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+import typing as t
+from functools import cached_property
+from importlib import metadata
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from singer_sdk.streams import RESTStream
+
+from tap_auditlogs.errors import (
+    AuditLogsError,
+    ProviderError,
+    QuotaExhaustedError,
+    TransientError,
+)
+from tap_auditlogs.instants import now_instant, parse_instant, seconds_to_ns
+from tap_auditlogs.strategies import Page, PartitionState
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+
+    from singer_sdk.pagination import BaseAPIPaginator
+
+    from tap_auditlogs.strategies import Ascending, Context, NewestFirst, Record, TimeWindows
+
+try:
+    VERSION = metadata.version("tap-auditlogs")
+except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    VERSION = "0.0.0"
+
+USER_AGENT = f"tap-auditlogs/{VERSION} (+https://github.com/tap-auditlogs/tap-auditlogs)"
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+PROGRESS_EVERY_SECONDS = 15.0
+
+
+class Redactor(logging.Filter):
+    """Replaces every registered secret with ``***`` in log records and messages."""
+
+    _secrets: t.ClassVar[set[str]] = set()
+
+    @classmethod
+    def register(cls, *values: object) -> None:
+        """Remember secrets to scrub (config values, tokens obtained at run time)."""
+        for value in values:
+            if isinstance(value, str) and len(value) >= 4:
+                cls._secrets.add(value)
+
+    @classmethod
+    def scrub(cls, text: str) -> str:
+        """Return ``text`` with every known secret replaced."""
+        for secret in sorted(cls._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub the formatted message and any traceback of a log record."""
+        if not self._secrets:
+            return True
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            formatter = logging.Formatter()
+            record.exc_text = self.scrub(formatter.formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
+        return True
+
+    @classmethod
+    def install(cls) -> None:
+        """Attach the filter to every handler there is now (idempotent)."""
+        loggers: list[logging.Logger] = [logging.getLogger()]
+        loggers += [
+            logger
+            for logger in logging.root.manager.loggerDict.values()
+            if isinstance(logger, logging.Logger)
+        ]
+        for logger in loggers:
+            for handler in logger.handlers:
+                if not any(isinstance(f, cls) for f in handler.filters):
+                    handler.addFilter(cls())
+
+
+def retry_after_seconds(response: requests.Response | None) -> float | None:
+    """Seconds the server asks us to wait (``Retry-After`` in seconds or as an HTTP date)."""
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def api_error_message(response: requests.Response) -> str:
+    """The API's own error text from a response body, short and scrubbed."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        text = response.text.strip().replace("\n", " ")
+        return Redactor.scrub(text[:200]) if text and "<html" not in text.lower() else ""
+    return Redactor.scrub(_message_from_body(body)[:300])
+
+
+def _message_from_body(body: object) -> str:
+    """Find the message in the error bodies the providers use."""
+    if isinstance(body, dict):
+        for key in ("error", "message", "error_description", "detail", "title"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict):
+                return _message_from_body(value)
+        # ConfigCat-style validation errors: {"field": ["message", ...]}
+        parts = [
+            f"{key}: {'; '.join(str(m) for m in value)}"
+            for key, value in body.items()
+            if isinstance(value, list) and value
+        ]
+        if parts:
+            return ", ".join(parts)
+    if isinstance(body, str):
+        return body
+    return ""
+
+
+class AuditLogStream(RESTStream):
+    """Base class of the provider streams: HTTP policy, errors, state, progress."""
+
+    #: Provider key: the name of its settings block (``socket``, ``configcat``...).
+    provider: t.ClassVar[str]
+    #: Provider name for people (``Socket``).
+    provider_label: t.ClassVar[str]
+    #: How this provider's log is read.
+    strategy: t.ClassVar[Ascending | NewestFirst | TimeWindows]
+    #: The field that names the partition in a record and in the state (e.g. ``org_slug``).
+    partition_field: t.ClassVar[str]
+    #: Where the API lives unless ``<provider>.base_url`` says otherwise.
+    default_base_url: t.ClassVar[str]
+    #: Seconds re-read before the bookmark on every run (late events).
+    default_lookback_seconds: t.ClassVar[int] = 300
+    #: Hint shown with authentication errors.
+    credentials_hint: t.ClassVar[str] = "check the credentials"
+
+    is_sorted = False  # the strategies keep the state; the SDK must not check order
+    check_sorted = False
+    allow_redirects = False
+
+    def __init__(self, tap: t.Any) -> None:  # noqa: ANN401 - the SDK types it as Tap
+        """Create the stream for a configured provider."""
+        super().__init__(tap=tap)
+        self._run_started = now_instant()
+        self._halted: ProviderError | None = None
+        self._warned: set[str] = set()
+        self._progress: dict[str, t.Any] = {}
+
+    # ----------------------------------------------------------------- settings
+
+    @property
+    def settings(self) -> Mapping[str, t.Any]:
+        """This provider's settings block."""
+        return t.cast("Mapping[str, t.Any]", self.config.get(self.provider) or {})
+
+    @property
+    def url_base(self) -> str:
+        """The API's base URL."""
+        return str(self.settings.get("base_url") or self.default_base_url).rstrip("/")
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """Headers sent with every request (authentication is added by the authenticator)."""
+        return {"User-Agent": USER_AGENT, "Accept": "application/json"}
+
+    @property
+    def timeout(self) -> int:
+        """Seconds to wait for a connection or for each read of a response."""
+        return int(self.config.get("request_timeout", 60))
+
+    @property
+    def lookback_ns(self) -> int:
+        """The lookback in nanoseconds."""
+        seconds = self.settings.get("lookback_seconds", self.default_lookback_seconds)
+        return seconds_to_ns(float(seconds))
+
+    @cached_property
+    def start_ns(self) -> int | None:
+        """``start_date`` in nanoseconds, if set."""
+        value = self.config.get("start_date")
+        return parse_instant(str(value), allow_naive=True) if value else None
+
+    # ------------------------------------------------------------ strategy API
+
+    def lower_bound(self, bookmark: int | None) -> int | None:
+        """The oldest instant to read: bookmark minus lookback, never before ``start_date``."""
+        candidates = [v for v in (self.start_ns,) if v is not None]
+        if bookmark is not None:
+            candidates.append(bookmark - self.lookback_ns)
+        return max(candidates) if candidates else None
+
+    def run_started_ns(self) -> int:
+        """When this stream was created, in ns."""
+        return self._run_started
+
+    def state_of(self, context: Context) -> PartitionState:
+        """The partition's state, as the strategies see it."""
+        return PartitionState(self.get_context_state(context), t.cast("str", self.replication_key))
+
+    def checkpoint(self) -> None:
+        """Write a STATE message now (the SDK would skip it when no record was written)."""
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        """Log a warning once per run and key."""
+        if key not in self._warned:
+            self._warned.add(key)
+            self.logger.warning("%s: " + message, self.provider_label, *args)
+
+    def instant_of(self, record: Record) -> int:
+        """The record's replication-key value as ns."""
+        return parse_instant(str(record[t.cast("str", self.replication_key)]), allow_naive=True)
+
+    def id_of(self, record: Record) -> str:
+        """The record's provider id."""
+        return str(record[self.primary_keys[-1]])
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        """Query parameters of a pass; providers add their time bounds and filters."""
+        return {}
+
+    def page_params(self, token: t.Any) -> dict:  # noqa: ANN401
+        """Query parameters that select the page ``token``."""
+        raise NotImplementedError
+
+    def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:  # noqa: ANN401
+        """Records and total count of a decoded page; ValueError if the shape is wrong."""
+        raise NotImplementedError
+
+    def get_new_paginator(self, start_value: t.Any = None) -> BaseAPIPaginator:  # noqa: ANN401
+        """A paginator positioned at ``start_value`` (the first page when None)."""
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- the sync
+
+    def get_replication_key_signpost(self, context: Context) -> None:  # noqa: ARG002
+        """No signpost: the strategies bound every pass themselves."""
+        return
+
+    def _increment_stream_state(self, latest_record: Record, *, context: Context = None) -> None:
+        """The strategies move the bookmark, only after a page was emitted."""
+
+    def describe(self, context: Context) -> str:
+        """Provider and partition, for messages: ``Socket org 'acme'``."""
+        if not context:
+            return self.provider_label
+        parts = [f"{key} '{value}'" for key, value in context.items()]
+        return f"{self.provider_label} {', '.join(parts)}"
+
+    def get_records(self, context: Context) -> Iterator[Record]:
+        """Read one partition with the provider's strategy; report errors, don't crash."""
+        if self._halted is not None:
+            return
+        self._progress = {"pages": 0, "records": 0, "started": time.monotonic(), "logged": 0.0}
+        try:
+            for record in self.strategy.read(self, context):
+                self._progress["records"] += 1
+                yield record
+        except ProviderError as error:
+            self._report(error)
+        self.logger.info(
+            "%s: done, %d records in %d pages.",
+            self.describe(context),
+            self._progress["records"],
+            self._progress["pages"],
+        )
+
+    def _report(self, error: ProviderError) -> None:
+        if error.whole_provider:
+            self._halted = error
+        record_failure = getattr(self._tap, "record_failure", None)
+        if record_failure is None:  # pragma: no cover - used without TapAuditLogs
+            raise error
+        record_failure(error)
+
+    def post_process(self, row: Record, context: Context = None) -> Record:
+        """Add the partition (org) to the record."""
+        if context and self.partition_field in context:
+            row[self.partition_field] = context[self.partition_field]
+        return row
+
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:  # noqa: ANN401
+        """Fetch pages from ``start_token`` until the paginator or an empty page says stop."""
+        paginator = self.get_new_paginator(start_token)
+        seen: set[str] = set()
+        url = self.get_url(dict(context or {}))
+        while not paginator.finished:
+            token = paginator.current_value
+            query = {**params, **(self.page_params(token) if token is not None else {})}
+            response = self.request_json(context, url, query, parse=self.parse_page)
+            records, total = response.auditlogs_page  # type: ignore[attr-defined]
+            try:
+                paginator.advance(response)
+            except RuntimeError as loop:
+                raise self._loop_error(context, token) from loop
+            next_token = None if paginator.finished else paginator.current_value
+            if next_token is not None:
+                key = repr(next_token)
+                if key in seen:
+                    raise self._loop_error(context, next_token)
+                seen.add(key)
+            self._log_progress(context, len(records), total)
+            yield Page(records=records, next_token=next_token, total=total)
+            if not records and not paginator.continue_if_empty(response):
+                return
+
+    def _loop_error(self, context: Context, token: object) -> ProviderError:
+        return ProviderError(
+            f"{self.describe(context)}: the API returned the page token {token!r} twice; "
+            "stopped to avoid an endless loop. The state up to the last page is saved."
+        )
+
+    def _log_progress(self, context: Context, records: int, total: int | None) -> None:
+        progress = self._progress
+        progress["pages"] += 1
+        now = time.monotonic()
+        if now - progress["logged"] < PROGRESS_EVERY_SECONDS:
+            return
+        progress["logged"] = now
+        elapsed = max(now - progress["started"], 1e-6)
+        done = progress["records"] + records
+        left = f", about {max(total - done, 0):,} left" if total else ""
+        self.logger.info(
+            "%s: %d pages, %d records read (%.0f records/s)%s.",
+            self.describe(context),
+            progress["pages"],
+            done,
+            done / elapsed,
+            left,
+        )
+
+    # ------------------------------------------------------------- HTTP policy
+
+    def handle_auth_failure(self, response: requests.Response) -> bool:  # noqa: ARG002
+        """Called on 401 and redirects; return True after renewing credentials to retry once."""
+        return False
+
+    def request_json(
+        self,
+        context: Context,
+        url: str,
+        params: Mapping[str, t.Any],
+        *,
+        parse: Callable[[t.Any], t.Any] | None = None,
+    ) -> requests.Response:
+        """GET ``url`` with the tap's retry policy; returns the response with its body decoded.
+
+        The decoded body is ``response.auditlogs_payload`` and, with ``parse``, its parsed
+        form ``response.auditlogs_page``. 408/425/429/5xx, dropped connections, timeouts,
+        truncated and undecodable bodies are retried with exponential backoff and jitter,
+        or exactly as long as ``Retry-After`` says. A ``Retry-After`` longer than
+        ``max_retry_wait`` stops the provider cleanly (``QuotaExhaustedError``).
+        """
+        max_tries = 1 + int(self.config.get("max_retries", 8))
+        base_wait = float(self.config.get("backoff_base_seconds", 1.0))
+        max_wait = float(self.config.get("max_retry_wait", 300))
+        path = urlsplit(url).path
+        where = f"{self.describe(context)}: GET {path}"
+        auth_renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(where, url, params, parse)
+            except _AuthRetry:
+                if auth_renewed:
+                    raise self._auth_error(where, None) from None
+                auth_renewed = True
+                attempt -= 1
+                continue
+            except TransientError as problem:
+                if problem.retry_after is not None and problem.retry_after > max_wait:
+                    raise QuotaExhaustedError(
+                        f"{where}: {problem}; the API asks to wait {problem.retry_after:.0f} s "
+                        f"(Retry-After), longer than max_retry_wait ({max_wait:.0f} s). "
+                        "Stopped this provider cleanly: the state is saved and the next run "
+                        "continues where this one stopped.",
+                        wait_seconds=problem.retry_after,
+                    ) from None
+                if attempt >= max_tries:
+                    raise ProviderError(
+                        f"{where}: gave up after {attempt} attempts; last error: {problem}. "
+                        "The state up to the last page is saved; run again later, or raise "
+                        "max_retries."
+                    ) from None
+                if problem.retry_after is not None:
+                    wait = problem.retry_after
+                    how = "as Retry-After asks"
+                else:
+                    ceiling = min(60.0, base_wait * 2 ** (attempt - 1))
+                    wait = random.uniform(ceiling / 2, ceiling)
+                    how = "backoff"
+                self.logger.warning(
+                    "%s: %s; retrying in %.1f s (%s, attempt %d of %d).",
+                    where,
+                    problem,
+                    wait,
+                    how,
+                    attempt + 1,
+                    max_tries,
+                )
+                time.sleep(wait)
+
+    def _attempt(
+        self,
+        where: str,
+        url: str,
+        params: Mapping[str, t.Any],
+        parse: Callable[[t.Any], t.Any] | None,
+    ) -> requests.Response:
+        """One request: a decoded response, or the exception that says what to do next."""
+        request = requests.Request("GET", url, params=dict(params), headers=self.http_headers)
+        prepared = self.requests_session.prepare_request(request)
+        prepared = self.authenticator(prepared)
+        try:
+            response = self.requests_session.send(
+                prepared, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.Timeout:
+            raise TransientError(f"no answer within {self.timeout} s") from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise TransientError(f"connection failed ({_exception_kind(exc)})") from None
+        except requests.exceptions.ContentDecodingError:
+            raise TransientError("the response body could not be decompressed") from None
+        status = response.status_code
+        if status in REDIRECT_STATUSES or status == 401:
+            if self.handle_auth_failure(response):
+                raise _AuthRetry
+            if status == 401:
+                raise self._auth_error(where, response)
+            location = urlsplit(response.headers.get("Location", "")).netloc or "elsewhere"
+            raise ProviderError(
+                f"{where}: HTTP {status} redirect to {location}; API calls never follow "
+                f"redirects. Check {self.provider}.base_url."
+            )
+        if status in RETRY_STATUSES:
+            raise TransientError(
+                f"HTTP {status} {response.reason or ''}".strip(),
+                retry_after=retry_after_seconds(response),
+            )
+        if status >= 400:
+            raise ProviderError(
+                f"{where}: HTTP {status} {response.reason or ''}: "
+                f"{api_error_message(response) or 'no message'}. {self.error_hint(status)}"
+            )
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise TransientError("the response body is not valid JSON (truncated?)") from None
+        response.auditlogs_payload = payload  # type: ignore[attr-defined]
+        if parse is not None:
+            try:
+                response.auditlogs_page = parse(payload)  # type: ignore[attr-defined]
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise TransientError("the response body does not have the documented shape") from None
+        return response
+
+    def _auth_error(self, where: str, response: requests.Response | None) -> ProviderError:
+        detail = api_error_message(response) if response is not None else ""
+        detail = f": {detail}" if detail else ""
+        return ProviderError(
+            f"{where}: the credentials were refused (HTTP 401{detail}). {self.credentials_hint}.",
+            whole_provider=True,
+        )
+
+    def error_hint(self, status: int) -> str:
+        """What the user can do about an HTTP error status."""
+        hints = {
+            400: "The request was rejected; check this provider's filter settings.",
+            403: "The credentials lack a permission; " + self.credentials_hint + ".",
+            404: f"Not found; check the organization settings of {self.provider}.",
+        }
+        return hints.get(status, "")
+
+
+class _AuthRetry(Exception):
+    """Credentials were renewed; repeat the request once."""
+
+
+def _exception_kind(exc: Exception) -> str:
+    """Name a connection failure without quoting its text (which holds the URL)."""
+    reason = exc
+    while reason.__context__ is not None and reason.__context__ is not reason:
+        reason = t.cast("Exception", reason.__context__)
+    return type(exc).__name__ if reason is exc else f"{type(exc).__name__}: {type(reason).__name__}"
+
+
+def non_empty(values: Iterable[object] | None) -> list[str]:
+    """Strings of a config list, blanks dropped."""
+    return [str(v).strip() for v in values or () if str(v).strip()]
+
+
+__all__ = ["AuditLogStream", "AuditLogsError", "Redactor", "non_empty"]

@@ -1,0 +1,69 @@
+"""User-facing errors: one clear line each, never a traceback, never a secret."""
+
+from __future__ import annotations
+
+#: Exit codes. 2: the configuration is wrong. 1: a provider refused or broke.
+#: 3: a provider's quota ran out; the state is saved and the next run continues.
+EXIT_CONFIG = 2
+EXIT_PROVIDER = 1
+EXIT_RESUME_LATER = 3
+
+
+class AuditLogsError(Exception):
+    """An error the user can act on; its message is shown as is."""
+
+    exit_code = EXIT_PROVIDER
+
+
+class ConfigError(AuditLogsError):
+    """The configuration or state given to the tap is wrong."""
+
+    exit_code = EXIT_CONFIG
+
+
+class ProviderError(AuditLogsError):
+    """A provider answered with an error that retrying will not fix.
+
+    ``whole_provider`` is True when every partition of the provider will fail the
+    same way (bad credentials), so the tap stops asking that provider.
+    """
+
+    def __init__(self, message: str, *, whole_provider: bool = False) -> None:
+        """Create the error."""
+        super().__init__(message)
+        self.whole_provider = whole_provider
+
+
+class QuotaExhaustedError(ProviderError):
+    """The provider asked us to wait longer than ``max_retry_wait``."""
+
+    exit_code = EXIT_RESUME_LATER
+
+    def __init__(self, message: str, *, wait_seconds: float) -> None:
+        """Create the error."""
+        super().__init__(message, whole_provider=True)
+        self.wait_seconds = wait_seconds
+
+
+class TransientError(Exception):
+    """A failure worth retrying (429, 5xx, dropped connection, broken body)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        """Create the error."""
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SyncIncompleteError(AuditLogsError):
+    """Some partitions could not be read; the others were, and their state is saved."""
+
+    def __init__(self, failures: list[ProviderError]) -> None:
+        """Summarise the failures of one run."""
+        lines = [str(f) for f in failures]
+        super().__init__("\n".join(lines))
+        self.failures = failures
+        self.exit_code = (
+            EXIT_RESUME_LATER
+            if all(isinstance(f, QuotaExhaustedError) for f in failures)
+            else EXIT_PROVIDER
+        )

@@ -1,0 +1,73 @@
+"""Instants as integer nanoseconds since the Unix epoch (UTC).
+
+Providers send timestamps with 0 to 9 fractional digits and various offsets; comparing
+them as strings is wrong ("...:00Z" sorts after "...:00.5Z") and Python's datetime
+keeps only microseconds (Torq sends nanoseconds). So every comparison in the tap is
+done on these integers, and bookmarks are written with all nine digits.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import datetime, timezone
+
+NS_PER_SECOND = 1_000_000_000
+
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+
+
+def parse_instant(value: str, *, allow_naive: bool = False) -> int:
+    """Parse an ISO 8601 / RFC 3339 timestamp into nanoseconds since the epoch.
+
+    A date alone means midnight UTC. A date-time without an offset is rejected unless
+    ``allow_naive`` (then it is read as UTC). Raises ValueError on anything else.
+    """
+    match = _ISO.match(value.strip())
+    if not match:
+        msg = f"not an ISO 8601 date-time: {value!r}"
+        raise ValueError(msg)
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    if hour is not None and offset is None and not allow_naive:
+        msg = f"date-time has no timezone: {value!r} (add Z or an offset such as +00:00)"
+        raise ValueError(msg)
+    # datetime() validates the calendar fields (month 13, Feb 30 ...).
+    moment = datetime(
+        int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+    )
+    seconds = calendar.timegm(moment.timetuple())
+    if offset and offset not in ("Z", "z"):
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        offset_minutes = int(digits[:2]) * 60 + (int(digits[2:4]) if len(digits) > 2 else 0)
+        seconds -= sign * offset_minutes * 60
+    nanos = int((fraction or "0")[:9].ljust(9, "0"))
+    return seconds * NS_PER_SECOND + nanos
+
+
+def format_instant(ns: int, *, digits: int = 9) -> str:
+    """Format nanoseconds as ``YYYY-MM-DDTHH:MM:SS[.f]Z`` with ``digits`` fractional digits."""
+    seconds, nanos = divmod(ns, NS_PER_SECOND)
+    base = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if digits <= 0:
+        return f"{base}Z"
+    return f"{base}.{nanos:09d}"[: len(base) + 1 + digits] + "Z"
+
+
+def instant_from_datetime(moment: datetime) -> int:
+    """Convert an aware datetime to nanoseconds."""
+    return calendar.timegm(moment.utctimetuple()) * NS_PER_SECOND + moment.microsecond * 1000
+
+
+def now_instant() -> int:
+    """The current time in nanoseconds."""
+    return instant_from_datetime(datetime.now(timezone.utc))
+
+
+def seconds_to_ns(seconds: float) -> int:
+    """Convert seconds to nanoseconds."""
+    return int(seconds * NS_PER_SECOND)

@@ -1,0 +1,44 @@
+"""The providers: one module each, found automatically.
+
+A provider module defines ``PROVIDER = Provider(...)``: its settings block, the names of
+the settings that must be set for it to count as configured, and its stream class.
+Adding a fifth provider is one new module here, one schema, one emulator module and one
+test file; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import typing as t
+from functools import cache
+
+if t.TYPE_CHECKING:
+    from singer_sdk import typing as th
+
+    from tap_auditlogs.client import AuditLogStream
+
+
+@dataclasses.dataclass(frozen=True)
+class Provider:
+    """What the tap needs to know about one provider."""
+
+    key: str  # the settings block and the stream's provider key, e.g. "socket"
+    label: str  # for people, e.g. "Socket"
+    stream_class: type[AuditLogStream]
+    settings: tuple[th.Property, ...]
+    required: tuple[str, ...]  # settings that must all be set to enable the provider
+    description: str = ""
+
+
+@cache
+def all_providers() -> tuple[Provider, ...]:
+    """Every provider module in this package, sorted by key."""
+    found = []
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        provider = getattr(module, "PROVIDER", None)
+        if isinstance(provider, Provider):
+            found.append(provider)
+    return tuple(sorted(found, key=lambda p: p.key))

@@ -1,0 +1,375 @@
+"""The three ways to read an audit log, and the state each one keeps.
+
+Every provider reads its log with one of these strategies (see ../shared/architecture.md):
+
+* ``Ascending``: the API sorts oldest first from a server-side lower bound. The bookmark
+  moves after every page, so a killed run resumes mid-way.
+* ``NewestFirst``: the API pages from the newest event down. A pass reads down to the
+  bookmark and stops early; the bookmark moves only when the pass reached the old one.
+  A pass cut short keeps its place (``pending_pass``) and the next run finishes it first.
+* ``TimeWindows``: the API takes a bounded time range. Windows go oldest first, and the
+  end of a fully read window is a checkpoint.
+
+Shared rules, all in this module:
+
+* Instants are compared as integers (``instants.py``), never as strings.
+* One place decides whether a record is new (``_is_new``): not older than the bookmark
+  minus the provider's lookback, and not among the ids already emitted inside that
+  lookback (``recent_ids`` in the state). The lookback re-reads late events; the id set
+  keeps the re-read from emitting duplicates.
+* Every order the strategies rely on is checked on every page. When a page breaks it,
+  the strategy warns and falls back to reading on and filtering on the client, without
+  moving the bookmark until the end.
+* State is written (``checkpoint``) only after every record it covers was emitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from tap_auditlogs.instants import format_instant, parse_instant
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+Record = dict[str, t.Any]
+Context = t.Optional["Mapping[str, t.Any]"]
+
+#: At most this many ids are kept in ``recent_ids`` per partition; when more events share
+#: the lookback window, the oldest ids are forgotten (their re-read may duplicate).
+MAX_RECENT_IDS = 2000
+
+
+@dataclasses.dataclass
+class Page:
+    """One page of an API response, decoded once."""
+
+    records: list[Record]
+    next_token: t.Any = None  # what fetches the following page; None on the last page
+    total: int | None = None  # the provider's total count, when it tells
+
+
+class Reader(t.Protocol):
+    """What a strategy needs from a stream (``AuditLogStream`` implements it)."""
+
+    lookback_ns: int
+
+    def lower_bound(self, bookmark: int | None) -> int | None:
+        """The oldest instant to read: bookmark minus lookback, else ``start_date``."""
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        """Query parameters for a pass bounded by ``lower`` and ``upper`` (ns)."""
+
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+        """Pages of the log from ``start_token`` (the first page when None)."""
+
+    def instant_of(self, record: Record) -> int:
+        """The record's replication-key instant in ns."""
+
+    def id_of(self, record: Record) -> str:
+        """The record's provider id."""
+
+    def state_of(self, context: Context) -> PartitionState:
+        """The partition's state."""
+
+    def checkpoint(self) -> None:
+        """Emit a STATE message now."""
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        """Log a warning once per run and key."""
+
+    def run_started_ns(self) -> int:
+        """When this run started (ns); frozen so windows do not chase the clock."""
+
+
+class PartitionState:
+    """The strategies' view of one partition's state dict (the SDK's, written in place).
+
+    Keys: ``replication_key``, ``replication_key_value`` (the bookmark, nine fractional
+    digits, UTC), ``recent_ids`` ({id: instant} emitted within the lookback before the
+    bookmark) and, while a newest-first pass is unfinished, ``pending_pass``.
+    """
+
+    def __init__(self, raw: dict, replication_key: str) -> None:
+        """Wrap the SDK's writable partition state."""
+        self.raw = raw
+        self.replication_key = replication_key
+
+    @property
+    def bookmark(self) -> int | None:
+        """The bookmark in ns, or None before the first completed pass."""
+        value = self.raw.get("replication_key_value")
+        if not value or self.raw.get("replication_key") not in (None, self.replication_key):
+            return None
+        return parse_instant(str(value), allow_naive=True)
+
+    @property
+    def recent(self) -> dict[str, int]:
+        """Ids emitted within the lookback before the bookmark."""
+        return _decode_ids(self.raw.get("recent_ids"))
+
+    @property
+    def pending(self) -> dict | None:
+        """The unfinished newest-first pass, if any."""
+        pending = self.raw.get("pending_pass")
+        return pending if isinstance(pending, dict) else None
+
+    def commit(
+        self,
+        *,
+        bookmark: int | None,
+        recent: dict[str, int],
+        pending: dict | None = None,
+    ) -> None:
+        """Replace the bookmark, recent ids and pending pass in one step.
+
+        ``dict.update`` is a single call, so a SIGTERM handler that writes the state
+        between two bytecodes never sees half of a checkpoint.
+        """
+        update: dict[str, t.Any] = {
+            "replication_key": self.replication_key,
+            "recent_ids": _encode_ids(recent),
+        }
+        if bookmark is not None:
+            update["replication_key_value"] = format_instant(bookmark)
+        if pending is None:
+            self.raw.pop("pending_pass", None)
+        else:
+            update["pending_pass"] = pending
+        self.raw.update(update)
+
+
+def _encode_ids(ids: dict[str, int]) -> dict[str, str]:
+    return {key: format_instant(value) for key, value in ids.items()}
+
+
+def _decode_ids(raw: object) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        return {}
+    return {str(key): parse_instant(str(value), allow_naive=True) for key, value in raw.items()}
+
+
+def prune_ids(ids: dict[str, int], floor: int | None) -> dict[str, int]:
+    """Keep the ids at or after ``floor``, at most ``MAX_RECENT_IDS`` of the newest."""
+    kept = ids if floor is None else {k: v for k, v in ids.items() if v >= floor}
+    if len(kept) > MAX_RECENT_IDS:
+        newest = sorted(kept.items(), key=lambda item: item[1])[-MAX_RECENT_IDS:]
+        kept = dict(newest)
+    return kept
+
+
+def _is_new(ts: int, record_id: str, lower: int | None, *seen: Mapping[str, int]) -> bool:
+    """The one place that decides whether a record read from the API is emitted."""
+    if lower is not None and ts < lower:
+        return False
+    return not any(record_id in ids for ids in seen)
+
+
+def _max(*values: int | None) -> int | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+class Ascending:
+    """Oldest first from a server-side lower bound; the bookmark moves page by page."""
+
+    name = "ascending"
+
+    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+        """Yield the new records of one partition."""
+        state = reader.state_of(context)
+        lower = reader.lower_bound(state.bookmark)
+        recent = state.recent
+        high = state.bookmark
+        emitted: dict[str, int] = {}
+        ordered, previous = True, None
+        for page in reader.pages(context, reader.request_params(context, lower, None)):
+            for record in page.records:
+                ts, record_id = reader.instant_of(record), reader.id_of(record)
+                if ordered and previous is not None and ts < previous:
+                    ordered = False
+                    reader.warn_once(
+                        "order",
+                        "Pages are not in ascending order as requested; reading to the end "
+                        "and moving the bookmark only when the pass is complete.",
+                    )
+                previous = ts
+                if not _is_new(ts, record_id, lower, recent, emitted):
+                    continue
+                yield record
+                emitted[record_id] = ts
+                high = _max(high, ts)
+            if high is None:
+                continue
+            floor = high - reader.lookback_ns
+            if ordered:
+                recent = prune_ids({**recent, **emitted}, floor)
+                emitted = {}
+                state.commit(bookmark=high, recent=recent)
+                reader.checkpoint()
+            else:
+                emitted = {k: v for k, v in emitted.items() if v >= floor}
+        if high is not None:
+            state.commit(bookmark=high, recent=prune_ids({**recent, **emitted}, high - reader.lookback_ns))
+            reader.checkpoint()
+
+
+class NewestFirst:
+    """Newest first down to the bookmark, with an early stop and a resumable pass."""
+
+    name = "newest-first"
+
+    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+        """Finish a pass an earlier run left unfinished, then make a fresh pass."""
+        state = reader.state_of(context)
+        pending = state.pending
+        if pending is not None:
+            yield from self._pass(
+                reader,
+                context,
+                ceiling=_parse_optional(pending.get("ceiling")),
+                pass_ids=_decode_ids(pending.get("ceiling_ids")),
+                resume=pending,
+            )
+        yield from self._pass(reader, context, ceiling=None, pass_ids={}, resume=None)
+
+    def _pass(  # noqa: C901
+        self,
+        reader: Reader,
+        context: Context,
+        *,
+        ceiling: int | None,
+        pass_ids: dict[str, int],
+        resume: dict | None,
+    ) -> Iterator[Record]:
+        """Read from the newest page (or the resume point) down to the bookmark."""
+        state = reader.state_of(context)
+        bookmark = state.bookmark
+        lower = reader.lower_bound(bookmark)
+        recent = state.recent
+        lookback = reader.lookback_ns
+        oldest = _parse_optional(resume.get("oldest")) if resume else None
+        oldest_id = resume.get("oldest_id") if resume else None
+        start_token = resume.get("next_token") if resume else None
+        ordered, first_page = True, True
+        params = reader.request_params(context, lower, None)
+        for page in reader.pages(context, params, start_token=start_token):
+            stamps = [reader.instant_of(record) for record in page.records]
+            ids = [reader.id_of(record) for record in page.records]
+            resumed_page = first_page and start_token is not None
+            if resumed_page and not _continues(stamps, ids, oldest, oldest_id):
+                reader.warn_once(
+                    "resume",
+                    "The saved page no longer continues where the last run stopped; "
+                    "re-reading this pass from the newest page (duplicates possible).",
+                )
+                yield from self._pass(
+                    reader, context, ceiling=ceiling, pass_ids=pass_ids, resume=None
+                )
+                return
+            if ordered and not _descending(stamps, None if resumed_page else oldest):
+                ordered = False
+                reader.warn_once(
+                    "order",
+                    "A page is not newest-first; reading to the end of the log and "
+                    "filtering on the client instead of stopping early.",
+                )
+            first_page = False
+            for record, ts, record_id in zip(page.records, stamps, ids):
+                if not _is_new(ts, record_id, lower, recent, pass_ids):
+                    continue
+                yield record
+                ceiling = _max(ceiling, ts)
+                if ceiling is not None and ts >= ceiling - lookback:
+                    pass_ids[record_id] = ts
+            if not ordered:
+                continue
+            if stamps:
+                oldest, oldest_id = stamps[-1], ids[-1]
+            if page.next_token is None or (lower is not None and oldest is not None and oldest < lower):
+                break
+            floor = None if ceiling is None else ceiling - lookback
+            pass_ids = prune_ids(pass_ids, floor)
+            state.commit(
+                bookmark=bookmark,
+                recent=recent,
+                pending={
+                    "ceiling": None if ceiling is None else format_instant(ceiling),
+                    "ceiling_ids": _encode_ids(pass_ids),
+                    "next_token": page.next_token,
+                    "oldest": None if oldest is None else format_instant(oldest),
+                    "oldest_id": oldest_id,
+                },
+            )
+            reader.checkpoint()
+        new_bookmark = _max(bookmark, ceiling)
+        floor = None if new_bookmark is None else new_bookmark - lookback
+        state.commit(bookmark=new_bookmark, recent=prune_ids({**recent, **pass_ids}, floor))
+        reader.checkpoint()
+
+
+def _parse_optional(value: object) -> int | None:
+    return None if value in (None, "") else parse_instant(str(value), allow_naive=True)
+
+
+def _descending(stamps: list[int], previous: int | None) -> bool:
+    """True when a page is newest first and does not start above the previous page."""
+    if previous is not None and stamps and stamps[0] > previous:
+        return False
+    return all(a >= b for a, b in zip(stamps, stamps[1:]))
+
+
+def _continues(stamps: list[int], ids: list[str], oldest: int | None, oldest_id: object) -> bool:
+    """Whether a resumed page provably overlaps the point where the last run stopped.
+
+    New events push older ones to later pages, so the saved page may start above the
+    stopping point (duplicates, harmless); if it starts below it, events may have been
+    skipped, and the pass must start over.
+    """
+    if not stamps or oldest is None:
+        return True
+    return oldest_id in ids or max(stamps) > oldest
+
+
+class TimeWindows:
+    """Bounded windows, oldest first; each finished window is a checkpoint."""
+
+    name = "time-windows"
+
+    def __init__(self, window_ns: int, default_span_ns: int) -> None:
+        """Windows of at most ``window_ns``; without bookmark or start_date, go back ``default_span_ns``."""
+        self.window_ns = window_ns
+        self.default_span_ns = default_span_ns
+
+    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+        """Yield the new records of one partition, window by window."""
+        state = reader.state_of(context)
+        end = reader.run_started_ns()
+        lower = reader.lower_bound(state.bookmark)
+        if lower is None:
+            lower = end - self.default_span_ns
+        recent = state.recent
+        window_start = lower
+        while window_start < end:
+            window_end = min(window_start + self.window_ns, end)
+            emitted: dict[str, int] = {}
+            params = reader.request_params(context, window_start, window_end)
+            for page in reader.pages(context, params):
+                for record in page.records:
+                    ts, record_id = reader.instant_of(record), reader.id_of(record)
+                    if ts > window_end:
+                        reader.warn_once(
+                            "window", "The API returned events outside the requested window; "
+                            "filtering them on the client."
+                        )
+                        continue
+                    if not _is_new(ts, record_id, window_start, recent, emitted):
+                        continue
+                    yield record
+                    emitted[record_id] = ts
+            bookmark = max(state.bookmark or window_end, window_end)
+            recent = prune_ids({**recent, **emitted}, bookmark - reader.lookback_ns)
+            state.commit(bookmark=bookmark, recent=recent)
+            reader.checkpoint()
+            window_start = window_end

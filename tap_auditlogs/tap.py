@@ -1,0 +1,248 @@
+"""TapAuditLogs: settings, which providers are configured, discovery, and the CLI."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import typing as t
+from urllib.parse import urlsplit
+
+from jsonschema import Draft7Validator
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+
+from tap_auditlogs.client import Redactor
+from tap_auditlogs.errors import (
+    AuditLogsError,
+    ConfigError,
+    ProviderError,
+    SyncIncompleteError,
+)
+from tap_auditlogs.instants import now_instant, parse_instant
+from tap_auditlogs.providers import Provider, all_providers
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from jsonschema.exceptions import ValidationError
+
+    from tap_auditlogs.client import AuditLogStream
+
+COMMON_SETTINGS = (
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description=(
+            "Read events at or after this instant (ISO 8601 with a timezone, e.g. "
+            "2024-01-01T00:00:00Z; a bare date means midnight UTC). Default: each "
+            "provider's own default (Socket and Nirvana: everything; ConfigCat: 7 days; "
+            "Torq: 24 hours)."
+        ),
+    ),
+    th.Property(
+        "request_timeout",
+        th.IntegerType,
+        default=60,
+        description="Seconds to wait for a connection or for data before retrying.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=8,
+        description="Retries of one request after 429, 5xx, timeouts or broken responses.",
+    ),
+    th.Property(
+        "backoff_base_seconds",
+        th.NumberType,
+        default=1.0,
+        description="First wait between retries (doubled each time, with jitter, at most 60 s).",
+    ),
+    th.Property(
+        "max_retry_wait",
+        th.IntegerType,
+        default=300,
+        description=(
+            "Longest Retry-After (seconds) the tap waits out. A longer one stops that "
+            "provider cleanly with its state saved, so the next run continues."
+        ),
+    ),
+)
+
+#: Numeric settings that must be positive (name -> minimum).
+MINIMUMS = {"request_timeout": 1, "max_retries": 0, "backoff_base_seconds": 0, "max_retry_wait": 0}
+
+
+def config_schema() -> dict:
+    """The settings schema: common settings plus one object per provider."""
+    blocks = [
+        th.Property(
+            provider.key,
+            th.ObjectType(*provider.settings, additional_properties=False),
+            description=f"{provider.description} Set {', '.join(provider.required)} to enable.",
+        )
+        for provider in all_providers()
+    ]
+    return th.PropertiesList(*COMMON_SETTINGS, *blocks).to_dict()
+
+
+def configured_providers(config: Mapping[str, t.Any]) -> list[Provider]:
+    """Providers whose block is present; raises ConfigError when one is half configured."""
+    enabled = []
+    for provider in all_providers():
+        block = config.get(provider.key)
+        if not block:
+            continue
+        missing = [name for name in provider.required if not block.get(name)]
+        if missing:
+            names = ", ".join(f"`{provider.key}.{name}`" for name in missing)
+            raise ConfigError(
+                f"Setting {names} is missing: the {provider.label} provider is configured "
+                f"({', '.join(sorted(block))} set) but cannot authenticate without it."
+            )
+        enabled.append(provider)
+    if not enabled:
+        keys = ", ".join(f"`{p.key}.{p.required[0]}`" for p in all_providers())
+        raise ConfigError(
+            f"No provider is configured: set the credentials of at least one ({keys})."
+        )
+    return enabled
+
+
+class TapAuditLogs(Tap):
+    """Audit logs of Socket, ConfigCat, Torq and Nirvana Labs organizations, one stream each."""
+
+    name = "tap-auditlogs"
+    package_name = "tap-auditlogs"
+    config_jsonschema = config_schema()
+    message_writer_class = MsgSpecWriter
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Create the tap; secrets are registered for redaction before anything logs."""
+        self.failures: list[ProviderError] = []
+        config = kwargs.get("config")
+        if isinstance(config, dict):
+            _register_secrets(config)
+        super().__init__(*args, **kwargs)
+        _register_secrets(self.config)
+        Redactor.install()
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Validate the settings; every problem becomes one line naming the setting."""
+        problems = validate_settings(self.config)
+        if problems and raise_errors:
+            raise ConfigError("Invalid configuration: " + " | ".join(problems))
+        if not problems:
+            configured_providers(self.config)
+        return problems
+
+    def discover_streams(self) -> list[AuditLogStream]:
+        """One stream per configured provider."""
+        return [p.stream_class(tap=self) for p in configured_providers(self.config)]
+
+    def record_failure(self, error: ProviderError) -> None:
+        """Log a provider failure now; the run goes on with the other partitions."""
+        self.logger.error("%s", Redactor.scrub(str(error)))
+        self.failures.append(error)
+
+    def sync_all(self) -> None:
+        """Sync every selected stream, then fail if any partition could not be read."""
+        Redactor.install()
+        super().sync_all()
+        if self.failures:
+            raise SyncIncompleteError(self.failures)
+
+
+def _register_secrets(config: Mapping[str, t.Any]) -> None:
+    for provider in all_providers():
+        block = config.get(provider.key)
+        if not isinstance(block, dict):
+            continue
+        for prop in provider.settings:
+            if prop.to_dict()[prop.name].get("secret"):
+                Redactor.register(block.get(prop.name))
+
+
+def validate_settings(config: Mapping[str, t.Any]) -> list[str]:
+    """All problems with the settings, each one line that names the setting."""
+    schema = TapAuditLogs.config_jsonschema
+    problems = [
+        _describe(error)
+        for error in sorted(Draft7Validator(schema).iter_errors(dict(config)), key=str)
+    ]
+    problems += _check_values(config)
+    return problems
+
+
+def _describe(error: ValidationError) -> str:
+    """One line for a JSON-schema error; never quotes a value (it could be a secret)."""
+    path = ".".join(str(p) for p in error.absolute_path)
+    expected = error.validator_value
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        where = f"in `{path}`" if path else "at the top level"
+        known = ", ".join(sorted(error.schema.get("properties", {})))
+        return f"unknown setting(s) {', '.join(extra)} {where} (known: {known})"
+    if error.validator == "type":
+        kinds = expected if isinstance(expected, list) else [expected]
+        kinds = [k for k in kinds if k != "null"]
+        return f"setting `{path}` must be of type {' or '.join(kinds)}"
+    if error.validator == "required":
+        return f"setting `{path}` is missing a required value: {error.message}"
+    return f"setting `{path}` is invalid ({error.validator} {expected!r})"
+
+
+def _check_values(config: Mapping[str, t.Any]) -> list[str]:
+    """Checks JSON schema does not do: date-times, URLs, ranges, lists."""
+    problems = []
+    start = config.get("start_date")
+    if isinstance(start, str):
+        try:
+            start_ns = parse_instant(start)
+        except ValueError as exc:
+            problems.append(f"setting `start_date`: {exc}")
+        else:
+            if start_ns > now_instant():
+                problems.append(f"setting `start_date` is in the future ({start}); nothing to read")
+    for name, minimum in MINIMUMS.items():
+        value = config.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
+            problems.append(f"setting `{name}` must be at least {minimum}")
+    for provider in all_providers():
+        block = config.get(provider.key)
+        if not isinstance(block, dict):
+            continue
+        base_url = block.get("base_url")
+        if isinstance(base_url, str) and not _is_http_url(base_url):
+            problems.append(
+                f"setting `{provider.key}.base_url` must be an http(s) URL, got {base_url!r}"
+            )
+        lookback = block.get("lookback_seconds")
+        if isinstance(lookback, int) and lookback < 0:
+            problems.append(f"setting `{provider.key}.lookback_seconds` must be 0 or more")
+        for name, value in block.items():
+            if isinstance(value, list) and not [v for v in value if str(v).strip()]:
+                problems.append(
+                    f"setting `{provider.key}.{name}` is an empty list; remove it to mean 'all'"
+                )
+    return problems
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def main() -> None:
+    """Console entry point: run the SDK's CLI, turning user errors into one clean line."""
+    try:
+        TapAuditLogs.cli()
+    except AuditLogsError as error:
+        message = Redactor.scrub(str(error))
+        if isinstance(error, SyncIncompleteError):
+            message = (
+                f"Sync incomplete: {len(error.failures)} problem(s), listed above. "
+                "Everything read before them was emitted and its state saved."
+            )
+        logging.getLogger(TapAuditLogs.name).error("%s", message)
+        sys.exit(error.exit_code)
