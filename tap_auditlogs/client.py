@@ -180,7 +180,7 @@ class AuditLogStream(RESTStream):
     check_sorted = False
     allow_redirects = False
 
-    def __init__(self, tap: t.Any) -> None:  # noqa: ANN401 - the SDK types it as Tap
+    def __init__(self, tap: t.Any) -> None:
         """Create the stream for a configured provider."""
         super().__init__(tap=tap)
         self._run_started = now_instant()
@@ -262,21 +262,21 @@ class AuditLogStream(RESTStream):
         """Query parameters of a pass; providers add their time bounds and filters."""
         return {}
 
-    def page_params(self, token: t.Any) -> dict:  # noqa: ANN401
+    def page_params(self, token: t.Any) -> dict:
         """Query parameters that select the page ``token``."""
         raise NotImplementedError
 
-    def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:  # noqa: ANN401
+    def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
         """Records and total count of a decoded page; ValueError if the shape is wrong."""
         raise NotImplementedError
 
-    def get_new_paginator(self, start_value: t.Any = None) -> BaseAPIPaginator:  # noqa: ANN401
+    def get_new_paginator(self, start_value: t.Any = None) -> BaseAPIPaginator:
         """A paginator positioned at ``start_value`` (the first page when None)."""
         raise NotImplementedError
 
     # -------------------------------------------------------------- the sync
 
-    def get_replication_key_signpost(self, context: Context) -> None:  # noqa: ARG002
+    def get_replication_key_signpost(self, context: Context = None) -> None:
         """No signpost: the strategies bound every pass themselves."""
         return
 
@@ -322,7 +322,7 @@ class AuditLogStream(RESTStream):
             row[self.partition_field] = context[self.partition_field]
         return row
 
-    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:  # noqa: ANN401
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
         """Fetch pages from ``start_token`` until the paginator or an empty page says stop."""
         paginator = self.get_new_paginator(start_token)
         seen: set[str] = set()
@@ -343,7 +343,7 @@ class AuditLogStream(RESTStream):
                     raise self._loop_error(context, next_token)
                 seen.add(key)
             self._log_progress(context, len(records), total)
-            yield Page(records=records, next_token=next_token, total=total)
+            yield Page(records=records, token=token, next_token=next_token, total=total)
             if not records and not paginator.continue_if_empty(response):
                 return
 
@@ -374,7 +374,7 @@ class AuditLogStream(RESTStream):
 
     # ------------------------------------------------------------- HTTP policy
 
-    def handle_auth_failure(self, response: requests.Response) -> bool:  # noqa: ARG002
+    def handle_auth_failure(self, response: requests.Response) -> bool:
         """Called on 401 and redirects; return True after renewing credentials to retry once."""
         return False
 
@@ -405,7 +405,7 @@ class AuditLogStream(RESTStream):
             attempt += 1
             try:
                 return self._attempt(where, url, params, parse)
-            except _AuthRetry:
+            except _AuthRenewedError:
                 if auth_renewed:
                     raise self._auth_error(where, None) from None
                 auth_renewed = True
@@ -468,7 +468,7 @@ class AuditLogStream(RESTStream):
         status = response.status_code
         if status in REDIRECT_STATUSES or status == 401:
             if self.handle_auth_failure(response):
-                raise _AuthRetry
+                raise _AuthRenewedError
             if status == 401:
                 raise self._auth_error(where, response)
             location = urlsplit(response.headers.get("Location", "")).netloc or "elsewhere"
@@ -495,7 +495,8 @@ class AuditLogStream(RESTStream):
             try:
                 response.auditlogs_page = parse(payload)  # type: ignore[attr-defined]
             except (KeyError, TypeError, ValueError, AttributeError):
-                raise TransientError("the response body does not have the documented shape") from None
+                problem = "the response body does not have the documented shape"
+                raise TransientError(problem) from None
         return response
 
     def _auth_error(self, where: str, response: requests.Response | None) -> ProviderError:
@@ -516,7 +517,7 @@ class AuditLogStream(RESTStream):
         return hints.get(status, "")
 
 
-class _AuthRetry(Exception):
+class _AuthRenewedError(Exception):
     """Credentials were renewed; repeat the request once."""
 
 

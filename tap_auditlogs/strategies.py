@@ -26,6 +26,7 @@ Shared rules, all in this module:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import typing as t
 
 from tap_auditlogs.instants import format_instant, parse_instant
@@ -46,6 +47,7 @@ class Page:
     """One page of an API response, decoded once."""
 
     records: list[Record]
+    token: t.Any = None  # what fetched this page (None: the first page)
     next_token: t.Any = None  # what fetches the following page; None on the last page
     total: int | None = None  # the provider's total count, when it tells
 
@@ -53,7 +55,9 @@ class Page:
 class Reader(t.Protocol):
     """What a strategy needs from a stream (``AuditLogStream`` implements it)."""
 
-    lookback_ns: int
+    @property
+    def lookback_ns(self) -> int:
+        """Nanoseconds re-read before the bookmark."""
 
     def lower_bound(self, bookmark: int | None) -> int | None:
         """The oldest instant to read: bookmark minus lookback, else ``start_date``."""
@@ -211,7 +215,8 @@ class Ascending:
             else:
                 emitted = {k: v for k, v in emitted.items() if v >= floor}
         if high is not None:
-            state.commit(bookmark=high, recent=prune_ids({**recent, **emitted}, high - reader.lookback_ns))
+            recent = prune_ids({**recent, **emitted}, high - reader.lookback_ns)
+            state.commit(bookmark=high, recent=recent)
             reader.checkpoint()
 
 
@@ -234,7 +239,7 @@ class NewestFirst:
             )
         yield from self._pass(reader, context, ceiling=None, pass_ids={}, resume=None)
 
-    def _pass(  # noqa: C901
+    def _pass(
         self,
         reader: Reader,
         context: Context,
@@ -251,23 +256,29 @@ class NewestFirst:
         lookback = reader.lookback_ns
         oldest = _parse_optional(resume.get("oldest")) if resume else None
         oldest_id = resume.get("oldest_id") if resume else None
-        start_token = resume.get("next_token") if resume else None
+        start_token = resume.get("page_token") if resume else None
         ordered, first_page = True, True
         params = reader.request_params(context, lower, None)
         for page in reader.pages(context, params, start_token=start_token):
             stamps = [reader.instant_of(record) for record in page.records]
             ids = [reader.id_of(record) for record in page.records]
-            resumed_page = first_page and start_token is not None
-            if resumed_page and not _continues(stamps, ids, oldest, oldest_id):
-                reader.warn_once(
-                    "resume",
-                    "The saved page no longer continues where the last run stopped; "
-                    "re-reading this pass from the newest page (duplicates possible).",
-                )
-                yield from self._pass(
-                    reader, context, ceiling=ceiling, pass_ids=pass_ids, resume=None
-                )
-                return
+            resumed_page = first_page and resume is not None
+            skip = 0
+            if resumed_page:
+                # The last run's last page is read again: it must still hold the last
+                # event emitted (or only newer ones), else events may have moved past us.
+                emitted_before = _emitted_before(stamps, ids, oldest, oldest_id)
+                if emitted_before is None:
+                    reader.warn_once(
+                        "resume",
+                        "The saved page no longer continues where the last run stopped; "
+                        "re-reading this pass from the newest page (duplicates possible).",
+                    )
+                    yield from self._pass(
+                        reader, context, ceiling=ceiling, pass_ids=pass_ids, resume=None
+                    )
+                    return
+                skip = emitted_before
             if ordered and not _descending(stamps, None if resumed_page else oldest):
                 ordered = False
                 reader.warn_once(
@@ -276,7 +287,8 @@ class NewestFirst:
                     "filtering on the client instead of stopping early.",
                 )
             first_page = False
-            for record, ts, record_id in zip(page.records, stamps, ids):
+            rows = zip(page.records, stamps, ids, strict=True)
+            for record, ts, record_id in itertools.islice(rows, skip, None):
                 if not _is_new(ts, record_id, lower, recent, pass_ids):
                     continue
                 yield record
@@ -287,7 +299,8 @@ class NewestFirst:
                 continue
             if stamps:
                 oldest, oldest_id = stamps[-1], ids[-1]
-            if page.next_token is None or (lower is not None and oldest is not None and oldest < lower):
+            reached_bookmark = lower is not None and oldest is not None and oldest < lower
+            if page.next_token is None or reached_bookmark:
                 break
             floor = None if ceiling is None else ceiling - lookback
             pass_ids = prune_ids(pass_ids, floor)
@@ -297,7 +310,7 @@ class NewestFirst:
                 pending={
                     "ceiling": None if ceiling is None else format_instant(ceiling),
                     "ceiling_ids": _encode_ids(pass_ids),
-                    "next_token": page.next_token,
+                    "page_token": page.token,
                     "oldest": None if oldest is None else format_instant(oldest),
                     "oldest_id": oldest_id,
                 },
@@ -317,19 +330,26 @@ def _descending(stamps: list[int], previous: int | None) -> bool:
     """True when a page is newest first and does not start above the previous page."""
     if previous is not None and stamps and stamps[0] > previous:
         return False
-    return all(a >= b for a, b in zip(stamps, stamps[1:]))
+    return all(a >= b for a, b in itertools.pairwise(stamps))
 
 
-def _continues(stamps: list[int], ids: list[str], oldest: int | None, oldest_id: object) -> bool:
-    """Whether a resumed page provably overlaps the point where the last run stopped.
+def _emitted_before(
+    stamps: list[int], ids: list[str], oldest: int | None, oldest_id: object
+) -> int | None:
+    """How many leading records of a re-read page the last run emitted; None to start over.
 
-    New events push older ones to later pages, so the saved page may start above the
-    stopping point (duplicates, harmless); if it starts below it, events may have been
-    skipped, and the pass must start over.
+    New events push older ones to later pages, so the page may now hold the last emitted
+    event further down (what follows it is new to us), or only newer events (read on,
+    duplicates are harmless). If it holds older events but not the last emitted one,
+    events moved up past the saved position and the pass must start over.
     """
-    if not stamps or oldest is None:
-        return True
-    return oldest_id in ids or max(stamps) > oldest
+    if oldest is None:
+        return 0
+    if oldest_id in ids:
+        return ids.index(t.cast("str", oldest_id)) + 1
+    if stamps and min(stamps) >= oldest:
+        return 0
+    return None
 
 
 class TimeWindows:
@@ -338,7 +358,7 @@ class TimeWindows:
     name = "time-windows"
 
     def __init__(self, window_ns: int, default_span_ns: int) -> None:
-        """Windows of at most ``window_ns``; without bookmark or start_date, go back ``default_span_ns``."""
+        """Windows of at most ``window_ns``; without a start, begin ``default_span_ns`` ago."""
         self.window_ns = window_ns
         self.default_span_ns = default_span_ns
 
@@ -360,8 +380,9 @@ class TimeWindows:
                     ts, record_id = reader.instant_of(record), reader.id_of(record)
                     if ts > window_end:
                         reader.warn_once(
-                            "window", "The API returned events outside the requested window; "
-                            "filtering them on the client."
+                            "window",
+                            "The API returned events outside the requested window; "
+                            "filtering them on the client.",
                         )
                         continue
                     if not _is_new(ts, record_id, window_start, recent, emitted):

@@ -7,10 +7,12 @@ import sys
 import typing as t
 from urllib.parse import urlsplit
 
+import orjson
 from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.plugin_base import PluginBase, _ConfigInput
 
 from tap_auditlogs.client import Redactor
 from tap_auditlogs.errors import (
@@ -145,12 +147,54 @@ class TapAuditLogs(Tap):
         self.logger.error("%s", Redactor.scrub(str(error)))
         self.failures.append(error)
 
-    def sync_all(self) -> None:
+    def sync_all_or_fail(self) -> None:
         """Sync every selected stream, then fail if any partition could not be read."""
         Redactor.install()
-        super().sync_all()
+        self.sync_all()
         if self.failures:
             raise SyncIncompleteError(self.failures)
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        state: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None,
+    ) -> None:
+        """Run a sync: the SDK's ``Tap.invoke``, with readable errors for bad input files.
+
+        ``Tap.sync_all`` is final in the SDK, so the failure check lives here.
+        """
+        PluginBase.invoke.__func__(cls, about=about, about_format=about_format)  # type: ignore[attr-defined]
+        cls.print_version(print_fn=cls.logger.info)
+        config = config or _ConfigInput()
+        tap = cls(
+            config=config.config,
+            state=_load_json_file(state, "--state"),
+            catalog=_load_json_file(catalog, "--catalog"),
+            parse_env_config=config.parse_env,
+            validate_config=True,
+        )
+        tap.sync_all_or_fail()
+
+
+def _load_json_file(handle: t.IO[str] | None, option: str) -> dict | None:
+    """Read a --state or --catalog file; a broken one is a ConfigError, not a traceback."""
+    if handle is None:
+        return None
+    text = handle.read()
+    if not text.strip():
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"The {option} file is not valid JSON ({exc}).") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"The {option} file must hold a JSON object.")
+    return value
 
 
 def _register_secrets(config: Mapping[str, t.Any]) -> None:

@@ -6,6 +6,7 @@ against the emulator.
 
 from __future__ import annotations
 
+import json
 import random
 import typing as t
 
@@ -26,7 +27,7 @@ T0 = 1_700_000_000 * NS_PER_SECOND
 MINUTE = 60 * NS_PER_SECOND
 
 
-class Killed(Exception):
+class KilledError(Exception):
     """Raised by the fake reader to play a kill after N records."""
 
 
@@ -92,7 +93,9 @@ class FakeReader:
             chunk = events[page * self.page_size : (page + 1) * self.page_size]
             self.requests += 1
             more = (page + 1) * self.page_size < len(events)
-            yield Page(records=[dict(e) for e in chunk], next_token=page + 1 if more else None)
+            yield Page(
+                records=[dict(e) for e in chunk], token=page, next_token=page + 1 if more else None
+            )
             if not more or not chunk:
                 return
             page += 1
@@ -138,9 +141,9 @@ class FakeReader:
         try:
             for record in strategy.read(self, None):
                 if self.kill_after is not None and len(emitted) >= self.kill_after:
-                    raise Killed
+                    raise KilledError
                 emitted.append(record["id"])
-        except Killed:
+        except KilledError:
             self.raw_state.clear()
             self.raw_state.update(_copy(self.checkpoints[-1]) if self.checkpoints else {})
         self.emitted += emitted
@@ -148,8 +151,6 @@ class FakeReader:
 
 
 def _copy(state: dict) -> dict:
-    import json
-
     return json.loads(json.dumps(state))
 
 
@@ -234,8 +235,10 @@ def test_newest_first_resume_restarts_when_the_saved_page_moved() -> None:
     reader = FakeReader(log, order="desc", kill_after=35)
     reader.run(NewestFirst())
     assert reader.raw_state.get("pending_pass")
-    # The oldest 40 events expire: the saved page number now points past unread events.
-    del log.events[:40]
+    # Some of the newest events vanish: unread events move up past the saved page.
+    newest_first = sorted(log.events, key=lambda e: e["ts"], reverse=True)
+    for event in newest_first[:15]:
+        log.events.remove(event)
     reader.kill_after = None
     reader.run(NewestFirst())
     assert set(reader.emitted) >= _all_ids(log)

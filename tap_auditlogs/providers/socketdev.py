@@ -43,7 +43,7 @@ PAGE_SIZE = 100
 END_MARKERS = (None, "", "0", 0)
 
 
-class SocketPageTokenPaginator(BaseAPIPaginator[t.Optional[str]]):
+class SocketPageTokenPaginator(BaseAPIPaginator["str | None"]):
     """Follows ``nextPage`` until one of Socket's end markers or an empty page."""
 
     def has_more(self, response: requests.Response) -> bool:
@@ -117,15 +117,15 @@ class SocketAuditLogStream(AuditLogStream):
             params["type"] = context["event_type"]
         return params
 
-    def page_params(self, token: t.Any) -> dict:  # noqa: ANN401
+    def page_params(self, token: t.Any) -> dict:
         """The page token goes in ``page``."""
         return {"page": token}
 
-    def get_new_paginator(self, start_value: t.Any = None) -> SocketPageTokenPaginator:  # noqa: ANN401
+    def get_new_paginator(self, start_value: t.Any = None) -> SocketPageTokenPaginator:
         """Paginator from the first page, or from a saved token."""
         return SocketPageTokenPaginator(start_value)
 
-    def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:  # noqa: ANN401
+    def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
         """The ``results`` list; Socket gives no total."""
         results = payload["results"]
         if not isinstance(results, list):

@@ -1,0 +1,47 @@
+# Two commands matter: `make demo` (the tap on the embedded emulator into DuckDB) and
+# `make test` (the whole test suite). Both install what they need into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint typecheck check lock about-table clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on an embedded default: emulator -> tap -> target-duckdb -> row counts.
+demo: install
+	$(BIN)/python scripts/demo.py
+
+## The whole test suite (slow end-to-end tests included).
+test: install
+	$(BIN)/python -m pytest
+
+## Everything but the slow end-to-end tests.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy tap_auditlogs
+
+check: lint typecheck test
+
+## Re-pin every dependency for Python 3.10-3.13 (needs network access to PyPI).
+lock:
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra dev --universal \
+		--python-version 3.10 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache output

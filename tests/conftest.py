@@ -1,0 +1,176 @@
+"""Shared test harness: the emulator, and two ways to run the tap against it.
+
+* ``run_tap``: in-process (fast), capturing the Singer messages the tap writes.
+* ``run_tap_cli``: the real ``tap-auditlogs`` command in a subprocess, optionally killed
+  with SIGKILL after N records, keeping only the lines a target would have received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from tap_auditlogs.errors import AuditLogsError
+from tap_auditlogs.tap import TapAuditLogs
+from tests.emulator import Emulator, Scenario
+
+REPO = Path(__file__).resolve().parents[1]
+TAP_COMMAND = [sys.executable, "-m", "tap_auditlogs"]
+
+#: Settings that make retries fast in tests (the policy is the same, the waits shorter).
+FAST_RETRIES = {"backoff_base_seconds": 0.01, "max_retries": 6, "request_timeout": 5}
+
+
+@dataclasses.dataclass
+class TapRun:
+    """What one run of the tap wrote."""
+
+    messages: list[dict]
+    exit_code: int
+    stderr: str = ""
+
+    def records(self, stream: str | None = None) -> list[dict]:
+        """RECORD payloads, of one stream or all."""
+        return [
+            m["record"]
+            for m in self.messages
+            if m["type"] == "RECORD" and (stream is None or m["stream"] == stream)
+        ]
+
+    def ids(self, stream: str, key: str) -> list[str]:
+        """The primary-key values emitted, in order."""
+        return [str(r[key]) for r in self.records(stream)]
+
+    @property
+    def states(self) -> list[dict]:
+        """Every STATE value, in order."""
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def final_state(self) -> dict | None:
+        """The last STATE the run wrote (what a target would persist)."""
+        return self.states[-1] if self.states else None
+
+
+def tap_config(emu: Emulator, **overrides: t.Any) -> dict:
+    """The emulator's config for the tap plus fast retries, with overrides merged per block."""
+    config = {**emu.tap_config(), **FAST_RETRIES}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        elif value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    return config
+
+
+def parse_lines(text: str) -> list[dict]:
+    """Singer messages from stdout text; a cut-off last line (a kill) is dropped."""
+    messages = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            messages.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return messages
+
+
+def run_tap(
+    config: dict, state: dict | None = None, catalog: dict | None = None
+) -> TapRun:
+    """Run a sync in this process and capture its messages."""
+    buffer = io.BytesIO()
+    stdout = io.TextIOWrapper(buffer, encoding="utf-8")
+    exit_code = 0
+    with contextlib.redirect_stdout(stdout):
+        try:
+            tap = TapAuditLogs(config=config, state=state, catalog=catalog)
+            tap.sync_all_or_fail()
+        except AuditLogsError as error:
+            exit_code = error.exit_code
+        finally:
+            stdout.flush()
+    return TapRun(messages=parse_lines(buffer.getvalue().decode()), exit_code=exit_code)
+
+
+def run_tap_cli(
+    config: dict,
+    state: dict | None = None,
+    *,
+    kill_after_records: int | None = None,
+    env: dict | None = None,
+    args: t.Sequence[str] = (),
+    timeout: float = 120,
+) -> TapRun:
+    """Run ``tap-auditlogs`` as a subprocess; SIGKILL it after N RECORD lines if asked."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config_path = Path(tmp, "config.json")
+        config_path.write_text(json.dumps(config))
+        command = [*TAP_COMMAND, "--config", str(config_path), *args]
+        if state is not None:
+            state_path = Path(tmp, "state.json")
+            state_path.write_text(json.dumps(state))
+            command += ["--state", str(state_path)]
+        stderr_path = Path(tmp, "stderr.txt")
+        with stderr_path.open("w") as stderr_file:
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=stderr_file,
+                cwd=REPO,
+                env={**os.environ, **(env or {})},
+            )
+            lines: list[str] = []
+            records = 0
+            assert process.stdout is not None
+            for raw in process.stdout:
+                line = raw.decode()
+                if not line.endswith("\n"):
+                    break  # cut mid-line
+                lines.append(line)
+                if '"type":"RECORD"' in line.replace(" ", ""):
+                    records += 1
+                    if kill_after_records is not None and records >= kill_after_records:
+                        process.send_signal(signal.SIGKILL)
+                        break
+            process.stdout.close()
+            exit_code = process.wait(timeout=timeout)
+        stderr = stderr_path.read_text()
+    return TapRun(messages=parse_lines("".join(lines)), exit_code=exit_code, stderr=stderr)
+
+
+@pytest.fixture
+def emulator() -> t.Iterator[t.Callable[..., Emulator]]:
+    """A factory of started emulators: ``emu = emulator(seed=3, socket_order="asc")``."""
+    started: list[Emulator] = []
+
+    def start(**scenario: t.Any) -> Emulator:
+        emu = Emulator(Scenario(**scenario))
+        emu.start()
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in started:
+        emu.stop()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_sdk_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Keep the SDK's INFO lines out of failing-test reports unless asked for."""
+    caplog.set_level(logging.WARNING)

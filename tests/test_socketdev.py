@@ -1,0 +1,212 @@
+"""Socket audit log over HTTP against the emulator: completeness, incrementality, orders,
+end markers, ``from`` readings, kills, faults and quota stops."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from tests.conftest import run_tap, run_tap_cli, tap_config
+from tests.emulator import FaultRule, QuotaRule
+
+STREAM = "socket_audit_log"
+KEY = "event_id"
+
+
+def truth_ids(emu, since: str | None = None) -> set[str]:
+    """Every Socket event id the emulator holds (at or after ``since`` if given)."""
+    from tap_auditlogs.instants import parse_instant
+
+    floor = parse_instant(since) if since else None
+    return {e.id for e in emu.truth("socket") if floor is None or parse_instant(e.ts) >= floor}
+
+
+def audit_requests(emu) -> list:
+    return [r for r in emu.requests("socket") if r.path.endswith("/audit-log")]
+
+
+def test_every_event_of_every_org_once(emulator) -> None:
+    emu = emulator(seed=11, socket_orgs=("acme", "globex", "initech", "umbrella"))
+    run = run_tap(tap_config(emu))
+    assert run.exit_code == 0
+    ids = run.ids(STREAM, KEY)
+    assert Counter(ids).most_common(1)[0][1] == 1, "no duplicates on a clean run"
+    assert set(ids) == truth_ids(emu)
+    by_org = Counter(r["org_slug"] for r in run.records(STREAM))
+    assert set(by_org) == {"acme", "globex", "initech", "umbrella"}
+    assert all(q.query.get("per_page") == "100" for q in audit_requests(emu))
+    assert not any("from" in q.query for q in audit_requests(emu)), "never depends on `from`"
+
+
+def test_second_run_is_one_request_per_org_and_emits_nothing(emulator) -> None:
+    emu = emulator(seed=12, socket_orgs=("acme", "globex"))
+    config = tap_config(emu)
+    first = run_tap(config)
+    emu.reset_requests()
+    second = run_tap(config, state=first.final_state)
+    assert second.exit_code == 0
+    assert second.records() == []
+    assert len(audit_requests(emu)) == 2
+    assert second.final_state == first.final_state
+
+
+def test_new_events_between_runs_are_picked_up(emulator) -> None:
+    emu = emulator(seed=13, socket_orgs=("acme", "globex"))
+    config = tap_config(emu)
+    first = run_tap(config)
+    fresh = emu.add_events("socket", "acme", 130) + emu.add_events("socket", "globex", 3)
+    second = run_tap(config, state=first.final_state)
+    assert set(second.ids(STREAM, KEY)) == {e.id for e in fresh}
+    assert len(second.records()) == len(fresh)
+
+
+def test_late_event_inside_the_lookback_is_picked_up(emulator) -> None:
+    from datetime import timedelta
+
+    from tap_auditlogs.instants import parse_instant
+
+    emu = emulator(seed=14, socket_orgs=("acme",))
+    config = tap_config(emu)
+    first = run_tap(config)
+    newest = max(parse_instant(e.ts) for e in emu.truth("socket"))
+    from datetime import datetime, timezone
+
+    late_at = datetime.fromtimestamp(newest / 1e9, tz=timezone.utc) - timedelta(minutes=2)
+    late = emu.add_events("socket", "acme", 1, ts=late_at)
+    second = run_tap(config, state=first.final_state)
+    assert second.ids(STREAM, KEY) == [late[0].id]
+
+
+@pytest.mark.parametrize("reading", ["upper", "lower", "ignored"])
+def test_correct_whatever_from_means(emulator, reading: str) -> None:
+    emu = emulator(seed=15, socket_orgs=("acme", "globex"), socket_from=reading)
+    config = tap_config(emu)
+    first = run_tap(config)
+    assert set(first.ids(STREAM, KEY)) == truth_ids(emu)
+    fresh = emu.add_events("socket", "globex", 5)
+    second = run_tap(config, state=first.final_state)
+    assert set(second.ids(STREAM, KEY)) == {e.id for e in fresh}
+
+
+@pytest.mark.parametrize("marker", ["null", "empty", "missing", "zero", "zero_int"])
+def test_every_end_marker_ends_the_pass(emulator, marker: str) -> None:
+    emu = emulator(seed=16, socket_orgs=("acme",), socket_end_marker=marker)
+    run = run_tap(tap_config(emu))
+    assert run.exit_code == 0
+    assert sorted(run.ids(STREAM, KEY)) == sorted(truth_ids(emu))
+    pages = len(audit_requests(emu))
+    assert pages == -(-len(truth_ids(emu)) // 100), "no request past the last page"
+
+
+@pytest.mark.parametrize("order", ["desc", "asc", "random"])
+def test_every_page_order_gives_every_event(emulator, order: str) -> None:
+    emu = emulator(seed=17, socket_orgs=("acme", "globex"), socket_order=order)
+    config = tap_config(emu)
+    first = run_tap(config)
+    assert set(first.ids(STREAM, KEY)) == truth_ids(emu)
+    fresh = emu.add_events("socket", "acme", 7)
+    second = run_tap(config, state=first.final_state)
+    assert {e.id for e in fresh} <= set(second.ids(STREAM, KEY))
+    if order == "desc":
+        assert len(second.records()) == len(fresh)
+
+
+def test_start_date_is_inclusive_and_respected(emulator) -> None:
+    emu = emulator(seed=18, socket_orgs=("acme",))
+    events = sorted(emu.truth("socket"), key=lambda e: e.ts)
+    start = events[len(events) // 2].ts
+    run = run_tap(tap_config(emu, start_date=start))
+    assert set(run.ids(STREAM, KEY)) == truth_ids(emu, since=start)
+
+
+def test_org_slugs_and_event_types_filter(emulator) -> None:
+    emu = emulator(seed=19, socket_orgs=("acme", "globex"))
+    kinds = Counter(e.item["type"] for e in emu.truth("socket") if e.org == "acme")
+    kind = kinds.most_common(1)[0][0]
+    run = run_tap(tap_config(emu, socket={"org_slugs": ["acme"], "event_types": [kind]}))
+    expected = {e.id for e in emu.truth("socket") if e.org == "acme" and e.item["type"] == kind}
+    assert set(run.ids(STREAM, KEY)) == expected
+    assert {q.query.get("type") for q in audit_requests(emu)} == {kind[0].upper() + kind[1:]}
+    assert not any(r.path.endswith("/organizations") for r in emu.requests("socket"))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_killed_runs_resume_from_the_last_state_without_loss(emulator, seed: int) -> None:
+    rng = random.Random(seed)
+    emu = emulator(seed=100 + seed, socket_orgs=("acme", "globex"), events_per_org=320)
+    config = tap_config(emu)
+    state: dict | None = None
+    emitted: set[str] = set()
+    for _ in range(12):
+        if rng.random() < 0.5:
+            emu.add_events("socket", rng.choice(["acme", "globex"]), rng.randint(1, 30))
+        run = run_tap_cli(config, state, kill_after_records=rng.randint(1, 400))
+        emitted |= set(run.ids(STREAM, KEY))
+        state = run.final_state or state
+        if run.exit_code == 0:
+            break
+    final = run_tap_cli(config, state)
+    assert final.exit_code == 0, final.stderr
+    emitted |= set(final.ids(STREAM, KEY))
+    assert truth_ids(emu) - emitted == set()
+
+
+def test_faults_do_not_lose_events(emulator) -> None:
+    faults = [
+        FaultRule("429", probability=0.08, retry_after=0),
+        FaultRule("500", probability=0.04),
+        FaultRule("502", probability=0.04),
+        FaultRule("503", probability=0.04),
+        FaultRule("drop", probability=0.04),
+        FaultRule("truncate", probability=0.04),
+        FaultRule("badjson", probability=0.04),
+    ]
+    emu = emulator(seed=21, socket_orgs=("acme", "globex", "initech"), faults=faults)
+    run = run_tap(tap_config(emu))
+    assert run.exit_code == 0
+    assert set(run.ids(STREAM, KEY)) == truth_ids(emu)
+    assert any(r.fault for r in emu.requests("socket")), "the scenario injected faults"
+
+
+def test_retry_after_is_honoured(emulator) -> None:
+    import time
+
+    emu = emulator(seed=22, socket_orgs=("acme",), faults=[FaultRule("429", nth=(2,), retry_after=1)])
+    started = time.monotonic()
+    run = run_tap(tap_config(emu, socket={"org_slugs": ["acme"]}))
+    assert run.exit_code == 0
+    assert time.monotonic() - started >= 1.0
+    assert set(run.ids(STREAM, KEY)) == truth_ids(emu)
+
+
+def test_a_long_retry_after_stops_cleanly_and_the_next_run_finishes(emulator) -> None:
+    emu = emulator(
+        seed=23,
+        socket_orgs=("acme", "globex"),
+        events_per_org=600,
+        quota={"socket": QuotaRule(calls_per_window=5, window_s=3600)},
+    )
+    config = tap_config(emu, max_retry_wait=30)
+    emitted: set[str] = set()
+    state = None
+    runs = 0
+    for runs in range(1, 10):  # noqa: B007
+        run = run_tap_cli(config, state)
+        emitted |= set(run.ids(STREAM, KEY))
+        state = run.final_state or state
+        if run.exit_code == 0:
+            break
+        assert run.exit_code == 3, run.stderr
+        assert "max_retry_wait" in run.stderr
+        assert "Traceback" not in run.stderr
+        emu.reset_quota("socket")  # an hour later
+    assert runs > 1, "the quota forced several runs"
+    assert truth_ids(emu) - emitted == set()
+    calls = len(audit_requests(emu))
+    pages = 12  # 600 events / 100 per page, two orgs
+    # Minimum: every page once plus one request per run per org (the fresh pass). Each
+    # stopped run adds the refused call and one re-read of its last page (the proof that
+    # the saved position still continues where it stopped).
+    assert calls <= pages + 2 * runs + 2 * (runs - 1), f"{calls} audit-log calls"
