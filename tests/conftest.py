@@ -90,9 +90,7 @@ def parse_lines(text: str) -> list[dict]:
     return messages
 
 
-def run_tap(
-    config: dict, state: dict | None = None, catalog: dict | None = None
-) -> TapRun:
+def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None) -> TapRun:
     """Run a sync in this process and capture its messages."""
     buffer = io.BytesIO()
     stdout = io.TextIOWrapper(buffer, encoding="utf-8")

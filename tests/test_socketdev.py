@@ -4,10 +4,13 @@ end markers, ``from`` readings, kills, faults and quota stops."""
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tap_auditlogs.instants import parse_instant
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator import FaultRule, QuotaRule
 
@@ -17,8 +20,6 @@ KEY = "event_id"
 
 def truth_ids(emu, since: str | None = None) -> set[str]:
     """Every Socket event id the emulator holds (at or after ``since`` if given)."""
-    from tap_auditlogs.instants import parse_instant
-
     floor = parse_instant(since) if since else None
     return {e.id for e in emu.truth("socket") if floor is None or parse_instant(e.ts) >= floor}
 
@@ -63,16 +64,10 @@ def test_new_events_between_runs_are_picked_up(emulator) -> None:
 
 
 def test_late_event_inside_the_lookback_is_picked_up(emulator) -> None:
-    from datetime import timedelta
-
-    from tap_auditlogs.instants import parse_instant
-
     emu = emulator(seed=14, socket_orgs=("acme",))
     config = tap_config(emu)
     first = run_tap(config)
     newest = max(parse_instant(e.ts) for e in emu.truth("socket"))
-    from datetime import datetime, timezone
-
     late_at = datetime.fromtimestamp(newest / 1e9, tz=timezone.utc) - timedelta(minutes=2)
     late = emu.add_events("socket", "acme", 1, ts=late_at)
     second = run_tap(config, state=first.final_state)
@@ -171,9 +166,9 @@ def test_faults_do_not_lose_events(emulator) -> None:
 
 
 def test_retry_after_is_honoured(emulator) -> None:
-    import time
-
-    emu = emulator(seed=22, socket_orgs=("acme",), faults=[FaultRule("429", nth=(2,), retry_after=1)])
+    emu = emulator(
+        seed=22, socket_orgs=("acme",), faults=[FaultRule("429", nth=(2,), retry_after=1)]
+    )
     started = time.monotonic()
     run = run_tap(tap_config(emu, socket={"org_slugs": ["acme"]}))
     assert run.exit_code == 0

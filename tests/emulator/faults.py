@@ -1,0 +1,123 @@
+"""One fault injector for every provider: which request fails, and how.
+
+A `FaultRule` picks requests (exact 1-based numbers per provider, or a probability drawn from
+a seeded RNG); `FAULT_KINDS` says what each kind does to the answer.  The core asks
+`FaultInjector.decide()` once per API request and applies the kind's table row.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from time import time
+from typing import Any
+
+_DATE_RETRY = re.compile(r"^date:(\d+)$")
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    """What one kind of fault does to a request."""
+
+    status: int | None = None  # replace the answer with this status (None: the real answer)
+    body: str = "provider"  # replacement: "provider" error body, "html" gateway page, "badjson"
+    drop: bool = False  # close the connection without any response
+    truncate: bool = False  # send full headers but only half of the body, then close
+    delay: bool = False  # sleep `delay_s` before answering
+    fails: bool = True  # counts toward `max_consecutive_faults`
+    doc: str = ""
+
+
+FAULT_KINDS: dict[str, FaultKind] = {
+    "429": FaultKind(status=429, doc="Too Many Requests with Retry-After"),
+    "500": FaultKind(status=500, doc="Internal Server Error, provider error body"),
+    "502": FaultKind(status=502, body="html", doc="Bad Gateway, HTML page from a proxy"),
+    "503": FaultKind(status=503, body="html", doc="Service Unavailable, HTML page from a proxy"),
+    "drop": FaultKind(drop=True, doc="connection closed, no response at all"),
+    "slow": FaultKind(delay=True, fails=False, doc="sleep delay_s, then the normal answer"),
+    "truncate": FaultKind(truncate=True, doc="full Content-Length, half the body, then close"),
+    "badjson": FaultKind(status=200, body="badjson", doc="200 with broken JSON, exact length"),
+    "redirect": FaultKind(status=302, body="redirect", doc="302 to a login page that serves HTML"),
+}
+
+GATEWAY_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>\n"
+BROKEN_JSON = b'{"results": [{"event_id": "1", "created_at": "2026-01-01T00:00:00.000Z", "type": '
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """Fault `kind` on request numbers `nth` and/or with `probability`, for `provider` (None: all).
+
+    `retry_after` (429 only): int seconds, or "date:N" for an HTTP-date N seconds from now.
+    """
+
+    kind: str
+    probability: float = 0.0
+    nth: tuple[int, ...] = field(default=())
+    provider: str | None = None
+    retry_after: int | str | None = None
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {sorted(FAULT_KINDS)}")
+        nth: Any = self.nth
+        object.__setattr__(self, "nth", (nth,) if isinstance(nth, int) else tuple(nth))
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be within 0..1")
+        if isinstance(self.retry_after, str) and not _DATE_RETRY.match(self.retry_after):
+            raise ValueError('retry_after must be int seconds or "date:N"')
+
+    @property
+    def spec(self) -> FaultKind:
+        """The kind's table row."""
+        return FAULT_KINDS[self.kind]
+
+    def retry_after_header(self) -> str:
+        """The Retry-After value: seconds, or an HTTP-date."""
+        value = 1 if self.retry_after is None else self.retry_after
+        if isinstance(value, str):
+            match = _DATE_RETRY.match(value)
+            assert match is not None
+            return formatdate(time() + int(match.group(1)), usegmt=True)
+        return str(int(value))
+
+
+class FaultInjector:
+    """Decides, per provider and request number, which rule (if any) fires."""
+
+    def __init__(self, rules: Iterable[FaultRule], seed: int, max_consecutive: int | None) -> None:
+        self.rules = list(rules)
+        self.seed = seed
+        self.max_consecutive = max_consecutive
+        self._count: dict[str, int] = {}
+        self._streak: dict[str, int] = {}
+        self._rng: dict[str, random.Random] = {}
+
+    def reset(self) -> None:
+        """Restart request numbering and the random draws."""
+        self._count.clear()
+        self._streak.clear()
+        self._rng.clear()
+
+    def decide(self, provider: str) -> FaultRule | None:
+        """Count one request to `provider`; return the rule that faults it, or None.
+
+        Rules with `nth` always fire on their numbers; random faults are suppressed once
+        `max_consecutive` failing faults happened in a row, so a storm stays retryable.
+        """
+        n = self._count[provider] = self._count.get(provider, 0) + 1
+        rng = self._rng.setdefault(provider, random.Random(f"{self.seed}:faults:{provider}"))
+        rules = [r for r in self.rules if r.provider in (None, provider)]
+        chosen = next((r for r in rules if n in r.nth), None)
+        draws = [r for r in rules if r.probability > 0 and rng.random() < r.probability]
+        streak = self._streak.get(provider, 0)
+        guard_open = self.max_consecutive is None or streak < self.max_consecutive
+        if chosen is None and draws and guard_open:
+            chosen = draws[0]
+        failing = chosen is not None and chosen.spec.fails
+        self._streak[provider] = streak + 1 if failing else 0
+        return chosen

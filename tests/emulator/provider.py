@@ -1,0 +1,213 @@
+"""The provider plug-in base: ground-truth store, routes, auth hooks, request/response types.
+
+A provider module defines a `Provider` subclass and exposes it as module-level `PROVIDER`.
+The subclass declares `name`, `api_root`, `switches` and `routes` (tables), and implements
+`setup`, `make_event`, `authenticate`, `error` and `tap_config`; the base does the rest.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Protocol
+
+from .scenario import COMMON_SWITCHES, Scenario, Switch, as_utc
+
+UTC = timezone.utc
+TIE_RATE = 0.02  # share of events that repeat their predecessor's timestamp
+MIN_AGE = timedelta(hours=1)  # the newest generated event is at least this old
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
+
+
+def iso_ms(at: datetime) -> str:
+    """`2026-11-20T10:11:12.345Z`."""
+    at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def spread_times(rng: random.Random, n: int, now: datetime, span_days: float) -> list[datetime]:
+    """`n` ascending instants over the last `span_days` before `now - MIN_AGE`, with ties."""
+    newest = now - MIN_AGE
+    span_s = max(timedelta(days=span_days) - MIN_AGE, timedelta(minutes=1)).total_seconds()
+    ages = sorted((rng.uniform(0, span_s) for _ in range(n)), reverse=True)
+    times = [newest - timedelta(seconds=age) for age in ages]
+    if n >= 2:
+        for i in sorted(rng.sample(range(1, n), k=max(1, round(n * TIE_RATE)))):
+            times[i] = times[i - 1]
+    return times
+
+
+@dataclass(frozen=True)
+class TruthEvent:
+    """One event that exists at the provider: partition, primary key, timestamp, served item."""
+
+    org: str
+    id: str
+    ts: str  # the timestamp string exactly as served
+    item: dict[str, Any]  # the object the API serves (shared with the emulator: read only)
+    at: datetime  # `ts` as an aware datetime
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """A request as a provider sees it; `path` is below the provider prefix."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes = b""
+
+
+@dataclass
+class Response:
+    """A provider's answer; `body` is JSON-serialisable, or bytes sent as they are."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Route:
+    """`method` + `pattern` (full match on the path below the prefix) -> handler method name."""
+
+    method: str
+    pattern: str
+    handler: str
+    auth: bool = True  # checked by `Provider.authenticate`
+    billable: bool = True  # counts toward the provider's quota window
+
+    def match(self, req: ApiRequest) -> dict[str, str] | None:
+        """Path parameters if this route serves `req`, else None."""
+        found = re.fullmatch(self.pattern, req.path)
+        return found.groupdict() if found and req.method == self.method else None
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """The caller's quota window."""
+
+    remaining: int
+    limit: int
+    resets_at: datetime
+
+
+class Host(Protocol):
+    """What the emulator core offers providers."""
+
+    def quota_status(self, provider: str) -> QuotaStatus:
+        """The provider's current quota window."""
+        ...
+
+
+class Provider:
+    """Base class of one emulated API."""
+
+    name: ClassVar[str]
+    api_root: ClassVar[str] = ""  # base URL for the tap = emulator URL + "/" + name + api_root
+    switches: ClassVar[Mapping[str, Switch]] = COMMON_SWITCHES
+    routes: ClassVar[Sequence[Route]] = ()
+
+    def __init__(self, scenario: Scenario, host: Host) -> None:
+        self.scenario = scenario
+        self.host = host
+        self.rng = random.Random(f"{scenario.seed}:{self.name}:data")
+        self.orgs: list[str] = list(self.opt("orgs"))
+        self._events: dict[str, list[TruthEvent]] = {org: [] for org in self.orgs}
+        self.setup()
+        self._generate()
+
+    # ---- to implement -------------------------------------------------------------------
+    def setup(self) -> None:
+        """Build per-org fixtures (ids, users) from `self.rng` before events are made."""
+
+    def make_event(self, org: str, at: datetime) -> TruthEvent:
+        """A new event of `org` at `at` (called in chronological order for the initial data)."""
+        raise NotImplementedError
+
+    def authenticate(self, req: ApiRequest) -> Response | None:
+        """None if the request carries valid credentials, else the error response."""
+        return None
+
+    def error(self, status: int, message: str) -> Response:
+        """The provider's error response."""
+        return Response(status, {"message": message})
+
+    @classmethod
+    def credentials(cls) -> dict[str, str]:
+        """The credentials the emulator accepts, as tap settings."""
+        return {}
+
+    def tap_config(self, base_url: str) -> dict[str, Any]:
+        """The tap's settings block for this provider at `base_url`."""
+        return {**self.credentials(), "base_url": base_url}
+
+    # ---- provided -------------------------------------------------------------------------
+    def opt(self, key: str) -> Any:
+        """A provider switch's current value."""
+        return self.scenario.switch(self.name, key)
+
+    @property
+    def prefix(self) -> str:
+        """The URL path prefix this provider owns."""
+        return f"/{self.name}"
+
+    def base_url(self, emulator_url: str) -> str:
+        """The base URL a tap uses."""
+        return f"{emulator_url}{self.prefix}{self.api_root}"
+
+    def _generate(self) -> None:
+        per_org = _first_set(self.opt("events_per_org"), self.scenario.events_per_org)
+        span = _first_set(self.opt("span_days"), self.scenario.span_days)
+        planned = [
+            (at, org)
+            for org in self.orgs
+            for at in spread_times(self.rng, per_org, self.scenario.now, span)
+        ]
+        planned.sort(key=lambda pair: pair[0])
+        for at, org in planned:
+            self._events[org].append(self.make_event(org, at))
+
+    def add_events(self, org: str, n: int, at: datetime | None = None) -> list[TruthEvent]:
+        """Append `n` events to `org` at `at` (default: now)."""
+        if org not in self._events:
+            raise ValueError(f"{self.name} has no org {org!r}; orgs: {self.orgs}")
+        when = utcnow() if at is None else as_utc(at)
+        made = [self.make_event(org, when) for _ in range(n)]
+        self._events[org].extend(made)
+        return made
+
+    def events(self, org: str) -> list[TruthEvent]:
+        """The org's events in creation order."""
+        return list(self._events[org])
+
+    def truth(self) -> list[TruthEvent]:
+        """Every event, by org then time (creation order within equal times)."""
+        return [ev for org in self.orgs for ev in sorted(self._events[org], key=lambda e: e.at)]
+
+    def match(self, req: ApiRequest) -> tuple[Route, dict[str, str]] | None:
+        """The route serving `req` and its path parameters."""
+        for route in self.routes:
+            params = route.match(req)
+            if params is not None:
+                return route, params
+        return None
+
+    def dispatch(self, route: Route, params: dict[str, str], req: ApiRequest) -> Response:
+        """Call the route's handler."""
+        handler = getattr(self, route.handler)
+        response: Response = handler(req, **params)
+        return response
+
+
+def _first_set(value: Any, fallback: Any) -> Any:
+    return fallback if value is None else value
