@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint typecheck check lock about-table clean
+.PHONY: install demo test test-fast lint typecheck check lock docs clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ typecheck: install
 	$(BIN)/mypy tap_auditlogs
 
 check: lint typecheck test
+
+## Regenerate the README settings table, meltano.yml settings and .env.example.
+docs: install
+	$(BIN)/python scripts/update_docs.py
 
 ## Re-pin every dependency for Python 3.10-3.13 (needs network access to PyPI).
 lock:
