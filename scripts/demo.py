@@ -92,7 +92,8 @@ def run_pipeline(config_path: Path, target_path: Path, out: Path) -> Counter[str
             stdout=subprocess.DEVNULL,
             stderr=target_log,
         )
-        assert tap.stdout is not None and target.stdin is not None
+        assert tap.stdout is not None
+        assert target.stdin is not None
         for line in tap.stdout:
             if line.startswith(b'{"type":"RECORD"'):
                 emitted[json.loads(line)["stream"]] += 1
@@ -111,7 +112,7 @@ def count_rows(database: Path, streams: dict[str, int]) -> dict[str, int]:
     with duckdb.connect(str(database), read_only=True) as connection:
         for stream in streams:
             columns = ", ".join(f'"{key.lower()}"' for key in keys[stream])
-            query = f"SELECT count(DISTINCT ({columns})) FROM {SCHEMA}.{stream}"  # noqa: S608
+            query = f"SELECT count(DISTINCT ({columns})) FROM {SCHEMA}.{stream}"
             try:
                 counts[stream] = connection.execute(query).fetchone()[0]  # type: ignore[index]
             except duckdb.CatalogException:
