@@ -65,7 +65,7 @@ def test_bad_config_is_one_clear_line(case: str) -> None:
 
 
 def test_bad_state_file_is_one_clear_line(emulator, tmp_path) -> None:
-    emu = emulator(socket_orgs=("acme",))
+    emu = emulator(providers=("socket",), socket_orgs=("acme",))
     config = tap_config(emu)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
@@ -84,7 +84,7 @@ def test_bad_state_file_is_one_clear_line(emulator, tmp_path) -> None:
 
 
 def test_unknown_org_names_the_setting_and_others_still_sync(emulator) -> None:
-    emu = emulator(socket_orgs=("acme", "globex"))
+    emu = emulator(providers=("socket",), socket_orgs=("acme", "globex"))
     run = run_tap_cli(tap_config(emu, socket={"org_slugs": ["acme", "nope"]}))
     assert run.exit_code == 1
     assert_one_clear_line(run.stderr, "socket.org_slugs")
@@ -98,7 +98,7 @@ def test_unknown_org_names_the_setting_and_others_still_sync(emulator) -> None:
 
 
 def test_bad_token_is_one_clear_line_naming_the_setting(emulator) -> None:
-    emu = emulator(socket_orgs=("acme",))
+    emu = emulator(providers=("socket",), socket_orgs=("acme",))
     run = run_tap_cli(tap_config(emu, socket={"api_token": "sktsec_wrong_token_value_123"}))
     assert run.exit_code == 1
     assert_one_clear_line(run.stderr, "socket.api_token")
@@ -107,7 +107,9 @@ def test_bad_token_is_one_clear_line_naming_the_setting(emulator) -> None:
 
 
 def test_redirects_are_never_followed(emulator) -> None:
-    emu = emulator(socket_orgs=("acme",), faults=[FaultRule("redirect", nth=(1,))])
+    emu = emulator(
+        providers=("socket",), socket_orgs=("acme",), faults=[FaultRule("redirect", nth=(1,))]
+    )
     run = run_tap_cli(tap_config(emu, socket={"org_slugs": ["acme"]}))
     assert run.exit_code == 1
     assert_one_clear_line(run.stderr, "redirect")
@@ -123,7 +125,7 @@ def test_token_never_appears_in_any_output(emulator, level: str) -> None:
         FaultRule("drop", nth=(4,)),
         FaultRule("badjson", nth=(5,)),
     ]
-    emu = emulator(socket_orgs=("acme", "globex"), faults=faults)
+    emu = emulator(providers=("socket",), socket_orgs=("acme", "globex"), faults=faults)
     env = {"TAP_AUDITLOGS_LOGLEVEL": level, "LOGLEVEL": level}
     good = run_tap_cli(tap_config(emu, socket={"org_slugs": ["acme", "ghost"]}), env=env)
     assert good.exit_code == 1  # 'ghost' is unknown: an error path

@@ -29,7 +29,9 @@ def audit_requests(emu) -> list:
 
 
 def test_every_event_of_every_org_once(emulator) -> None:
-    emu = emulator(seed=11, socket_orgs=("acme", "globex", "initech", "umbrella"))
+    emu = emulator(
+        providers=("socket",), seed=11, socket_orgs=("acme", "globex", "initech", "umbrella")
+    )
     run = run_tap(tap_config(emu))
     assert run.exit_code == 0
     ids = run.ids(STREAM, KEY)
@@ -42,7 +44,7 @@ def test_every_event_of_every_org_once(emulator) -> None:
 
 
 def test_second_run_is_one_request_per_org_and_emits_nothing(emulator) -> None:
-    emu = emulator(seed=12, socket_orgs=("acme", "globex"))
+    emu = emulator(providers=("socket",), seed=12, socket_orgs=("acme", "globex"))
     config = tap_config(emu)
     first = run_tap(config)
     emu.reset_requests()
@@ -54,7 +56,7 @@ def test_second_run_is_one_request_per_org_and_emits_nothing(emulator) -> None:
 
 
 def test_new_events_between_runs_are_picked_up(emulator) -> None:
-    emu = emulator(seed=13, socket_orgs=("acme", "globex"))
+    emu = emulator(providers=("socket",), seed=13, socket_orgs=("acme", "globex"))
     config = tap_config(emu)
     first = run_tap(config)
     fresh = emu.add_events("socket", "acme", 130) + emu.add_events("socket", "globex", 3)
@@ -64,7 +66,7 @@ def test_new_events_between_runs_are_picked_up(emulator) -> None:
 
 
 def test_late_event_inside_the_lookback_is_picked_up(emulator) -> None:
-    emu = emulator(seed=14, socket_orgs=("acme",))
+    emu = emulator(providers=("socket",), seed=14, socket_orgs=("acme",))
     config = tap_config(emu)
     first = run_tap(config)
     newest = max(parse_instant(e.ts) for e in emu.truth("socket"))
@@ -76,7 +78,9 @@ def test_late_event_inside_the_lookback_is_picked_up(emulator) -> None:
 
 @pytest.mark.parametrize("reading", ["upper", "lower", "ignored"])
 def test_correct_whatever_from_means(emulator, reading: str) -> None:
-    emu = emulator(seed=15, socket_orgs=("acme", "globex"), socket_from=reading)
+    emu = emulator(
+        providers=("socket",), seed=15, socket_orgs=("acme", "globex"), socket_from=reading
+    )
     config = tap_config(emu)
     first = run_tap(config)
     assert set(first.ids(STREAM, KEY)) == truth_ids(emu)
@@ -87,7 +91,7 @@ def test_correct_whatever_from_means(emulator, reading: str) -> None:
 
 @pytest.mark.parametrize("marker", ["null", "empty", "missing", "zero", "zero_int"])
 def test_every_end_marker_ends_the_pass(emulator, marker: str) -> None:
-    emu = emulator(seed=16, socket_orgs=("acme",), socket_end_marker=marker)
+    emu = emulator(providers=("socket",), seed=16, socket_orgs=("acme",), socket_end_marker=marker)
     run = run_tap(tap_config(emu))
     assert run.exit_code == 0
     assert sorted(run.ids(STREAM, KEY)) == sorted(truth_ids(emu))
@@ -97,7 +101,9 @@ def test_every_end_marker_ends_the_pass(emulator, marker: str) -> None:
 
 @pytest.mark.parametrize("order", ["desc", "asc", "random"])
 def test_every_page_order_gives_every_event(emulator, order: str) -> None:
-    emu = emulator(seed=17, socket_orgs=("acme", "globex"), socket_order=order)
+    emu = emulator(
+        providers=("socket",), seed=17, socket_orgs=("acme", "globex"), socket_order=order
+    )
     config = tap_config(emu)
     first = run_tap(config)
     assert set(first.ids(STREAM, KEY)) == truth_ids(emu)
@@ -109,7 +115,7 @@ def test_every_page_order_gives_every_event(emulator, order: str) -> None:
 
 
 def test_start_date_is_inclusive_and_respected(emulator) -> None:
-    emu = emulator(seed=18, socket_orgs=("acme",))
+    emu = emulator(providers=("socket",), seed=18, socket_orgs=("acme",))
     events = sorted(emu.truth("socket"), key=lambda e: e.ts)
     start = events[len(events) // 2].ts
     run = run_tap(tap_config(emu, start_date=start))
@@ -117,7 +123,7 @@ def test_start_date_is_inclusive_and_respected(emulator) -> None:
 
 
 def test_org_slugs_and_event_types_filter(emulator) -> None:
-    emu = emulator(seed=19, socket_orgs=("acme", "globex"))
+    emu = emulator(providers=("socket",), seed=19, socket_orgs=("acme", "globex"))
     kinds = Counter(e.item["type"] for e in emu.truth("socket") if e.org == "acme")
     kind = kinds.most_common(1)[0][0]
     run = run_tap(tap_config(emu, socket={"org_slugs": ["acme"], "event_types": [kind]}))
@@ -130,7 +136,9 @@ def test_org_slugs_and_event_types_filter(emulator) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_killed_runs_resume_from_the_last_state_without_loss(emulator, seed: int) -> None:
     rng = random.Random(seed)
-    emu = emulator(seed=100 + seed, socket_orgs=("acme", "globex"), events_per_org=320)
+    emu = emulator(
+        providers=("socket",), seed=100 + seed, socket_orgs=("acme", "globex"), events_per_org=320
+    )
     config = tap_config(emu)
     state: dict | None = None
     emitted: set[str] = set()
@@ -158,7 +166,9 @@ def test_faults_do_not_lose_events(emulator) -> None:
         FaultRule("truncate", probability=0.04),
         FaultRule("badjson", probability=0.04),
     ]
-    emu = emulator(seed=21, socket_orgs=("acme", "globex", "initech"), faults=faults)
+    emu = emulator(
+        providers=("socket",), seed=21, socket_orgs=("acme", "globex", "initech"), faults=faults
+    )
     run = run_tap(tap_config(emu))
     assert run.exit_code == 0
     assert set(run.ids(STREAM, KEY)) == truth_ids(emu)
@@ -167,7 +177,10 @@ def test_faults_do_not_lose_events(emulator) -> None:
 
 def test_retry_after_is_honoured(emulator) -> None:
     emu = emulator(
-        seed=22, socket_orgs=("acme",), faults=[FaultRule("429", nth=(2,), retry_after=1)]
+        providers=("socket",),
+        seed=22,
+        socket_orgs=("acme",),
+        faults=[FaultRule("429", nth=(2,), retry_after=1)],
     )
     started = time.monotonic()
     run = run_tap(tap_config(emu, socket={"org_slugs": ["acme"]}))
@@ -178,6 +191,7 @@ def test_retry_after_is_honoured(emulator) -> None:
 
 def test_a_long_retry_after_stops_cleanly_and_the_next_run_finishes(emulator) -> None:
     emu = emulator(
+        providers=("socket",),
         seed=23,
         socket_orgs=("acme", "globex"),
         events_per_org=600,
