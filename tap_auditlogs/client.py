@@ -46,7 +46,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.pagination import BaseAPIPaginator
 
-    from tap_auditlogs.strategies import Ascending, Context, NewestFirst, Record, TimeWindows
+    from tap_auditlogs.strategies import Context, Record, Strategy
 
 try:
     VERSION = metadata.version("tap-auditlogs")
@@ -165,8 +165,8 @@ class AuditLogStream(RESTStream):
     provider: t.ClassVar[str]
     #: Provider name for people (``Socket``).
     provider_label: t.ClassVar[str]
-    #: How this provider's log is read.
-    strategy: t.ClassVar[Ascending | NewestFirst | TimeWindows]
+    #: How this provider's log is read (a class attribute, or a property when settings shape it).
+    strategy: Strategy
     #: The field that names the partition in a record and in the state (e.g. ``org_slug``).
     partition_field: t.ClassVar[str]
     #: Where the API lives unless ``<provider>.base_url`` says otherwise.
@@ -185,7 +185,7 @@ class AuditLogStream(RESTStream):
         super().__init__(tap=tap)
         self._run_started = now_instant()
         self._halted: ProviderError | None = None
-        self._warned: set[str] = set()
+        self._said: set[tuple[int, str]] = set()
         self._progress: dict[str, t.Any] = {}
 
     # ----------------------------------------------------------------- settings
@@ -246,9 +246,16 @@ class AuditLogStream(RESTStream):
 
     def warn_once(self, key: str, message: str, *args: object) -> None:
         """Log a warning once per run and key."""
-        if key not in self._warned:
-            self._warned.add(key)
-            self.logger.warning("%s: " + message, self.provider_label, *args)
+        self._once(logging.WARNING, key, message, *args)
+
+    def info_once(self, key: str, message: str, *args: object) -> None:
+        """Log an INFO line once per run and key."""
+        self._once(logging.INFO, key, message, *args)
+
+    def _once(self, level: int, key: str, message: str, *args: object) -> None:
+        if (level, key) not in self._said:
+            self._said.add((level, key))
+            self.logger.log(level, "%s: " + message, self.provider_label, *args)
 
     def instant_of(self, record: Record) -> int:
         """The record's replication-key value as ns."""
@@ -294,6 +301,8 @@ class AuditLogStream(RESTStream):
         """Read one partition with the provider's strategy; report errors, don't crash."""
         if self._halted is not None:
             return
+        if not context and self.partitions is not None:
+            return  # partitions could not be listed; that failure is reported already
         self._progress = {"pages": 0, "records": 0, "started": time.monotonic(), "logged": 0.0}
         try:
             for record in self.strategy.read(self, context):
@@ -308,8 +317,9 @@ class AuditLogStream(RESTStream):
             self._progress["pages"],
         )
 
-    def _report(self, error: ProviderError) -> None:
-        if error.whole_provider:
+    def _report(self, error: ProviderError, *, halt: bool = False) -> None:
+        """Hand a failure to the tap; ``halt`` (or a provider-wide error) stops this stream."""
+        if halt or error.whole_provider:
             self._halted = error
         record_failure = getattr(self._tap, "record_failure", None)
         if record_failure is None:  # pragma: no cover - used without TapAuditLogs
@@ -327,6 +337,7 @@ class AuditLogStream(RESTStream):
         paginator = self.get_new_paginator(start_token)
         seen: set[str] = set()
         url = self.get_url(dict(context or {}))
+        read_in_pass = 0
         while not paginator.finished:
             token = paginator.current_value
             query = {**params, **(self.page_params(token) if token is not None else {})}
@@ -342,7 +353,10 @@ class AuditLogStream(RESTStream):
                 if key in seen:
                     raise self._loop_error(context, next_token)
                 seen.add(key)
-            self._log_progress(context, len(records), total)
+            read_in_pass += len(records)
+            self._log_progress(
+                context, len(records), None if total is None else total - read_in_pass
+            )
             yield Page(records=records, token=token, next_token=next_token, total=total)
             if not records and not paginator.continue_if_empty(response):
                 return
@@ -353,18 +367,19 @@ class AuditLogStream(RESTStream):
             "stopped to avoid an endless loop. The state up to the last page is saved."
         )
 
-    def _log_progress(self, context: Context, records: int, total: int | None) -> None:
+    def _log_progress(self, context: Context, records: int, left_in_pass: int | None) -> None:
         progress = self._progress
         progress["pages"] += 1
+        progress["read"] = progress.get("read", 0) + records
         now = time.monotonic()
         if now - progress["logged"] < PROGRESS_EVERY_SECONDS:
             return
         progress["logged"] = now
         elapsed = max(now - progress["started"], 1e-6)
-        done = progress["records"] + records
-        left = f", about {max(total - done, 0):,} left" if total else ""
+        done = progress["read"]
+        left = f", about {max(left_in_pass, 0):,} left in this pass" if left_in_pass else ""
         self.logger.info(
-            "%s: %d pages, %d records read (%.0f records/s)%s.",
+            "%s: %d pages, %d records read (%.0f/s)%s.",
             self.describe(context),
             progress["pages"],
             done,
@@ -474,7 +489,7 @@ class AuditLogStream(RESTStream):
             location = urlsplit(response.headers.get("Location", "")).netloc or "elsewhere"
             raise ProviderError(
                 f"{where}: HTTP {status} redirect to {location}; API calls never follow "
-                f"redirects. Check {self.provider}.base_url."
+                f"redirects. {self.redirect_hint()}"
             )
         if status in RETRY_STATUSES:
             raise TransientError(
@@ -506,6 +521,10 @@ class AuditLogStream(RESTStream):
             f"{where}: the credentials were refused (HTTP 401{detail}). {self.credentials_hint}.",
             whole_provider=True,
         )
+
+    def redirect_hint(self) -> str:
+        """What the user can do about an unexpected redirect."""
+        return f"Check {self.provider}.base_url."
 
     def error_hint(self, status: int) -> str:
         """What the user can do about an HTTP error status."""

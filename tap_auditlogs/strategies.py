@@ -9,6 +9,9 @@ Every provider reads its log with one of these strategies (see ../shared/archite
   A pass cut short keeps its place (``pending_pass``) and the next run finishes it first.
 * ``TimeWindows``: the API takes a bounded time range. Windows go oldest first, and the
   end of a fully read window is a checkpoint.
+* ``VerifiedAscending``: for an API whose lower bound and sort may be ignored. It judges
+  the first page and hands the pass to ``Ascending`` or ``NewestFirst``, checking every
+  page on the way.
 
 Shared rules, all in this module:
 
@@ -83,8 +86,20 @@ class Reader(t.Protocol):
     def warn_once(self, key: str, message: str, *args: object) -> None:
         """Log a warning once per run and key."""
 
+    def info_once(self, key: str, message: str, *args: object) -> None:
+        """Log an INFO line once per run and key."""
+
     def run_started_ns(self) -> int:
         """When this run started (ns); frozen so windows do not chase the clock."""
+
+
+class Strategy(t.Protocol):
+    """A way to read one partition's log (``AuditLogStream.strategy``)."""
+
+    name: str
+
+    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+        """Yield the new records of one partition, checkpointing as it goes."""
 
 
 class PartitionState:
@@ -143,6 +158,12 @@ class PartitionState:
             update["pending_pass"] = pending
         self.raw.update(update)
 
+    def reset(self, *, bookmark: int | None, recent: dict[str, int]) -> None:
+        """Put the bookmark and recent ids back to earlier values (None: no bookmark)."""
+        if bookmark is None:
+            self.raw.pop("replication_key_value", None)
+        self.commit(bookmark=bookmark, recent=recent)
+
 
 def _encode_ids(ids: dict[str, int]) -> dict[str, str]:
     return {key: format_instant(value) for key, value in ids.items()}
@@ -183,9 +204,10 @@ class Ascending:
     def read(self, reader: Reader, context: Context) -> Iterator[Record]:
         """Yield the new records of one partition."""
         state = reader.state_of(context)
-        lower = reader.lower_bound(state.bookmark)
-        recent = state.recent
-        high = state.bookmark
+        start_bookmark, start_recent = state.bookmark, state.recent
+        lower = reader.lower_bound(start_bookmark)
+        recent = start_recent
+        high = start_bookmark
         emitted: dict[str, int] = {}
         ordered, previous = True, None
         for page in reader.pages(context, reader.request_params(context, lower, None)):
@@ -198,6 +220,12 @@ class Ascending:
                         "Pages are not in ascending order as requested; reading to the end "
                         "and moving the bookmark only when the pass is complete.",
                     )
+                    # The bookmarks committed page by page may be ahead of events the rest
+                    # of the pass still holds: take them back before anything else is
+                    # emitted, so a kill from here on cannot skip those events.
+                    if state.bookmark != start_bookmark:
+                        state.reset(bookmark=start_bookmark, recent=start_recent)
+                        reader.checkpoint()
                 previous = ts
                 if not _is_new(ts, record_id, lower, recent, emitted):
                     continue
@@ -394,3 +422,192 @@ class TimeWindows:
             state.commit(bookmark=bookmark, recent=recent)
             reader.checkpoint()
             window_start = window_end
+
+
+#: Pages the verified strategy reads before it must decide. Only pages whose timestamps are
+#: all equal leave the order open, so a real log decides on its first page.
+PROBE_PAGES = 3
+
+#: What the verified strategy found on the first pages -> what it logs (``{bound}``: below).
+_PATHS = {
+    "ascending": (
+        "pages come oldest first as asked and {bound}; reading oldest first, the bookmark "
+        "moves page by page (path: ascending)."
+    ),
+    "ascending-whole-log": (
+        "pages come oldest first but {bound}; reading the whole log oldest first, the "
+        "bookmark moves page by page (path: ascending, whole log)."
+    ),
+    "newest-first": (
+        "pages come newest first although oldest first was asked ({bound}); reading newest "
+        "first down to the bookmark and stopping there (path: newest-first)."
+    ),
+    "unordered": (
+        "pages come in no order ({bound}); reading the whole log and filtering on the client, "
+        "the bookmark moves only at the end (path: full read)."
+    ),
+    "unverified": (
+        "too few distinct timestamps to tell the order ({bound}); reading oldest first with "
+        "the order checked on every page (path: ascending, unverified)."
+    ),
+    "resume": (
+        "an earlier run left a newest-first pass unfinished; finishing it, then reading "
+        "newest first (path: newest-first, resumed)."
+    ),
+}
+_BOUNDS = {
+    "none": "no lower bound was sent yet",
+    "honoured": "nothing older than the lower bound came back",
+    "ignored": "the lower bound is ignored: older events came back, filtered on the client",
+}
+
+
+class VerifiedAscending:
+    """``Ascending`` once the pages prove the API honours the lower bound and the sort.
+
+    For APIs given a lower bound and an ascending sort that they may ignore (parameters
+    too new to trust, an undocumented order). The first page of the pass is read, judged,
+    and fed back (``_Replay``) to the strategy that fits what it shows:
+
+    * oldest first: ``Ascending``; when older events than the bound came back too, it
+      reads the whole log each run but stays sorted, so the bookmark still moves page by
+      page.
+    * newest first: ``NewestFirst`` (early stop, a resumable pending pass). It checks
+      every page itself and moves the bookmark only once a pass is complete.
+    * no order: ``Ascending``, which sees the disorder on that same page and reads to the
+      end, filtering on the client and moving the bookmark only then.
+
+    ``Ascending`` keeps checking every page: at a step back in time it takes back the
+    bookmarks it moved page by page and reads on to the end (see ``Ascending.read``).
+
+    A newest-first pass an earlier run left unfinished is finished first, by
+    ``NewestFirst``. The path taken is logged once per run, at INFO.
+    """
+
+    name = "verified-ascending"
+
+    def __init__(self, *, bound_slack_ns: int = 0, probe_pages: int = PROBE_PAGES) -> None:
+        """``bound_slack_ns``: how much earlier than the bound the reader may really ask.
+
+        A reader that rounds the bound down (to whole seconds, say) gets events up to that
+        much older; they do not prove the bound ignored.
+        """
+        self.bound_slack_ns = bound_slack_ns
+        self.probe_pages = probe_pages
+        self.ascending = Ascending()
+        self.newest_first = NewestFirst()
+
+    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+        """Judge the first page(s), then read with the strategy they call for."""
+        state = reader.state_of(context)
+        if state.pending is not None:
+            reader.info_once("path", _PATHS["resume"])
+            yield from self.newest_first.read(reader, context)
+            return
+        lower = reader.lower_bound(state.bookmark)
+        params = reader.request_params(context, lower, None)
+        pages = reader.pages(context, params)
+        probed: list[Page] = []
+        stamps: list[int] = []
+        order = None
+        for page in pages:
+            probed.append(page)
+            stamps += [reader.instant_of(record) for record in page.records]
+            order = _order_of(stamps)
+            if order is not None or page.next_token is None or len(probed) >= self.probe_pages:
+                break
+        floor = None if lower is None else lower - self.bound_slack_ns
+        bound = "none" if floor is None else "honoured"
+        if floor is not None and any(ts < floor for ts in stamps):
+            bound = "ignored"
+        path = order or "unverified"
+        if path == "ascending" and bound == "ignored":
+            path = "ascending-whole-log"
+        reader.info_once("path", _PATHS[path].format(bound=_BOUNDS[bound]))
+        if path == "newest-first":
+            replay = _Replay(reader, params, probed, pages)
+            yield from self.newest_first.read(replay, context)
+            return
+        yield from self.ascending.read(_Replay(reader, params, probed, pages), context)
+
+
+def _order_of(stamps: list[int]) -> str | None:
+    """``ascending``, ``newest-first`` or ``unordered``; None while all instants are equal."""
+    rises = falls = False
+    for a, b in itertools.pairwise(stamps):
+        rises = rises or b > a
+        falls = falls or b < a
+    if rises and falls:
+        return "unordered"
+    if falls:
+        return "newest-first"
+    return "ascending" if rises else None
+
+
+class _Replay:
+    """A Reader whose first pass with ``params`` replays the pages already read, then goes on.
+
+    Everything else goes to the wrapped reader, so the strategy it is handed reads the
+    same state and writes the same checkpoints.
+    """
+
+    def __init__(
+        self,
+        reader: Reader,
+        params: dict,
+        probed: list[Page],
+        rest: Iterator[Page],
+    ) -> None:
+        self.reader = reader
+        self.params = params
+        self.probed: list[Page] | None = probed
+        self.rest = rest
+
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+        """The replayed pass (once), or the reader's pages."""
+        if self.probed is None or start_token is not None or params != self.params:
+            yield from self.reader.pages(context, params, start_token)
+            return
+        probed, self.probed = self.probed, None
+        yield from itertools.chain(probed, self.rest)
+
+    @property
+    def lookback_ns(self) -> int:
+        """The reader's lookback."""
+        return self.reader.lookback_ns
+
+    def lower_bound(self, bookmark: int | None) -> int | None:
+        """The reader's lower bound."""
+        return self.reader.lower_bound(bookmark)
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        """The reader's query parameters."""
+        return self.reader.request_params(context, lower, upper)
+
+    def instant_of(self, record: Record) -> int:
+        """The reader's instant of a record."""
+        return self.reader.instant_of(record)
+
+    def id_of(self, record: Record) -> str:
+        """The reader's id of a record."""
+        return self.reader.id_of(record)
+
+    def state_of(self, context: Context) -> PartitionState:
+        """The reader's state."""
+        return self.reader.state_of(context)
+
+    def checkpoint(self) -> None:
+        """The reader's checkpoint."""
+        self.reader.checkpoint()
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        """The reader's warning."""
+        self.reader.warn_once(key, message, *args)
+
+    def info_once(self, key: str, message: str, *args: object) -> None:
+        """The reader's INFO line."""
+        self.reader.info_once(key, message, *args)
+
+    def run_started_ns(self) -> int:
+        """The reader's run start."""
+        return self.reader.run_started_ns()

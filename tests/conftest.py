@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import io
 import json
@@ -97,7 +98,12 @@ def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None
     exit_code = 0
     with contextlib.redirect_stdout(stdout):
         try:
-            tap = TapAuditLogs(config=config, state=state, catalog=catalog)
+            # Copies: the SDK updates the state it is given in place.
+            tap = TapAuditLogs(
+                config=copy.deepcopy(config),
+                state=copy.deepcopy(state),
+                catalog=copy.deepcopy(catalog),
+            )
             tap.sync_all_or_fail()
         except AuditLogsError as error:
             exit_code = error.exit_code

@@ -90,7 +90,7 @@ class SocketAuditLogStream(AuditLogStream):
             try:
                 slugs = self._discover_org_slugs()
             except ProviderError as error:
-                self._report(error)
+                self._report(error, halt=True)
                 return []
         types = [_pascal_case(name) for name in non_empty(self.settings.get("event_types"))]
         if not types:

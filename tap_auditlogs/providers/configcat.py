@@ -1,0 +1,437 @@
+"""ConfigCat organization audit log.
+
+API: ``GET {base}/v2/organizations/{organizationId}/auditlogs``, base ``https://api.configcat.com``.
+
+* Auth: HTTP Basic with Public API credentials (a username and password created at
+  https://app.configcat.com/my-account/public-api-credentials; not an SDK key). One
+  credential may see several organizations: ``GET {base}/v1/organizations`` lists them as
+  ``[{organizationId, name}]``. When ``configcat.organization_ids`` is not set, every
+  organization is read.
+* Query (camelCase): ``fromUtcDateTime`` and ``toUtcDateTime`` (at most 30 days apart;
+  without them the API answers the last 7 days), ``pageNumber`` from 1, ``pageSize``
+  1..100 (we send 100), and the filters ``productId``, ``configId``, ``environmentId`` and
+  one ``auditLogType`` (so the tap makes one partition per organization and type).
+* Response: ``{"data": [...], "paging": {currentPage, totalPages, pageSize, totalCount,
+  hasPrevious, hasNext}}``. The end is ``hasNext`` false or an empty ``data``. The tap also
+  checks that the page served is the page asked for.
+* Items carry no organization id, so the tap adds ``organizationId`` (part of the key).
+  Timestamps have a ``+00:00`` offset and 0 to 7 fractional digits.
+* Reading: time windows (``strategies.TimeWindows``), oldest first. Inside a window the
+  order does not matter (newest first in practice). A finished window is a checkpoint.
+  The docs do not say whether the bounds are inclusive, so each window asks from one
+  second earlier and the strategy drops what is older.
+* v1 (``/v1/organizations/{id}/auditlogs``, a bare array of the whole window) is
+  deprecated. Since 2026-06-01 ConfigCat redirects it to v2 "with default pagination".
+  With ``api_version: v1`` the tap accepts both shapes and follows the paging of an
+  envelope. A bare array of exactly one default page (100 items) may be cut, so that
+  window is split in halves until each answer is shorter.
+* Limits: answers carry ``X-Rate-Limit-Remaining`` and ``X-Rate-Limit-Reset`` (logged at
+  debug level). Over the limit, 429 with ``Retry-After``. Retention: 7 days (Free),
+  35 days (Pro/Smart), 2 years (Enterprise).
+* Errors: a 400 body is ``{"field": ["message", ...]}``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+from urllib.parse import quote
+
+from singer_sdk import SchemaDirectory, StreamSchema
+from singer_sdk import typing as th
+from singer_sdk.authenticators import BasicAuthenticator
+from singer_sdk.pagination import BaseAPIPaginator
+
+from tap_auditlogs import schemas
+from tap_auditlogs.client import AuditLogStream, Redactor, non_empty
+from tap_auditlogs.errors import ProviderError
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.providers import Provider
+from tap_auditlogs.strategies import TimeWindows
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    import requests
+
+    from tap_auditlogs.strategies import Context, Page, Record
+
+API_VERSIONS = ("v2", "v1")
+PAGE_SIZE = 100  # v2's maximum, and the default page a redirected v1 call answers
+DAY_NS = 86_400 * NS_PER_SECOND
+MAX_WINDOW_DAYS = 30  # the API rejects a wider toUtcDateTime - fromUtcDateTime
+DEFAULT_SPAN_NS = 7 * DAY_NS  # what the API answers without dates: the first run's reach
+BOUND_MARGIN_NS = NS_PER_SECOND  # each request starts this much before its window
+TIMESTAMP_DIGITS = 7  # .NET ticks (100 ns): ConfigCat's own precision
+#: Filter settings -> query parameters.
+FILTERS = {"product_id": "productId", "config_id": "configId", "environment_id": "environmentId"}
+
+
+class PageIgnoredError(Exception):
+    """The API served another page than the one asked for."""
+
+
+class ConfigCatPaginator(BaseAPIPaginator["int | None"]):
+    """Page numbers from 1 while ``paging.hasNext`` is true and the page had data.
+
+    It starts at None for v1, so the first v1 call has no paging parameters. A bare array
+    is a single answer.
+    """
+
+    def has_more(self, response: requests.Response) -> bool:
+        """More pages while ``hasNext`` and ``data``; a missing ``paging``: a full page."""
+        payload = response.auditlogs_payload  # type: ignore[attr-defined]
+        if not isinstance(payload, dict):
+            return False
+        data = payload.get("data") or []
+        paging = payload.get("paging")
+        if not paging:  # nullable in the spec: a full page may have a successor
+            return len(data) >= PAGE_SIZE
+        asked, served = self.current_value or 1, paging.get("currentPage")
+        if served is not None and served != asked:
+            # Without this check, a server that ignores pageNumber is read forever.
+            raise PageIgnoredError(f"asked for page {asked}, the API served page {served}")
+        return bool(data) and paging.get("hasNext") is True
+
+    def get_next(self, response: requests.Response) -> int | None:
+        """The following page number."""
+        return (self.current_value or 1) + 1
+
+
+class ConfigCatAuditLogStream(AuditLogStream):
+    """Audit-log items of every configured ConfigCat organization (a partition each)."""
+
+    name = "configcat_audit_log"
+    provider = "configcat"
+    provider_label = "ConfigCat"
+    primary_keys = ("organizationId", "auditLogId")
+    replication_key = "auditLogDateTime"
+    partition_field = "organizationId"
+    default_base_url = "https://api.configcat.com"
+    default_lookback_seconds = 300
+    credentials_hint = (
+        "Check configcat.username and configcat.password: they must be ConfigCat Public API "
+        "credentials (a username and password from "
+        "https://app.configcat.com/my-account/public-api-credentials, not an SDK key)"
+    )
+    schema = StreamSchema(SchemaDirectory(schemas))
+
+    _v1_paging_ignored = False  # learnt on the first v1 answer that ignores pageNumber
+
+    # A property, not the base's class attribute: the window size is a setting.
+    @cached_property
+    def strategy(self) -> TimeWindows:  # type: ignore[override]
+        """Windows of ``window_days`` including the margin; first run: the last 7 days."""
+        days = int(self.settings.get("window_days") or MAX_WINDOW_DAYS)
+        return TimeWindows(
+            window_ns=min(days, MAX_WINDOW_DAYS) * DAY_NS - BOUND_MARGIN_NS,
+            default_span_ns=DEFAULT_SPAN_NS,
+        )
+
+    @property
+    def api_version(self) -> str:
+        """``v2``, or ``v1`` when pinned."""
+        return str(self.settings.get("api_version") or "v2")
+
+    @cached_property
+    def authenticator(self) -> BasicAuthenticator:
+        """HTTP Basic with the Public API credentials."""
+        password = str(self.settings["password"])
+        auth = BasicAuthenticator(username=str(self.settings["username"]), password=password)
+        header = (auth.auth_headers or {}).get("Authorization", "")
+        Redactor.register(password, header.partition(" ")[2])
+        return auth
+
+    # ----------------------------------------------------------- organizations
+
+    @cached_property
+    def partitions(self) -> list[dict]:
+        """One partition per organization (and per event type, when types are filtered)."""
+        org_ids = non_empty(self.settings.get("organization_ids"))
+        if not org_ids:
+            try:
+                org_ids = self._discover_organizations()
+            except ProviderError as error:
+                self._report(error)
+                return []
+        types = [_lower_camel(name) for name in non_empty(self.settings.get("event_types"))]
+        if not types:
+            return [{"organizationId": org} for org in org_ids]
+        return [{"organizationId": org, "auditLogType": kind} for org in org_ids for kind in types]
+
+    def _discover_organizations(self) -> list[str]:
+        response = self.request_json(
+            None, f"{self.url_base}/v1/organizations", {}, parse=_parse_organizations
+        )
+        organizations: dict[str, str] = response.auditlogs_page  # type: ignore[attr-defined]
+        if not organizations:
+            raise ProviderError(
+                "ConfigCat: the credentials see no organization (GET /v1/organizations "
+                "returned none). Set configcat.organization_ids, or use the Public API "
+                "credentials of a member of the organization.",
+                whole_provider=True,
+            )
+        self.logger.info(
+            "ConfigCat: the credentials see %d organizations: %s",
+            len(organizations),
+            ", ".join(f"{name} ({org})" for org, name in organizations.items()),
+        )
+        return list(organizations)
+
+    # ---------------------------------------------------------------- requests
+
+    def get_url(self, context: Context) -> str:
+        """The audit-log URL of the partition's organization, in the pinned API version."""
+        org = quote(str((context or {}).get("organizationId", "")), safe="")
+        return f"{self.url_base}/{self.api_version}/organizations/{org}/auditlogs"
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        """The window (from a margin earlier), the filters, and v2's page size."""
+        params: dict[str, t.Any] = {"pageSize": PAGE_SIZE} if self.api_version == "v2" else {}
+        for setting, name in FILTERS.items():
+            value = str(self.settings.get(setting) or "").strip()
+            if value:
+                params[name] = value
+        if context and context.get("auditLogType"):
+            params["auditLogType"] = context["auditLogType"]
+        if lower is not None:
+            params["fromUtcDateTime"] = _utc(lower - BOUND_MARGIN_NS)
+        if upper is not None:
+            params["toUtcDateTime"] = _utc(upper)
+        return params
+
+    def page_params(self, token: t.Any) -> dict:
+        """The page number goes in ``pageNumber``."""
+        return {"pageNumber": token}
+
+    def get_new_paginator(self, start_value: t.Any = None) -> ConfigCatPaginator:
+        """From page 1 on v2; on v1, a first call without paging parameters."""
+        if start_value is None and self.api_version == "v2":
+            start_value = 1
+        return ConfigCatPaginator(start_value)
+
+    def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
+        """``data`` and ``paging.totalCount`` of an envelope, or a v1 bare array."""
+        if isinstance(payload, list):
+            return _items(payload), None
+        paging = payload["paging"] or {}
+        return _items(payload["data"] or []), paging.get("totalCount")
+
+    def request_json(
+        self,
+        context: Context,
+        url: str,
+        params: Mapping[str, t.Any],
+        *,
+        parse: t.Callable[[t.Any], t.Any] | None = None,
+    ) -> requests.Response:
+        """The client's request, then the rate-limit headers at debug level."""
+        response = super().request_json(context, url, params, parse=parse)
+        remaining = response.headers.get("X-Rate-Limit-Remaining")
+        if remaining is not None:
+            self.logger.debug(
+                "%s: X-Rate-Limit-Remaining %s, X-Rate-Limit-Reset %s.",
+                self.describe(context),
+                remaining,
+                response.headers.get("X-Rate-Limit-Reset", "-"),
+            )
+        return response
+
+    # -------------------------------------------------------------- the sync
+
+    def get_records(self, context: Context) -> Iterator[Record]:
+        """Read one organization; say once when only the API's default 7 days are read."""
+        if not context:  # the organizations could not be listed; that is reported already
+            return
+        if (
+            self._halted is None
+            and self.start_ns is None
+            and self.state_of(context).bookmark is None
+        ):
+            self.warn_once(
+                "default-span",
+                "no start_date and no saved state: reading the last 7 days only (the "
+                "API's default). Set start_date to read further back (ConfigCat keeps "
+                "7 days on Free, 35 on Pro/Smart, 2 years on Enterprise).",
+            )
+        yield from super().get_records(context)
+
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+        """v2 pages; on v1, answers checked for the cut the v1->v2 redirect makes."""
+        if self.api_version == "v1":
+            yield from self._v1_pages(context, params)
+            return
+        try:
+            yield from super().pages(context, params, start_token)
+        except PageIgnoredError as error:
+            raise ProviderError(
+                f"{self.describe(context)}: {error}, so paging cannot go on."
+            ) from None
+
+    def _v1_pages(self, context: Context, params: dict) -> Iterator[Page]:
+        """Follow a redirected v1's paging; split the window when v1 cannot page."""
+        try:
+            for page in super().pages(context, params):
+                if page.token is None and self._v1_cut(page):
+                    yield from self._split_window(context, params)
+                    return
+                yield page
+        except PageIgnoredError:
+            self._v1_paging_ignored = True
+            self.warn_once(
+                "v1-paging-ignored",
+                "the v1 audit-log endpoint ignores pageNumber: reading each window in "
+                "parts small enough for one page instead; set configcat.api_version to v2.",
+            )
+            yield from self._split_window(context, params)  # re-read: the strategy dedupes
+
+    def _v1_cut(self, page: Page) -> bool:
+        """True when v1's first answer holds one page of more: split the window instead."""
+        if page.next_token is not None:
+            self.warn_once(
+                "v1-paged",
+                "the v1 audit-log endpoint answered with the first page of a paged list: "
+                "since 2026-06-01 ConfigCat redirects v1 to v2 with default pagination. "
+                "Following the paging; set configcat.api_version to v2.",
+            )
+            return self._v1_paging_ignored
+        if page.total is None and len(page.records) == PAGE_SIZE:
+            self.warn_once(
+                "v1-cut",
+                "the v1 audit-log endpoint answered exactly %d items, one default page: the "
+                "answer may be cut since ConfigCat redirects v1 to v2. Splitting the window "
+                "until each answer is shorter; set configcat.api_version to v2.",
+                PAGE_SIZE,
+            )
+            return True
+        return False
+
+    def _split_window(self, context: Context, params: dict) -> Iterator[Page]:
+        """Read a window that v1 may have cut as two halves that overlap by the margin."""
+        lower = parse_instant(params["fromUtcDateTime"])
+        upper = parse_instant(params["toUtcDateTime"])
+        if upper - lower <= 4 * BOUND_MARGIN_NS:
+            raise ProviderError(
+                f"{self.describe(context)}: the v1 audit-log endpoint answers at most "
+                f"{PAGE_SIZE} items, and more happened between {params['fromUtcDateTime']} "
+                f"and {params['toUtcDateTime']}. Set configcat.api_version to v2."
+            )
+        middle = lower + (upper - lower) // 2
+        yield from self._v1_pages(context, {**params, "toUtcDateTime": _utc(middle)})
+        later = {**params, "fromUtcDateTime": _utc(middle - BOUND_MARGIN_NS)}
+        yield from self._v1_pages(context, later)
+
+    def error_hint(self, status: int) -> str:
+        """ConfigCat-specific advice for error statuses."""
+        if status == 404:
+            return (
+                "Check configcat.organization_ids: ConfigCat knows no such organization, "
+                "or these credentials cannot see it."
+            )
+        if status == 403:
+            return (
+                "The credentials' user may not read this organization's audit log; "
+                + self.credentials_hint
+                + "."
+            )
+        if status == 400:
+            return (
+                "ConfigCat rejected the request; check configcat.event_types, "
+                "configcat.product_id, configcat.config_id, configcat.environment_id "
+                "and configcat.window_days."
+            )
+        return super().error_hint(status)
+
+
+def _utc(ns: int) -> str:
+    """A query bound: ISO 8601 UTC, cut to ticks (no event lies between the cut and ``ns``)."""
+    return format_instant(ns, digits=TIMESTAMP_DIGITS)
+
+
+def _items(data: object) -> list[Record]:
+    """Audit-log items; TypeError when the list or an item is not shaped like one."""
+    if not isinstance(data, list):
+        raise TypeError("data is not a list")
+    for item in data:
+        if not isinstance(item, dict) or "auditLogId" not in item or "auditLogDateTime" not in item:
+            raise TypeError("an item lacks auditLogId or auditLogDateTime")
+    return data
+
+
+def _parse_organizations(payload: object) -> dict[str, str]:
+    """``[{organizationId, name}]`` -> {id: name}."""
+    if not isinstance(payload, list):
+        raise TypeError("the organizations are not a list")
+    return {
+        str(org["organizationId"]): str(org.get("name") or "")
+        for org in payload
+        if isinstance(org, dict) and org.get("organizationId")
+    }
+
+
+def _lower_camel(name: str) -> str:
+    """``SettingValueChanged`` -> ``settingValueChanged`` (ConfigCat's AuditLogType)."""
+    return name[:1].lower() + name[1:]
+
+
+PROVIDER = Provider(
+    key="configcat",
+    label="ConfigCat",
+    stream_class=ConfigCatAuditLogStream,
+    required=("username", "password"),
+    description="ConfigCat organization audit log (Public Management API).",
+    settings=(
+        th.Property(
+            "username",
+            th.StringType,
+            description="Public API credentials: the username "
+            "(https://app.configcat.com/my-account/public-api-credentials).",
+        ),
+        th.Property(
+            "password",
+            th.StringType,
+            secret=True,
+            description="Public API credentials: the password.",
+        ),
+        th.Property(
+            "organization_ids",
+            th.ArrayType(th.StringType),
+            description="Organization ids to read. Default: every organization the "
+            "credentials see (GET /v1/organizations).",
+        ),
+        th.Property("product_id", th.StringType, description="Only this product's items."),
+        th.Property("config_id", th.StringType, description="Only this config's items."),
+        th.Property("environment_id", th.StringType, description="Only this environment's items."),
+        th.Property(
+            "event_types",
+            th.ArrayType(th.StringType),
+            description="Only these audit-log types, e.g. settingValueChanged (one request "
+            "series per type). Default: all types.",
+        ),
+        th.Property(
+            "base_url",
+            th.URIType,
+            default=ConfigCatAuditLogStream.default_base_url,
+            description="ConfigCat Public Management API base URL.",
+        ),
+        th.Property(
+            "api_version",
+            th.StringType,
+            default="v2",
+            allowed_values=list(API_VERSIONS),
+            description="Audit-log endpoint version: v2 (paged), or the deprecated v1.",
+        ),
+        th.Property(
+            "lookback_seconds",
+            th.IntegerType,
+            default=ConfigCatAuditLogStream.default_lookback_seconds,
+            description="Seconds re-read before the bookmark on every run, for late events.",
+        ),
+        th.Property(
+            "window_days",
+            th.IntegerType(minimum=1, maximum=MAX_WINDOW_DAYS),
+            default=MAX_WINDOW_DAYS,
+            description="Days per request window (at most 30, the API's limit).",
+        ),
+    ),
+)

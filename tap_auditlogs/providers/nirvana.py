@@ -1,0 +1,169 @@
+"""Nirvana Labs audit log of the API key's organization.
+
+API: ``GET {base}/v1/audit_logs``, base ``https://api.nirvanalabs.io``.
+
+* Auth: an API key, sent as ``Authorization: Bearer <key>`` (the official SDKs read it from
+  ``NIRVANA_LABS_API_KEY``). Keys carry permissions per resource type; reading the audit
+  log needs ``read`` on ``audit_log``.
+* Organization: the key's own; the endpoint takes none and items name none (before
+  March 2026 the path was ``/v1/organizations/{id}/audit_logs``).
+* Query: ``limit`` 10..100 (default 10: we always send 100), ``cursor`` from the previous
+  page. The August-2026 SDKs add ``created_at_min``/``created_at_max`` (inclusive,
+  RFC 3339) and ``sort`` (``created_at:asc``...); whether the live API honours them is
+  not known, so the tap sends them and checks every page (below).
+* Response: ``{"items": [...], "pagination": {"next_cursor", "previous_cursor",
+  "total_count"}}``. The next page is the same query with ``cursor=<next_cursor>`` (a
+  cursor is only valid for the same filters and sort); the end is ``next_cursor`` null,
+  ``""`` or missing, or an empty ``items``. ``total_count`` feeds the progress line.
+* Items: ``id``, ``action`` (``vm.created``), ``actor {id, name|null, type: user|api_key}``,
+  ``client_ip``, ``created_at``, ``method``, ``path``, ``status_code``, ``user_agent``,
+  ``target {id, type}`` that may be null or absent.
+* Order: undocumented. The tap asks for ``sort=created_at:asc`` from ``created_at_min``
+  and reads with ``VerifiedAscending``: if the first page is oldest first it reads
+  ``Ascending`` (bookmark per page); newest first, ``NewestFirst`` (early stop); no order,
+  the whole log with a client-side filter. It logs the path once per run ("path: ...").
+* Errors: ``{"message": ...}`` (per the SDKs); 400, 401, 403, 404, 422, 429, 5xx.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+from singer_sdk import SchemaDirectory, StreamSchema
+from singer_sdk import typing as th
+from singer_sdk.authenticators import BearerTokenAuthenticator
+from singer_sdk.pagination import BaseAPIPaginator
+
+from tap_auditlogs import schemas
+from tap_auditlogs.client import AuditLogStream, Redactor
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant
+from tap_auditlogs.providers import Provider
+from tap_auditlogs.strategies import VerifiedAscending
+
+if t.TYPE_CHECKING:
+    import requests
+
+    from tap_auditlogs.strategies import Context, Record
+
+PAGE_SIZE = 100
+
+
+class NirvanaCursorPaginator(BaseAPIPaginator["str | None"]):
+    """Follows ``pagination.next_cursor`` until it is null, ``""``, missing, or a page is empty."""
+
+    def has_more(self, response: requests.Response) -> bool:
+        """More pages exist while the page had items and a usable ``next_cursor``."""
+        payload = response.auditlogs_payload  # type: ignore[attr-defined]
+        cursor = (payload.get("pagination") or {}).get("next_cursor")
+        return bool(payload.get("items")) and cursor not in (None, "")
+
+    def get_next(self, response: requests.Response) -> str | None:
+        """The next cursor."""
+        return str(response.auditlogs_payload["pagination"]["next_cursor"])  # type: ignore[attr-defined]
+
+
+class NirvanaAuditLogStream(AuditLogStream):
+    """Audit-log entries of the API key's Nirvana Labs organization."""
+
+    name = "nirvana_audit_log"
+    provider = "nirvana"
+    provider_label = "Nirvana Labs"
+    path = "/v1/audit_logs"
+    primary_keys = ("id",)
+    replication_key = "created_at"
+    partition_field = ""  # no partitions: see ``partitions``
+    default_base_url = "https://api.nirvanalabs.io"
+    default_lookback_seconds = 300
+    credentials_hint = (
+        "Check nirvana.api_key: a Nirvana Labs API key with the read permission on audit "
+        "logs (resource type audit_log)"
+    )
+    schema = StreamSchema(SchemaDirectory(schemas))
+    # created_at_min goes out in whole seconds (rounded down); items up to 1 s older than
+    # the exact bound are expected and do not prove the filter ignored.
+    strategy = VerifiedAscending(bound_slack_ns=NS_PER_SECOND)
+
+    @cached_property
+    def authenticator(self) -> BearerTokenAuthenticator:
+        """Bearer API key."""
+        key = str(self.settings["api_key"])
+        Redactor.register(key)
+        return BearerTokenAuthenticator(token=key)
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        """None: one organization per key, so the stream is one unpartitioned log.
+
+        A partition would have to be named after the organization (an extra call to an
+        endpoint whose permissions we cannot rely on) or after the key (a secret, which must
+        stay out of the state). So the state is the stream's own, readable as it is:
+        ``bookmarks.nirvana_audit_log = {replication_key, replication_key_value,
+        recent_ids[, pending_pass]}``. Switching a config to another organization's key
+        means starting from a fresh state.
+        """
+        return None
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        """Largest pages, oldest first, from ``lower`` rounded down to the second."""
+        params: dict[str, t.Any] = {"limit": PAGE_SIZE, "sort": "created_at:asc"}
+        if lower is not None:
+            params["created_at_min"] = format_instant(lower - lower % NS_PER_SECOND, digits=0)
+        return params
+
+    def page_params(self, token: t.Any) -> dict:
+        """The cursor goes in ``cursor``; the rest of the query stays the same."""
+        return {"cursor": token}
+
+    def get_new_paginator(self, start_value: t.Any = None) -> NirvanaCursorPaginator:
+        """Paginator from the first page, or from a saved cursor."""
+        return NirvanaCursorPaginator(start_value)
+
+    def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
+        """The ``items`` list and ``pagination.total_count`` when it is there."""
+        items = payload["items"]
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict) and "id" in item and "created_at" in item for item in items
+        ):
+            raise TypeError("items is not a list of entries with id and created_at")
+        total = (payload.get("pagination") or {}).get("total_count")
+        return items, total if isinstance(total, int) and not isinstance(total, bool) else None
+
+    def error_hint(self, status: int) -> str:
+        """Nirvana-specific advice for error statuses."""
+        hints = {
+            400: "The API rejected the query (limit, cursor, created_at_min or sort).",
+            403: "The API key lacks the read permission on audit logs; check nirvana.api_key.",
+            404: "Check nirvana.base_url (default https://api.nirvanalabs.io).",
+            422: "The API rejected the query (limit, cursor, created_at_min or sort).",
+        }
+        return hints.get(status) or super().error_hint(status)
+
+
+PROVIDER = Provider(
+    key="nirvana",
+    label="Nirvana Labs",
+    stream_class=NirvanaAuditLogStream,
+    required=("api_key",),
+    description="Nirvana Labs audit log of the API key's organization.",
+    settings=(
+        th.Property(
+            "api_key",
+            th.StringType,
+            secret=True,
+            description="Nirvana Labs API key with the read permission on audit logs.",
+        ),
+        th.Property(
+            "base_url",
+            th.URIType,
+            default=NirvanaAuditLogStream.default_base_url,
+            description="Nirvana Labs API base URL.",
+        ),
+        th.Property(
+            "lookback_seconds",
+            th.IntegerType,
+            default=NirvanaAuditLogStream.default_lookback_seconds,
+            description="Seconds re-read before the bookmark on every run, for late events.",
+        ),
+    ),
+)
