@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tap_auditlogs.providers import all_providers  # noqa: E402
-from tap_auditlogs.tap import TapAuditLogs  # noqa: E402
+from tap_auditlogs.tap import config_schema  # noqa: E402
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 KINDS = {"integer": "integer", "number": "decimal", "boolean": "boolean", "array": "array"}
@@ -33,7 +33,7 @@ KINDS = {"integer": "integer", "number": "decimal", "boolean": "boolean", "array
 def settings() -> list[tuple[str, dict]]:
     """(dotted name, JSON schema) of every tap setting, nested blocks flattened."""
     found = []
-    for name, schema in TapAuditLogs.config_jsonschema["properties"].items():
+    for name, schema in config_schema()["properties"].items():
         if "object" in _types(schema) and "properties" in schema:
             found += [(f"{name}.{sub}", s) for sub, s in schema["properties"].items()]
         else:

@@ -420,9 +420,9 @@ class AuditLogStream(RESTStream):
             attempt += 1
             try:
                 return self._attempt(where, url, params, parse)
-            except _AuthRenewedError:
+            except _AuthRenewedError as renewed:
                 if auth_renewed:
-                    raise self._auth_error(where, None) from None
+                    raise self._auth_error(where, renewed.response, renewed=True) from None
                 auth_renewed = True
                 attempt -= 1
                 continue
@@ -483,10 +483,11 @@ class AuditLogStream(RESTStream):
         status = response.status_code
         if status in REDIRECT_STATUSES or status == 401:
             if self.handle_auth_failure(response):
-                raise _AuthRenewedError
+                raise _AuthRenewedError(response)
             if status == 401:
                 raise self._auth_error(where, response)
-            location = urlsplit(response.headers.get("Location", "")).netloc or "elsewhere"
+            target = urlsplit(response.headers.get("Location", ""))
+            location = target.netloc or target.path or "an unnamed location"
             raise ProviderError(
                 f"{where}: HTTP {status} redirect to {location}; API calls never follow "
                 f"redirects. {self.redirect_hint()}"
@@ -514,11 +515,15 @@ class AuditLogStream(RESTStream):
                 raise TransientError(problem) from None
         return response
 
-    def _auth_error(self, where: str, response: requests.Response | None) -> ProviderError:
-        detail = api_error_message(response) if response is not None else ""
+    def _auth_error(
+        self, where: str, response: requests.Response, *, renewed: bool = False
+    ) -> ProviderError:
+        detail = api_error_message(response) if response.status_code == 401 else ""
         detail = f": {detail}" if detail else ""
+        again = ", also after renewing them once" if renewed else ""
         return ProviderError(
-            f"{where}: the credentials were refused (HTTP 401{detail}). {self.credentials_hint}.",
+            f"{where}: the credentials were refused (HTTP {response.status_code}{detail}"
+            f"{again}). {self.credentials_hint}.",
             whole_provider=True,
         )
 
@@ -537,7 +542,11 @@ class AuditLogStream(RESTStream):
 
 
 class _AuthRenewedError(Exception):
-    """Credentials were renewed; repeat the request once."""
+    """Credentials were renewed after ``response`` refused them; repeat the request once."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__()
+        self.response = response
 
 
 def _exception_kind(exc: Exception) -> str:

@@ -273,11 +273,11 @@ def _check_values(config: Mapping[str, t.Any]) -> list[str]:
         block = config.get(provider.key)
         if not isinstance(block, dict):
             continue
-        base_url = block.get("base_url")
-        if isinstance(base_url, str) and not _is_http_url(base_url):
-            problems.append(
-                f"setting `{provider.key}.base_url` must be an http(s) URL, got {base_url!r}"
-            )
+        for name, value in block.items():
+            if name.endswith("_url") and isinstance(value, str) and not _is_http_url(value):
+                problems.append(
+                    f"setting `{provider.key}.{name}` must be an http(s) URL, got {value!r}"
+                )
         lookback = block.get("lookback_seconds")
         if isinstance(lookback, int) and lookback < 0:
             problems.append(f"setting `{provider.key}.lookback_seconds` must be 0 or more")

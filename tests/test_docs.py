@@ -7,13 +7,13 @@ import sys
 
 import yaml
 
-from tap_auditlogs.tap import TapAuditLogs
+from tap_auditlogs.tap import config_schema
 from tests.conftest import REPO
 
 
 def schema_settings() -> dict[str, dict]:
     found = {}
-    for name, schema in TapAuditLogs.config_jsonschema["properties"].items():
+    for name, schema in config_schema()["properties"].items():
         for sub, sub_schema in schema.get("properties", {}).items():
             found[f"{name}.{sub}"] = sub_schema
         if "properties" not in schema:
