@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint typecheck check lock docs clean
+.PHONY: install demo test test-fast chaos lint typecheck check lock docs clean test-meltano
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ test: install
 ## Everything but the slow end-to-end tests.
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+## Meltano end to end alone: meltano run into DuckDB and PostgreSQL, connection tests
+## (installs Meltano and the loaders into output/meltano-e2e, reused on later runs).
+test-meltano: install
+	$(BIN)/python -m pytest tests/test_meltano.py tests/test_connection_check.py
+
+## Chaos over many seeds, as a table (CI runs a few in tests/test_chaos.py):
+## CHAOS_SEEDS=50 make chaos
+chaos: install
+	$(BIN)/python scripts/chaos.py --seeds $${CHAOS_SEEDS:-20}
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,10 +3,11 @@
     make demo            (or: python scripts/demo.py [--events N] [--seed N] [--out DIR])
 
 It starts the provider emulator on 127.0.0.1 (no credentials, no network), runs
-``tap-auditlogs | target-duckdb`` into ``output/demo/warehouse.duckdb``, and prints per
-stream: the events the emulator holds, the records the tap emitted, and the distinct
-rows that arrived in DuckDB. Loaders can drop rows silently, so the demo fails (exit 1)
-unless all three agree.
+``tap-auditlogs | target-duckdb`` into ``output/demo/warehouse.duckdb`` with every stream
+selected (the provider tables and the unified ``audit_events``), and prints per stream:
+the events the emulator holds, the records the tap emitted, and the distinct rows that
+arrived in DuckDB. Loaders can drop rows silently, so the demo fails (exit 1) unless all
+three agree, and unless ``audit_events`` holds as many rows as the provider tables.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tap_auditlogs.providers import all_providers  # noqa: E402
+from tap_auditlogs.tap import TapAuditLogs  # noqa: E402
+from tap_auditlogs.unified import AuditEventsStream  # noqa: E402
 from tests.emulator import Emulator, Scenario  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SCHEMA = "auditlogs"
+UNIFIED = AuditEventsStream.name
 
 
 def main() -> int:
@@ -54,13 +58,16 @@ def main() -> int:
         config_path.write_text(json.dumps(config, indent=2))
         target_path = out / "target_config.json"
         target_path.write_text(json.dumps({"path": str(database), "default_target_schema": SCHEMA}))
+        catalog_path = out / "catalog.json"
+        catalog_path.write_text(json.dumps(select_all(config), indent=2))
         print(f"Emulator at {emu.url}; playing: {', '.join(emu.providers)}")
-        emitted = run_pipeline(config_path, target_path, out)
+        emitted = run_pipeline(config_path, target_path, out, catalog_path)
         truth = {
             provider.stream_class.name: len(emu.truth(provider.key))
             for provider in all_providers()
             if provider.key in emu.providers
         }
+        truth[UNIFIED] = sum(truth.values())  # one unified row per provider event
 
     loaded = count_rows(database, truth)
     print()
@@ -71,18 +78,41 @@ def main() -> int:
         mark = "" if len(set(row)) == 1 else "   <-- MISMATCH"
         ok = ok and not mark
         print(f"{stream:<22} {row[0]:>9} {row[1]:>9} {row[2]:>10}{mark}")
+    provider_rows = sum(count for stream, count in loaded.items() if stream != UNIFIED)
+    same = loaded.get(UNIFIED, 0) == provider_rows
+    ok = ok and same
+    print()
+    print(
+        f"{UNIFIED} rows in DuckDB: {loaded.get(UNIFIED, 0)}, provider tables together: "
+        f"{provider_rows}" + ("" if same else "   <-- MISMATCH")
+    )
     print()
     print(f"DuckDB file: {database}")
     print("All counts match." if ok else "Counts differ: see above.")
     return 0 if ok else 1
 
 
-def run_pipeline(config_path: Path, target_path: Path, out: Path) -> Counter[str]:
+def select_all(config: dict) -> dict:
+    """The tap's catalog with every stream selected (``audit_events`` is opt-in)."""
+    catalog = TapAuditLogs(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = True
+    return catalog
+
+
+def run_pipeline(
+    config_path: Path, target_path: Path, out: Path, catalog_path: Path
+) -> Counter[str]:
     """``tap | target``, counting the RECORD messages that pass through."""
     emitted: Counter[str] = Counter()
     with (out / "tap.log").open("w") as tap_log, (out / "target.log").open("w") as target_log:
         tap = subprocess.Popen(
-            [str(BIN / "tap-auditlogs"), "--config", str(config_path)],
+            [
+                str(BIN / "tap-auditlogs"),
+                *("--config", str(config_path), "--catalog", str(catalog_path)),
+            ],
             stdout=subprocess.PIPE,
             stderr=tap_log,
         )
@@ -108,6 +138,7 @@ def run_pipeline(config_path: Path, target_path: Path, out: Path) -> Counter[str
 def count_rows(database: Path, streams: dict[str, int]) -> dict[str, int]:
     """Distinct primary keys per stream table in the DuckDB file."""
     keys = {p.stream_class.name: p.stream_class.primary_keys for p in all_providers()}
+    keys[UNIFIED] = AuditEventsStream.primary_keys
     counts = {}
     with duckdb.connect(str(database), read_only=True) as connection:
         for stream in streams:

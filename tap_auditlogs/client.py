@@ -158,6 +158,21 @@ def _message_from_body(body: object) -> str:
     return ""
 
 
+class ConnectionCheck(t.NamedTuple):
+    """The connection test's verdict on one provider partition (``--test``)."""
+
+    what: str  # e.g. "Socket org_slug 'acme'"
+    problem: str | None  # None: OK
+    records: list[Record] = []  # the first page (never mutated)
+
+
+class EventSink(t.Protocol):
+    """A stream written from another stream's records as they are read (``audit_events``)."""
+
+    def write_event(self, source: AuditLogStream, record: Record, context: Context) -> None:
+        """Write what ``record`` (read by ``source``, unchanged) becomes in this stream."""
+
+
 class AuditLogStream(RESTStream):
     """Base class of the provider streams: HTTP policy, errors, state, progress."""
 
@@ -175,6 +190,8 @@ class AuditLogStream(RESTStream):
     default_lookback_seconds: t.ClassVar[int] = 300
     #: Hint shown with authentication errors.
     credentials_hint: t.ClassVar[str] = "check the credentials"
+    #: Query parameters that make the connection test's page as small as the API allows.
+    probe_query: t.ClassVar[dict[str, t.Any]] = {}
 
     is_sorted = False  # the strategies keep the state; the SDK must not check order
     check_sorted = False
@@ -187,6 +204,8 @@ class AuditLogStream(RESTStream):
         self._halted: ProviderError | None = None
         self._said: set[tuple[int, str]] = set()
         self._progress: dict[str, t.Any] = {}
+        #: Streams fed with every record as it is read (``audit_events``, see unified.py).
+        self.event_sinks: list[EventSink] = []
 
     # ----------------------------------------------------------------- settings
 
@@ -236,8 +255,31 @@ class AuditLogStream(RESTStream):
         return self._run_started
 
     def state_of(self, context: Context) -> PartitionState:
-        """The partition's state, as the strategies see it."""
-        return PartitionState(self.get_context_state(context), t.cast("str", self.replication_key))
+        """The partition's state, as the strategies see it.
+
+        A saved bookmark the strategies cannot use (another replication key's, or one for
+        the whole stream when it is read per partition) is ignored: that partition is read
+        again from ``start_date``, and a warning says so once.
+        """
+        key = t.cast("str", self.replication_key)
+        state = PartitionState(self.get_context_state(context), key)
+        if state.raw.get("replication_key_value"):
+            other = state.raw.get("replication_key")
+            if other not in (None, key):
+                self._ignored_bookmark(context, f"is for the replication key {other!r}")
+        elif context and self.stream_state.get("replication_key_value"):
+            self._ignored_bookmark(context, "is for the whole stream, read per partition now")
+        return state
+
+    def _ignored_bookmark(self, context: Context, why: str) -> None:
+        where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
+        self.warn_once(
+            f"ignored-bookmark:{where}",
+            "the saved bookmark%s %s (an older version of the tap?); reading it again from "
+            "start_date, duplicates possible.",
+            f" of {where}" if where else "",
+            why,
+        )
 
     def checkpoint(self) -> None:
         """Write a STATE message now (the SDK would skip it when no record was written)."""
@@ -327,17 +369,33 @@ class AuditLogStream(RESTStream):
         record_failure(error)
 
     def post_process(self, row: Record, context: Context = None) -> Record:
-        """Add the partition (org) to the record."""
+        """Feed ``audit_events`` the record as the API sent it; add the partition (org).
+
+        The SDK calls this for every record, selected or not, before it writes the
+        record and before the strategy can checkpoint: the unified record always goes
+        out ahead of the STATE that covers its event (unified.py).
+        """
+        for sink in self.event_sinks:
+            sink.write_event(self, row, context)
         if context and self.partition_field in context:
             row[self.partition_field] = context[self.partition_field]
         return row
 
+    def generate_child_contexts(self, record: Record, context: Context) -> Iterator[Context]:
+        """None: the only child, ``audit_events``, is fed in ``post_process``, never synced."""
+        yield from ()
+
+    def organization_name(self, context: Context) -> str | None:
+        """The partition's organization name when the records do not carry it."""
+        return None
+
     def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
         """Fetch pages from ``start_token`` until the paginator or an empty page says stop."""
         paginator = self.get_new_paginator(start_token)
-        seen: set[str] = set()
+        seen: set[str] = set() if start_token is None else {repr(start_token)}
         url = self.get_url(dict(context or {}))
         read_in_pass = 0
+        previous_ids: list[str] = []
         while not paginator.finished:
             token = paginator.current_value
             query = {**params, **(self.page_params(token) if token is not None else {})}
@@ -347,6 +405,12 @@ class AuditLogStream(RESTStream):
                 paginator.advance(response)
             except RuntimeError as loop:
                 raise self._loop_error(context, token) from loop
+            # A server that ignores the page parameter serves the same page again under
+            # a new token (or page number): that is a loop too.
+            ids = [self.id_of(record) for record in records]
+            if ids and ids == previous_ids:
+                raise self._loop_error(context, token, same_page=True)
+            previous_ids = ids
             next_token = None if paginator.finished else paginator.current_value
             if next_token is not None:
                 key = repr(next_token)
@@ -361,10 +425,17 @@ class AuditLogStream(RESTStream):
             if not records and not paginator.continue_if_empty(response):
                 return
 
-    def _loop_error(self, context: Context, token: object) -> ProviderError:
+    def _loop_error(
+        self, context: Context, token: object, *, same_page: bool = False
+    ) -> ProviderError:
+        what = (
+            f"served the same page again for the page token {token!r} (it ignores paging)"
+            if same_page
+            else f"returned the page token {token!r} twice"
+        )
         return ProviderError(
-            f"{self.describe(context)}: the API returned the page token {token!r} twice; "
-            "stopped to avoid an endless loop. The state up to the last page is saved."
+            f"{self.describe(context)}: the API {what}; stopped to avoid an endless loop. "
+            "The state up to the last page is saved."
         )
 
     def _log_progress(self, context: Context, records: int, left_in_pass: int | None) -> None:
@@ -378,14 +449,86 @@ class AuditLogStream(RESTStream):
         elapsed = max(now - progress["started"], 1e-6)
         done = progress["read"]
         left = f", about {max(left_in_pass, 0):,} left in this pass" if left_in_pass else ""
+        pages = progress["pages"]
         self.logger.info(
-            "%s: %d pages, %d records read (%.0f/s)%s.",
+            "%s: %d page%s, %d records read (%.0f/s)%s.",
             self.describe(context),
-            progress["pages"],
+            pages,
+            "" if pages == 1 else "s",
             done,
             done / elapsed,
             left,
         )
+
+    # --------------------------------------------------------- connection test
+
+    def probe_params(self, context: Context) -> dict:
+        """The connection test's query: the log's first page, as small as the API allows."""
+        return {**self.request_params(context, None, None), **self.probe_query}
+
+    def check_connection(self, context: Context) -> list[Record]:
+        """One cheap request proving the URL, credentials, permission and organization.
+
+        Returns the records of that page (few, maybe none). Raises ``ProviderError`` with
+        the precise reason (refused credentials, a missing permission, an unknown
+        organization, an unreachable host...).
+        """
+        url = self.get_url(dict(context or {}))
+        params = self.probe_params(context)
+        response = self.request_json(context, url, params, parse=self.parse_page)
+        records, _total = response.auditlogs_page  # type: ignore[attr-defined]
+        # Not ``post_process``: it would feed ``audit_events`` before the verdict is known.
+        field = self.partition_field
+        added = {field: context[field]} if context and field in context else {}
+        return [{**record, **added} for record in records]
+
+    def check_connections(self) -> list[ConnectionCheck]:
+        """Probe the provider: list its organizations when needed, then one page each."""
+        failures = getattr(self._tap, "failures", None)
+        known = len(failures) if failures is not None else 0
+        label = self.provider_label
+        try:
+            partitions = self.partitions  # may list the organizations (one request)
+        except ProviderError as error:
+            return [ConnectionCheck(label, self._probe_problem(error))]
+        if failures is not None and len(failures) > known:  # the listing failed
+            return [ConnectionCheck(label, self._probe_problem(e)) for e in failures[known:]]
+        if partitions is not None and not partitions:
+            return [ConnectionCheck(label, f"{label}: no organization to read.")]
+        checks = []
+        contexts: list[dict | None] = list(partitions) if partitions is not None else [None]
+        for context in contexts:
+            try:
+                records = self.check_connection(context)
+            except ProviderError as error:
+                checks.append(ConnectionCheck(self.describe(context), self._probe_problem(error)))
+                if error.whole_provider:
+                    break  # every other organization would fail the same way
+            except Exception as error:  # never a traceback: name it and go on
+                where = self.describe(context)
+                detail = Redactor.scrub(str(error))[:300]
+                problem = f"{where}: unexpected {type(error).__name__} ({detail})."
+                checks.append(ConnectionCheck(where, problem))
+            else:
+                checks.append(ConnectionCheck(self.describe(context), None, records))
+        return checks
+
+    def _probe_problem(self, error: ProviderError) -> str:
+        """A sync's error message, worded for the connection test (no state, no resume)."""
+        if isinstance(error, QuotaExhaustedError):
+            return (
+                f"{str(error).partition(': ')[0]}: rate-limited, the API asks to wait "
+                f"{error.wait_seconds:.0f} s (Retry-After). The credentials could not be "
+                "checked; run the test again later."
+            )
+        text = str(error)
+        if "gave up after" in text:  # timeouts, refused connections, 5xx: the host
+            text = text.partition(" The state ")[0]
+            text += (
+                f" Check {self.provider}.base_url (the host must be reachable from here), "
+                "or try again later."
+            )
+        return text
 
     # ------------------------------------------------------------- HTTP policy
 
@@ -427,6 +570,9 @@ class AuditLogStream(RESTStream):
                 attempt -= 1
                 continue
             except TransientError as problem:
+                # Credentials renewed before this attempt may expire again while we wait
+                # to retry: only two refusals in a row mean they are refused for good.
+                auth_renewed = False
                 if problem.retry_after is not None and problem.retry_after > max_wait:
                     raise QuotaExhaustedError(
                         f"{where}: {problem}; the API asks to wait {problem.retry_after:.0f} s "
@@ -476,7 +622,10 @@ class AuditLogStream(RESTStream):
             )
         except requests.Timeout:
             raise TransientError(f"no answer within {self.timeout} s") from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        except requests.exceptions.ChunkedEncodingError as exc:
+            problem = f"the response body was cut off (truncated: {_exception_kind(exc)})"
+            raise TransientError(problem) from None
+        except requests.ConnectionError as exc:
             raise TransientError(f"connection failed ({_exception_kind(exc)})") from None
         except requests.exceptions.ContentDecodingError:
             raise TransientError("the response body could not be decompressed") from None
@@ -562,4 +711,4 @@ def non_empty(values: Iterable[object] | None) -> list[str]:
     return [str(v).strip() for v in values or () if str(v).strip()]
 
 
-__all__ = ["AuditLogStream", "AuditLogsError", "Redactor", "non_empty"]
+__all__ = ["AuditLogStream", "AuditLogsError", "ConnectionCheck", "Redactor", "non_empty"]

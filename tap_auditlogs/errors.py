@@ -33,6 +33,11 @@ class ProviderError(AuditLogsError):
         super().__init__(message)
         self.whole_provider = whole_provider
 
+    @property
+    def summary(self) -> str:
+        """What happened, without the advice: messages read "what happened. what to do."."""
+        return str(self).split(". ", 1)[0].rstrip(".")
+
 
 class QuotaExhaustedError(ProviderError):
     """The provider asked us to wait longer than ``max_retry_wait``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import typing as t
@@ -11,12 +12,16 @@ import orjson
 from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
+from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_auditlogs.client import Redactor
 from tap_auditlogs.errors import (
+    EXIT_PROVIDER,
     AuditLogsError,
     ConfigError,
     ProviderError,
@@ -24,13 +29,16 @@ from tap_auditlogs.errors import (
 )
 from tap_auditlogs.instants import now_instant, parse_instant
 from tap_auditlogs.providers import Provider, all_providers
+from tap_auditlogs.strategies import state_problems
+from tap_auditlogs.unified import STREAM_NAME as UNIFIED_STREAM
+from tap_auditlogs.unified import UNIFIED_SETTINGS, AuditEventsStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import click
     from jsonschema.exceptions import ValidationError
-
-    from tap_auditlogs.client import AuditLogStream
+    from singer_sdk import Stream
 
 COMMON_SETTINGS = (
     th.Property(
@@ -75,6 +83,9 @@ COMMON_SETTINGS = (
 #: Numeric settings that must be positive (name -> minimum).
 MINIMUMS = {"request_timeout": 1, "max_retries": 0, "backoff_base_seconds": 0, "max_retry_wait": 0}
 
+#: The connection test (``--test``) answers within seconds: at most these retry settings.
+PROBE_LIMITS = {"max_retries": 2, "backoff_base_seconds": 0.5, "max_retry_wait": 10}
+
 
 def config_schema() -> dict:
     """The settings schema: common settings plus one object per provider."""
@@ -86,7 +97,7 @@ def config_schema() -> dict:
         )
         for provider in all_providers()
     ]
-    return th.PropertiesList(*COMMON_SETTINGS, *blocks).to_dict()
+    return th.PropertiesList(*COMMON_SETTINGS, *UNIFIED_SETTINGS, *blocks).to_dict()
 
 
 def configured_providers(config: Mapping[str, t.Any]) -> list[Provider]:
@@ -129,6 +140,7 @@ class TapAuditLogs(Tap):
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
+        TapCapabilities.TEST,  # --test: one cheap call per provider and organization
     ]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -141,6 +153,31 @@ class TapAuditLogs(Tap):
         _register_secrets(self.config)
         Redactor.install()
 
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805
+        """Settings from ``TAP_AUDITLOGS_*`` variables (``--config ENV``), blocks included.
+
+        The SDK reads top-level settings only, so a provider block would have to be one JSON
+        variable; here ``TAP_AUDITLOGS_SOCKET_API_TOKEN`` sets ``socket.api_token``, as in
+        Meltano. A block's JSON variable still works; single variables win over it.
+        """
+        schema = cls.config_jsonschema
+        cls.append_builtin_config(schema)
+        prefix = cls._env_var_prefix
+        try:
+            config = parse_environment_config(schema, prefix)
+            for provider in all_providers():
+                block_schema = schema["properties"][provider.key]
+                nested = parse_environment_config(block_schema, f"{prefix}{provider.key.upper()}_")
+                if nested:
+                    config[provider.key] = {**(config.get(provider.key) or {}), **nested}
+        except ValueError as exc:
+            raise ConfigError(
+                f"An environment variable {prefix}* has a value of the wrong type ({exc})."
+            ) from None
+        _coerce_numbers(config, schema)
+        return config
+
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate the settings; every problem becomes one line naming the setting."""
         problems = validate_settings(self.config)
@@ -150,13 +187,43 @@ class TapAuditLogs(Tap):
             configured_providers(self.config)
         return problems
 
-    def discover_streams(self) -> list[AuditLogStream]:
-        """One stream per configured provider."""
-        return [p.stream_class(tap=self) for p in configured_providers(self.config)]
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Check the incoming state first: anything broken is one clear line (exit 2).
+
+        The bookmarks of the configured providers are checked key by key; the state of a
+        provider not configured now is only checked for its shape, and kept as it is.
+        """
+        providers = configured_providers(self.config) if state.get("bookmarks") else []
+        names = [p.stream_class.name for p in providers]  # type: ignore[misc]
+        problems = state_problems(state, names)
+        if problems:
+            raise ConfigError(
+                "Invalid state: " + " | ".join(problems) + ". Fix the state, or remove that "
+                "stream's state to read it again from start_date."
+            )
+        super().load_state(state)
+
+    def discover_streams(self) -> list[Stream]:
+        """One stream per configured provider, then ``audit_events``, fed by them."""
+        providers = configured_providers(self.config)
+        streams = [p.stream_class(tap=self) for p in providers]
+        unified = AuditEventsStream(self, list(zip(providers, streams, strict=True)))
+        return [*streams, unified]
+
+    @property
+    def streams(self) -> dict[str, Stream]:
+        """The SDK's streams (sorted by name), with ``audit_events`` moved after its feeders."""
+        streams = super().streams
+        if UNIFIED_STREAM in streams and next(reversed(streams)) != UNIFIED_STREAM:
+            streams[UNIFIED_STREAM] = streams.pop(UNIFIED_STREAM)
+        return streams
 
     def record_failure(self, error: ProviderError) -> None:
-        """Log a provider failure now; the run goes on with the other partitions."""
-        self.logger.error("%s", Redactor.scrub(str(error)))
+        """Note a failure now (one short line); it is reported in full when the run ends."""
+        self.logger.warning(
+            "%s; going on with the rest (reported in full at the end).",
+            Redactor.scrub(error.summary),
+        )
         self.failures.append(error)
 
     def sync_all_or_fail(self) -> None:
@@ -164,7 +231,84 @@ class TapAuditLogs(Tap):
         Redactor.install()
         self.sync_all()
         if self.failures:
+            # Each problem in full, last: the last line is all Meltano shows of a failure.
+            self.logger.error(
+                "Sync incomplete: %d problem(s). Everything else was read, emitted and its "
+                "state saved:",
+                len(self.failures),
+            )
+            for failure in self.failures:
+                self.logger.error("%s", Redactor.scrub(str(failure)))
             raise SyncIncompleteError(self.failures)
+
+    def check_connections(self) -> bool:
+        """The connection test: a verdict per provider and organization; True if all pass.
+
+        One cheap call each (plus the organization listing where it is needed), an INFO
+        line per check that passed, and the verdict as the last line, naming every failed
+        check (Meltano shows a failing plugin's last line only). Only when everything
+        passed does it write, per stream, a SCHEMA and one
+        RECORD from the probed page, as the SDK's test does: a caller that counts
+        records (Meltano) cannot then mistake a partial failure for success.
+        """
+        Redactor.install()
+        results = [
+            (stream, stream.check_connections())
+            for stream in self.streams.values()
+            if hasattr(stream, "check_connections")
+        ]
+        checks = [check for _, stream_checks in results for check in stream_checks]
+        problems = [check.problem for check in checks if check.problem]
+        for check in checks:
+            if check.problem is None:
+                self.logger.info("Connection test: %s: OK.", check.what)
+        if problems:  # one line for all of them, the last one
+            self.logger.error(
+                "Connection test failed (%d of %d checks): %s",
+                len(problems),
+                len(checks),
+                " | ".join(problems),
+            )
+            return False
+        emitted = 0
+        for stream, stream_checks in results:
+            sample = next((check.records[0] for check in stream_checks if check.records), None)
+            if sample is not None:
+                stream.selected = True
+                stream._write_schema_message()  # as the SDK's own test does
+                stream._write_record_message(sample)
+                emitted += 1
+        none = "" if emitted else " No event on the probed pages, so no RECORD was written."
+        self.logger.info(
+            "Connection test passed: %d checks OK (%s).%s",
+            len(checks),
+            ", ".join(getattr(stream, "provider_label", stream.name) for stream, _ in results),
+            none,
+        )
+        return True
+
+    @classmethod
+    def cb_test(
+        cls,
+        ctx: click.Context,
+        param: click.Option,
+        value: str,
+    ) -> None:
+        """``--test``: the connection test, exit 0 only when every check passed.
+
+        ``--test=schema`` stays the SDK's (SCHEMA messages only, no request).
+        """
+        if value in (CliTestOptionValue.Disabled.value, CliTestOptionValue.Schema.value):
+            super().cb_test(ctx, param, value)
+            return
+        config: _ConfigInput = ctx.params.get("config", _ConfigInput())
+        settings = dict(config.config)
+        for name, limit in PROBE_LIMITS.items():
+            value_set = settings.get(name, limit)
+            if isinstance(value_set, (int, float)) and not isinstance(value_set, bool):
+                settings[name] = min(value_set, limit)
+        tap = cls(config=settings, parse_env_config=config.parse_env, validate_config=True)
+        ctx.exit(0 if tap.check_connections() else EXIT_PROVIDER)
 
     @classmethod
     def invoke(  # type: ignore[override]
@@ -207,6 +351,18 @@ def _load_json_file(handle: t.IO[str] | None, option: str) -> dict | None:
     if not isinstance(value, dict):
         raise ConfigError(f"The {option} file must hold a JSON object.")
     return value
+
+
+def _coerce_numbers(config: dict[str, t.Any], schema: Mapping[str, t.Any]) -> None:
+    """Turn number settings read from the environment (strings) into floats, in place."""
+    for key, value in list(config.items()):
+        prop = schema.get("properties", {}).get(key, {})
+        kinds = prop.get("type", [])
+        if isinstance(value, dict):
+            _coerce_numbers(value, prop)
+        elif isinstance(value, str) and "number" in (kinds if isinstance(kinds, list) else [kinds]):
+            with contextlib.suppress(ValueError):  # else validation names the setting
+                config[key] = float(value)
 
 
 def _register_secrets(config: Mapping[str, t.Any]) -> None:
@@ -300,10 +456,6 @@ def main() -> None:
         TapAuditLogs.cli()
     except AuditLogsError as error:
         message = Redactor.scrub(str(error))
-        if isinstance(error, SyncIncompleteError):
-            message = (
-                f"Sync incomplete: {len(error.failures)} problem(s), listed above. "
-                "Everything read before them was emitted and its state saved."
-            )
-        logging.getLogger(TapAuditLogs.name).error("%s", message)
+        if not isinstance(error, SyncIncompleteError):  # that one was reported by the tap
+            logging.getLogger(TapAuditLogs.name).error("%s", message)
         sys.exit(error.exit_code)

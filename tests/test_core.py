@@ -15,8 +15,22 @@ from tests.emulator import Emulator, Scenario
 _EMULATOR = Emulator(Scenario(seed=5, socket_orgs=("acme", "globex"), events_per_org=80)).start()
 atexit.register(_EMULATOR.stop)
 
+_CONFIG = tap_config(_EMULATOR)
+
+
+def _select_all(config: dict) -> dict:
+    """The discovered catalog with every stream selected (``audit_events`` is opt-in)."""
+    catalog = TapAuditLogs(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = True
+    return catalog
+
+
 TestTapAuditLogs = get_tap_test_class(
     tap_class=TapAuditLogs,
-    config=tap_config(_EMULATOR),
+    config=_CONFIG,
     suite_config=SuiteConfig(max_records_limit=150),
+    catalog=_select_all(_CONFIG),
 )

@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:
     from singer_sdk import typing as th
 
     from tap_auditlogs.client import AuditLogStream
+    from tap_auditlogs.unified import UnifiedMapping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,9 @@ class Provider:
     settings: tuple[th.Property, ...]
     required: tuple[str, ...]  # settings that must all be set to enable the provider
     description: str = ""
+    #: How its records read in ``audit_events`` (the module's "audit_events" section);
+    #: None: the provider does not feed ``audit_events``.
+    unified: UnifiedMapping | None = None
 
 
 @cache

@@ -33,11 +33,13 @@ from tap_auditlogs.client import AuditLogStream, Redactor, non_empty
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.providers import Provider
 from tap_auditlogs.strategies import NewestFirst
+from tap_auditlogs.unified import UnifiedMapping
 
 if t.TYPE_CHECKING:
     import requests
 
     from tap_auditlogs.strategies import Context, Record
+    from tap_auditlogs.unified import Taxon
 
 PAGE_SIZE = 100
 END_MARKERS = (None, "", "0", 0)
@@ -74,6 +76,7 @@ class SocketAuditLogStream(AuditLogStream):
     )
     schema = StreamSchema(SchemaDirectory(schemas))
     strategy = NewestFirst()
+    probe_query: t.ClassVar[dict[str, t.Any]] = {"per_page": 1}  # the connection test
 
     @cached_property
     def authenticator(self) -> BearerTokenAuthenticator:
@@ -149,12 +152,138 @@ def _pascal_case(name: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+# ------------------------------------------------------------------------- audit_events
+# Every type of the ``type`` filter enum (openapi.json, 2026-08, 93 values) -> (category,
+# operation, target type); taxonomy in unified.py. Responses spell them lowerCamel; the
+# lookup ignores case. Unknown types become ``other``.
+EVENT_TYPES: dict[str, Taxon] = {
+    "AddLicenseOverlayNote": ("configuration", "update", "license_overlay"),
+    "AssociateLabel": ("resource", "update", "label"),
+    "CancelInvitation": ("membership", "delete", "invitation"),
+    "ChangeMemberRole": ("membership", "update", "member"),
+    "ChangePlanSubscriptionSeats": ("billing", "update", "subscription"),
+    "CreateApiToken": ("credential", "create", "api_token"),
+    "CreateArtifact": ("resource", "create", "artifact"),
+    "CreateAlertPolicy": ("configuration", "create", "alert_policy"),
+    "CreateFirewallCustomRegistry": ("configuration", "create", "firewall_registry"),
+    "CreateFirewallDeploymentConfig": ("configuration", "create", "firewall_deployment"),
+    "CreateLabel": ("resource", "create", "label"),
+    "CreateOauthRefreshToken": ("credential", "create", "oauth_token"),
+    "CreateRepoAccessRule": ("authorization", "create", "repo_access_rule"),
+    "CreateUserWithPassword": ("membership", "create", "user"),
+    "CreateWebhook": ("integration", "create", "webhook"),
+    "CreateTicket": ("integration", "create", "ticket"),
+    "CreateTicketingConfiguration": ("integration", "create", "ticketing_configuration"),
+    "CoanaCliLegacyModeCutoffUpdated": ("configuration", "update", "cli_legacy_mode"),
+    "CoanaCliLegacyModeDemoteOrg": ("configuration", "update", "cli_legacy_mode"),
+    "CoanaCliLegacyModePromoteOrg": ("configuration", "update", "cli_legacy_mode"),
+    "CreateAlertResolution": ("resource", "create", "alert_resolution"),
+    "DeleteAlertPolicy": ("configuration", "delete", "alert_policy"),
+    "DeleteAlertResolution": ("resource", "delete", "alert_resolution"),
+    "DeleteAlertTriage": ("resource", "delete", "alert_triage"),
+    "DeleteApiToken": ("credential", "delete", "api_token"),
+    "DeleteFirewallCustomRegistry": ("configuration", "delete", "firewall_registry"),
+    "DeleteFirewallDeploymentConfig": ("configuration", "delete", "firewall_deployment"),
+    "DeleteFullScan": ("resource", "delete", "full_scan"),
+    "DeleteLabel": ("resource", "delete", "label"),
+    "DeleteLabelSetting": ("configuration", "delete", "label_setting"),
+    "DeleteRepoAccessRule": ("authorization", "delete", "repo_access_rule"),
+    "DeleteReport": ("resource", "delete", "report"),
+    "DeleteRepository": ("resource", "delete", "repository"),
+    "DeleteTicketingConfiguration": ("integration", "delete", "ticketing_configuration"),
+    "DeleteWebhook": ("integration", "delete", "webhook"),
+    "DisablePythonCliRunStreamingOverride": ("configuration", "disable", "cli_setting"),
+    "DisassociateLabel": ("resource", "update", "label"),
+    "DisconnectAsanaIntegration": ("integration", "delete", "asana"),
+    "DisconnectJiraIntegration": ("integration", "delete", "jira"),
+    "DisconnectLinearIntegration": ("integration", "delete", "linear"),
+    "DowngradeOrganizationPlan": ("billing", "update", "plan"),
+    "EnablePythonCliRunStreamingOverride": ("configuration", "enable", "cli_setting"),
+    "EnqueueAutopatchMergeRun": ("resource", "execute", "autopatch"),
+    "EnqueueAutopatchPrepareJob": ("resource", "execute", "autopatch"),
+    "FinalizeAlertPolicyMigration": ("configuration", "update", "alert_policy"),
+    "JoinOrganization": ("membership", "create", "member"),
+    "AsanaIntegrationConnected": ("integration", "create", "asana"),
+    "JiraIntegrationConnected": ("integration", "create", "jira"),
+    "LinearIntegrationConnected": ("integration", "create", "linear"),
+    "MemberAdded": ("membership", "create", "member"),
+    "MemberRemoved": ("membership", "delete", "member"),
+    "MemberRoleChanged": ("membership", "update", "member"),
+    "RemoveLicenseOverlay": ("configuration", "delete", "license_overlay"),
+    "RemoveMember": ("membership", "delete", "member"),
+    "RollbackAlertPolicyMigration": ("configuration", "update", "alert_policy"),
+    "ResetInvitationLink": ("membership", "update", "invitation"),
+    "ResetOrganizationSettingToDefault": ("configuration", "update", "organization_setting"),
+    "RevokeOauthToken": ("credential", "delete", "oauth_token"),
+    "RotateOauthRefreshToken": ("credential", "update", "oauth_token"),
+    "RevokeApiToken": ("credential", "delete", "api_token"),
+    "RotateApiToken": ("credential", "update", "api_token"),
+    "SendInvitation": ("membership", "create", "invitation"),
+    "SessionRevokedByUser": ("authentication", "logout", "session"),
+    "SetLabelSettingToDefault": ("configuration", "update", "label_setting"),
+    "SetSsoBypassMemberships": ("authentication", "update", "sso_bypass"),
+    "SetSsoBypassRbacRoles": ("authentication", "update", "sso_bypass"),
+    "SSOEmailVerificationCompleted": ("authentication", "other", "user"),
+    "SSOLoginCompleted": ("authentication", "login", "user"),
+    "SvdBackfillLegacyOverlay": ("configuration", "execute", "license_overlay"),
+    "SvdReprocessClusters": ("resource", "execute", "vulnerability_data"),
+    "SyncOrganization": ("integration", "execute", "organization"),
+    "TransferOwnership": ("membership", "update", "organization"),
+    "UpdateAlertTriage": ("resource", "update", "alert_triage"),
+    "UpdateApiTokenCommitter": ("credential", "update", "api_token"),
+    "UpdateApiTokenMaxQuota": ("credential", "update", "api_token"),
+    "UpdateApiTokenName": ("credential", "update", "api_token"),
+    "UpdateApiTokenScopes": ("credential", "update", "api_token"),
+    "UpdateApiTokenVisibility": ("credential", "update", "api_token"),
+    "UpdateAutopatchCurated": ("configuration", "update", "autopatch"),
+    "UpdateAutopatchPrepareConfig": ("configuration", "update", "autopatch"),
+    "UpdateFirewallCustomRegistry": ("configuration", "update", "firewall_registry"),
+    "UpdateFirewallDeploymentConfig": ("configuration", "update", "firewall_deployment"),
+    "UpdateLabel": ("resource", "update", "label"),
+    "UpdateLabelSetting": ("configuration", "update", "label_setting"),
+    "UpdateLicenseOverlay": ("configuration", "update", "license_overlay"),
+    "UpdateOrganizationSetting": ("configuration", "update", "organization_setting"),
+    "UpdateRepoAccessRule": ("authorization", "update", "repo_access_rule"),
+    "UpdateTicketingConfiguration": ("integration", "update", "ticketing_configuration"),
+    "UpdateWebhook": ("integration", "update", "webhook"),
+    "UpgradeOrganizationPlan": ("billing", "update", "plan"),
+    "UserMagicLinkSent": ("authentication", "other", "user"),
+    "UserSignedIn": ("authentication", "login", "user"),
+    "UserSignedOut": ("authentication", "logout", "user"),
+}
+
+
+def unified_fields(event: Record, context: Context) -> dict[str, t.Any]:
+    """A Socket event's unified fields. Socket names no target: see ``raw.payload``."""
+    acted = event.get("user_id") or event.get("user_email")
+    return {
+        # organization_id is nullable in the spec: then the slug names the organization.
+        "organization_id": event.get("organization_id") or (context or {}).get("org_slug"),
+        "organization_name": event.get("organization_name"),
+        "event_id": event.get("event_id"),
+        "occurred_at": event.get("created_at"),
+        "actor_id": event.get("user_id"),
+        "actor_email": event.get("user_email"),
+        "actor_type": "user" if acted else "unknown",
+        "source_ip": event.get("ip_address"),
+        "user_agent": event.get("user_agent"),
+        "country_code": event.get("country_code"),
+        "status_code": event.get("status_code"),
+    }
+
+
+UNIFIED = UnifiedMapping(
+    event_types=EVENT_TYPES, action=lambda event: event.get("type"), fields=unified_fields
+)
+
+
 PROVIDER = Provider(
     key="socket",
     label="Socket",
     stream_class=SocketAuditLogStream,
     required=("api_token",),
     description="Socket (socket.dev) organization audit log.",
+    unified=UNIFIED,
     settings=(
         th.Property(
             "api_token",

@@ -83,6 +83,8 @@ class ConfigCatProvider(Provider):
                                   doc="current items (modelVersion) or old (changeSetId)"),
         "bounds": Switch("inclusive", choices=tuple(BOUNDS), doc="window bounds inclusive?"),
         "max_span_days": Switch(30, doc="to - from above this many days: 400 (None: no limit)"),
+        "page_number": Switch("honoured", choices=("honoured", "ignored"),
+                              doc="ignored: v2 serves page 1 whatever is asked, paging null"),
     }  # fmt: skip
     routes = (
         Route("GET", r"/v1/organizations", "organizations"),
@@ -290,6 +292,8 @@ class ConfigCatProvider(Provider):
             "hasPrevious": page > 1,
             "hasNext": page < total_pages,
         }
+        if self.opt("page_number") == "ignored":
+            return Response(200, {"data": items[:size], "paging": None})
         return Response(200, {"data": items[(page - 1) * size : page * size], "paging": paging})
 
 

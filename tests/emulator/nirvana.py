@@ -106,6 +106,8 @@ class NirvanaProvider(Provider):
         "order": Switch("desc", choices=tuple(ORDERS), doc="order when no sort applies"),
         "end_marker": Switch("null", choices=tuple(END_MARKERS), doc="last page's next_cursor"),
         "total_count": Switch(True, choices=(True, False), doc="send pagination.total_count"),
+        "cursor": Switch("normal", choices=("normal", "repeat"),
+                         doc="repeat: every next_cursor points at the second page (a loop)"),
     }  # fmt: skip
     routes = (Route("GET", r"/v1/audit_logs", "audit_logs"),)
 
@@ -198,8 +200,9 @@ class NirvanaProvider(Provider):
             offset = decoded[0]
         items = [dict(ev.item) for ev in ordered[offset : offset + limit]]
         more = offset + limit < len(ordered)
+        advance = self.opt("cursor") == "normal"
         pagination: dict[str, Any] = (
-            {"next_cursor": _encode_cursor(offset + limit, digest)}
+            {"next_cursor": _encode_cursor(offset + limit if advance else limit, digest)}
             if more
             else dict(END_MARKERS[self.opt("end_marker")])
         )

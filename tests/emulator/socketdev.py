@@ -78,6 +78,15 @@ END_MARKERS: dict[str, Callable[[int], dict[str, Any]]] = {
 }
 
 
+# What `nextPage` says on a page that has a successor: the API's paging, or a broken one
+# (for loop-detection tests; argument: the current page number).
+NEXT_PAGES: dict[str, Callable[[int], str]] = {
+    "normal": lambda page: str(page + 1),
+    "repeat": lambda page: "2",  # page 2 points at itself
+    "backwards": lambda page: str(page + 1) if page < 3 else "2",  # 1, 2, 3, 2, 3, ...
+}
+
+
 def _shuffle_key(seed: int) -> Callable[[TruthEvent], Any]:
     # A fixed pseudo-random position per event: insertions never reorder the others.
     return lambda ev: hashlib.sha256(f"{seed}:{ev.id}".encode()).digest()
@@ -115,6 +124,8 @@ class SocketProvider(Provider):
         "from": Switch("upper", choices=tuple(FROM_READINGS), doc="meaning of `from`"),
         "end_marker": Switch("null", choices=tuple(END_MARKERS), doc="last page's nextPage"),
         "order": Switch("desc", choices=tuple(ORDERS), doc="order of the results"),
+        "next_page": Switch("normal", choices=tuple(NEXT_PAGES),
+                            doc="nextPage of a page with a successor (broken: repeat, backwards)"),
         "forbidden_orgs": Switch(frozenset(), convert=frozenset,
                                  doc="orgs listed but whose audit log answers 403"),
     }  # fmt: skip
@@ -246,7 +257,8 @@ class SocketProvider(Provider):
         start = (page - 1) * per_page
         results = [dict(ev.item) for ev in ordered[start : start + per_page]]
         more = start + per_page < len(ordered)
-        tail = {"nextPage": str(page + 1)} if more else END_MARKERS[self.opt("end_marker")](page)
+        following = NEXT_PAGES[self.opt("next_page")](page)
+        tail = {"nextPage": following} if more else END_MARKERS[self.opt("end_marker")](page)
         return Response(200, {"results": results, **tail})
 
 

@@ -147,6 +147,8 @@ class TorqProvider(Provider):
                                  "audit_logs is missing too, as proto3 JSON does)"),
         "order_param": Switch("honoured", choices=("honoured", "ignored"),
                               doc="ignored: always newest first, whatever `order` says"),
+        "page_token": Switch("normal", choices=("normal", "repeat"),
+                             doc="repeat: every next_page_token points at the second page"),
     }  # fmt: skip
     routes = (
         Route("POST", TOKEN_PATH, "token", auth=False, billable=False),
@@ -321,6 +323,8 @@ class TorqProvider(Provider):
         if offset + page_size < len(events):
             nonce = secrets.token_hex(4)  # two tokens are never equal
             following = {**state, "offset": offset + page_size, "nonce": nonce}
+            if self.opt("page_token") == "repeat":
+                following = {**state, "offset": page_size}
             body["next_page_token"] = _encode_page_token(following)
         else:
             body.update(END_MARKERS[self.opt("end_marker")]())

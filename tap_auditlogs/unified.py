@@ -1,0 +1,424 @@
+"""``audit_events``: one table for every provider, and the taxonomy that classifies it.
+
+What lives where, and why:
+
+* Here: the unified record's fields, the taxonomy (every category and operation, with what
+  it means), ``UnifiedMapping`` (what a provider fills in), the optional OCSF view, and
+  the ``audit_events`` stream itself.
+* In each provider module (its section "audit_events"): that provider's table of event
+  types -> (category, operation, target type) and the small function that picks actor,
+  target, source and organization out of one record. Event types are part of the
+  provider's API vocabulary, so they sit with the rest of what the tap knows about that
+  API (architecture.md: a provider module reads like the provider's API page, and a fifth
+  provider is one new module). The tables are data; nothing here branches on a provider.
+
+One pass feeds both tables. ``audit_events`` never calls an API. Every provider stream
+hands each record it reads, exactly as the API sent it, to ``AuditEventsStream.write_event``
+(from ``AuditLogStream.post_process``), which writes the unified record through this
+stream's own ``_write_record_message``, so its stream maps and field selection apply; its
+SCHEMA goes out once, before its first record. ``post_process`` runs for every record
+whether or not the provider stream itself is selected, so:
+
+* both selected: one request per page, two RECORDs per event;
+* only ``audit_events`` selected: the provider stream still runs (see below) and writes
+  its STATE, but none of its own SCHEMA or RECORD messages;
+* only the provider stream selected: ``write_event`` returns at once.
+
+Why the provider stream runs when only ``audit_events`` is selected: ``Tap.sync_all``
+syncs a stream when ``stream.selected or stream.has_selected_descendents``, and
+``has_selected_descendents`` is ``@t.final``: it reads ``child_streams``. The SDK fills
+that list in ``load_streams`` (also final) only for a child class with one
+``parent_stream_type``, which cannot name four provider classes, so this stream appends
+itself to each provider stream's ``child_streams``. The SDK then syncs the provider
+stream for its selected descendant, as for any parent; the provider streams yield no child
+contexts (``AuditLogStream.generate_child_contexts``), so the SDK never syncs this stream
+per record. ``parent_stream_type`` is set on the instance (not the class, which
+``load_streams`` would try to wire), so ``sync_all`` skips this stream's own invocation
+like any child's ("expected to be called by parent stream").
+
+State: ``audit_events`` keeps no bookmark. The provider streams' bookmarks cover it: the
+SDK writes the unified record inside its loop over ``get_records``, before it asks the
+strategy for the next record, and the strategies checkpoint only after the last record of
+a page came back from that loop. So every STATE that covers an event follows that event's
+unified RECORD, and a run killed anywhere resumes (from the provider's state) without
+losing a unified record, exactly as for the provider tables. The consequence: a provider
+stream's state is shared by both tables, so selecting ``audit_events`` later does not
+backfill it; run once with a fresh state (or a fresh Meltano state id) to fill it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import typing as t
+from functools import cached_property
+
+from singer_sdk import SchemaDirectory, Stream, StreamSchema
+from singer_sdk import typing as th
+
+from tap_auditlogs import schemas
+from tap_auditlogs.client import AuditLogStream
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    from singer_sdk import Tap
+
+    from tap_auditlogs.providers import Provider
+    from tap_auditlogs.strategies import Context, Record
+
+STREAM_NAME = "audit_events"
+
+# ------------------------------------------------------------------------------ taxonomy
+
+#: Every category, and what belongs in it.
+CATEGORIES: dict[str, str] = {
+    "authentication": "Sign-in and sign-out, sessions, SSO, identity providers, domains, MFA.",
+    "authorization": "Roles, permission groups and access rules: what may be done by whom.",
+    "membership": "People: invitations, members, their roles, users, provisioning.",
+    "credential": "API tokens and keys, OAuth tokens, secrets, signing keys.",
+    "configuration": "Settings of the organization or product: flag values, policies, variables.",
+    "integration": "Links to other systems: webhooks, third-party integrations, proxies.",
+    "resource": "What the product manages: repositories, scans, workflows, flags, VMs...",
+    "billing": "Plans, subscriptions and seats.",
+    "other": "Not classified: an event type the tap does not know (yet).",
+}
+
+#: Every operation, and what it means.
+OPERATIONS: dict[str, str] = {
+    "create": "Created, added, invited, connected, joined.",
+    "update": "Changed, renamed, rotated, reordered, approved, applied.",
+    "delete": "Deleted, removed, revoked, disconnected, left.",
+    "enable": "Switched on.",
+    "disable": "Switched off.",
+    "execute": "Ran, triggered, synced or restarted something.",
+    "login": "Signed in.",
+    "logout": "Signed out, or a session was revoked.",
+    "other": "Anything else, or unknown.",
+}
+
+#: Who acted.
+ACTOR_TYPES: dict[str, str] = {
+    "user": "A person (in the web app, a CLI, Slack...).",
+    "api_key": "An API key or token.",
+    "service": "The provider itself or an automated service.",
+    "unknown": "The provider does not say.",
+}
+
+#: ``organization_id`` when the records name no organization (Nirvana: one organization
+#: per API key, never named in its entries).
+UNKNOWN_ORGANIZATION = "unknown"
+
+#: (category, operation, target type or None) of one event type.
+Taxon = tuple[str, str, "str | None"]
+OTHER: Taxon = ("other", "other", None)
+
+#: The unified fields a provider's ``fields`` function may fill (all others are derived).
+PROVIDER_FIELDS = (
+    "organization_id",
+    "organization_name",
+    "event_id",
+    "occurred_at",
+    "actor_id",
+    "actor_email",
+    "actor_name",
+    "actor_type",
+    "target_id",
+    "target_type",
+    "target_name",
+    "source_ip",
+    "user_agent",
+    "country_code",
+    "status_code",
+)
+
+
+def normalize_action(action: str) -> str:
+    """The lookup key of an event type: case, blanks, ``_`` and ``-`` do not matter.
+
+    Socket's filter enum is PascalCase and its responses lowerCamel (``SSOLoginCompleted``
+    may come back as ``sSOLoginCompleted`` or ``ssoLoginCompleted``); ConfigCat's item has
+    the enum (``settingValueChanged``) and a label (``Setting value changed``).
+    """
+    return re.sub(r"[\s_\-]+", "", action).casefold()
+
+
+@dataclasses.dataclass(frozen=True)
+class UnifiedMapping:
+    """How one provider's records read in ``audit_events`` (a provider module fills it in).
+
+    * ``event_types``: every documented event type -> (category, operation, target type).
+    * ``action``: the record's own type/action text.
+    * ``fields``: the other unified fields of a record (``PROVIDER_FIELDS``), from the
+      record and its partition; what it leaves out is null.
+    * ``fallback``: for an action missing from the table, a classification from its
+      documented grammar (Nirvana's ``resource.verb``); None: ``other``.
+    """
+
+    event_types: Mapping[str, Taxon]
+    action: Callable[[Record], object]
+    fields: Callable[[Record, Context], dict[str, t.Any]]
+    fallback: Callable[[str], Taxon | None] | None = None
+
+    @cached_property
+    def _index(self) -> dict[str, Taxon]:
+        index: dict[str, Taxon] = {}
+        for name, taxon in self.event_types.items():
+            key = normalize_action(name)
+            if index.get(key, taxon) != taxon:
+                raise ValueError(f"event types {name!r} and another one normalize alike")
+            index[key] = taxon
+        return index
+
+    def is_mapped(self, action: str) -> bool:
+        """True when ``action`` is in the provider's table."""
+        return normalize_action(action) in self._index
+
+    def classify(self, action: str | None) -> Taxon:
+        """(category, operation, target type) of an action; ``OTHER`` when unknown."""
+        if not action:
+            return OTHER
+        found = self._index.get(normalize_action(action))
+        if found is None and self.fallback is not None:
+            found = self.fallback(action)
+        return found or OTHER
+
+    def unify(self, provider: str, record: Record, context: Context) -> dict[str, t.Any]:
+        """The unified record of one provider record (``raw`` is a copy of it)."""
+        action = _text(self.action(record))
+        category, operation, target_type = self.classify(action)
+        found = self.fields(record, context)
+        unknown = set(found) - set(PROVIDER_FIELDS)
+        if unknown:
+            raise ValueError(f"{provider}: unknown unified fields {sorted(unknown)}")
+        row: dict[str, t.Any] = {name: _text(found.get(name)) for name in PROVIDER_FIELDS}
+        row.update(
+            provider=provider,
+            # Part of the primary key: never null nor "" (loaders turn "" into NULL).
+            organization_id=row["organization_id"] or UNKNOWN_ORGANIZATION,
+            event_id=row["event_id"] or "",
+            occurred_at=rfc3339_utc(str(found.get("occurred_at"))),
+            action=action,
+            category=category,
+            operation=operation,
+            actor_type=row["actor_type"] if row["actor_type"] in ACTOR_TYPES else "unknown",
+            target_type=row["target_type"] or target_type,
+            status_code=_integer(found.get("status_code")),
+            raw=copy.deepcopy(record),
+        )
+        return row
+
+
+def _text(value: object) -> str | None:
+    """A string field: None and ``""`` are null, numbers become text."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _integer(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_object(value: object) -> dict[str, t.Any]:
+    """A nested object of a record, or ``{}`` when it is null or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
+_FRACTION = re.compile(r"T\d{2}:\d{2}(?::\d{2})?(?:[.,](\d+))?")
+
+
+def rfc3339_utc(value: str) -> str:
+    """The instant in UTC (``Z``), with as many fractional digits as the provider gave.
+
+    ``2026-01-02T03:04:05.1234567+00:00`` -> ``2026-01-02T03:04:05.1234567Z``; Torq's nine
+    digits stay nine, Nirvana's trimmed ones stay trimmed.
+    """
+    ns = parse_instant(value, allow_naive=True)
+    found = _FRACTION.search(value)
+    digits = min(len(found.group(1) or ""), 9) if found else 0
+    return format_instant(ns, digits=digits)
+
+
+# ---------------------------------------------------------------------------------- OCSF
+
+OCSF_VERSION = "1.3.0"
+OCSF_CLASS_UID = 6003
+OCSF_CLASS: dict[str, t.Any] = {
+    "class_uid": OCSF_CLASS_UID,
+    "class_name": "API Activity",
+    "category_uid": 6,
+    "category_name": "Application Activity",
+}
+#: Our operation -> OCSF API Activity ``activity_id`` and its caption (others: 99 Other).
+OCSF_ACTIVITIES: dict[str, tuple[int, str]] = {
+    "create": (1, "Create"),
+    "update": (3, "Update"),
+    "enable": (3, "Update"),
+    "disable": (3, "Update"),
+    "delete": (4, "Delete"),
+}
+#: Our actor type -> OCSF User ``type_id`` and its caption.
+OCSF_USER_TYPES: dict[str, tuple[int, str]] = {
+    "user": (1, "User"),
+    "service": (3, "System"),
+    "api_key": (99, "API Key"),
+    "unknown": (0, "Unknown"),
+}
+
+UNIFIED_SETTINGS = (
+    th.Property(
+        "unified_ocsf",
+        th.BooleanType,
+        default=False,
+        description=(
+            "Add an `ocsf` object to every audit_events record: the event as an OCSF "
+            f"{OCSF_VERSION} API Activity (class_uid 6003)."
+        ),
+    ),
+)
+
+
+def ocsf_event(row: Mapping[str, t.Any], vendor: str) -> dict[str, t.Any]:
+    """The unified record as an OCSF 1.3.0 "API Activity" event (class_uid 6003).
+
+    Required by the class: ``actor``, ``api``, ``src_endpoint`` (plus the base event's
+    ``activity_id``, ``category_uid``, ``class_uid``, ``metadata``, ``severity_id``,
+    ``time``, ``type_uid``); recommended: ``resources``, ``http_request``. Our category,
+    operation and organization go in ``unmapped``. ``time`` is milliseconds (OCSF's
+    timestamp type); ``metadata.original_time`` keeps the provider's full precision.
+    """
+    operation = str(row["operation"])
+    activity_id, activity_name = OCSF_ACTIVITIES.get(operation, (99, operation.title()))
+    user_type_id, user_type = OCSF_USER_TYPES[str(row["actor_type"])]
+    status_code = row.get("status_code")
+    status_id, status = _ocsf_status(status_code)
+    endpoint = _present({"ip": row.get("source_ip")})
+    if row.get("country_code"):
+        endpoint["location"] = {"country": row["country_code"]}
+    event: dict[str, t.Any] = {
+        **OCSF_CLASS,
+        "activity_id": activity_id,
+        "activity_name": activity_name,
+        "type_uid": OCSF_CLASS_UID * 100 + activity_id,
+        "type_name": f"API Activity: {activity_name}",
+        "severity_id": 1,
+        "severity": "Informational",
+        "time": parse_instant(str(row["occurred_at"])) // (NS_PER_SECOND // 1000),
+        "status_id": status_id,
+        "status": status,
+        "actor": {
+            "user": _present(
+                {
+                    "uid": row.get("actor_id"),
+                    "name": row.get("actor_name"),
+                    "email_addr": row.get("actor_email"),
+                    "type_id": user_type_id,
+                    "type": user_type,
+                }
+            )
+        },
+        "api": {"operation": row.get("action") or "unknown", "service": {"name": vendor}},
+        "src_endpoint": endpoint,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {"name": f"{vendor} audit log", "vendor_name": vendor},
+            "uid": row["event_id"],
+            "original_time": row["occurred_at"],
+        },
+        "unmapped": _present(
+            {
+                "provider": row["provider"],
+                "organization_id": row["organization_id"],
+                "organization_name": row.get("organization_name"),
+                "category": row["category"],
+                "operation": operation,
+            }
+        ),
+    }
+    if status_code is not None:
+        event["status_code"] = str(status_code)
+    if row.get("user_agent"):
+        event["http_request"] = {"user_agent": row["user_agent"]}
+    resource = _present(
+        {
+            "uid": row.get("target_id"),
+            "name": row.get("target_name"),
+            "type": row.get("target_type"),
+        }
+    )
+    if resource:
+        event["resources"] = [resource]
+    return event
+
+
+def _ocsf_status(code: object) -> tuple[int, str]:
+    """OCSF ``status_id``/``status`` from an HTTP-like status code (0 Unknown without one)."""
+    if isinstance(code, int) and 100 <= code < 400:
+        return 1, "Success"
+    if isinstance(code, int) and 400 <= code < 600:
+        return 2, "Failure"
+    return 0, "Unknown"
+
+
+def _present(values: Mapping[str, t.Any]) -> dict[str, t.Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+# -------------------------------------------------------------------------------- stream
+
+
+class AuditEventsStream(Stream):
+    """Every event of every configured provider in one shape (fed by the provider streams)."""
+
+    name = STREAM_NAME
+    primary_keys = ("provider", "organization_id", "event_id")
+    replication_key = "occurred_at"
+    is_sorted = False
+    check_sorted = False
+    #: Opt-in: it repeats every event of the provider tables. Select it in the catalog
+    #: (``select: [audit_events.*]`` in Meltano).
+    selected_by_default = False
+    schema = StreamSchema(SchemaDirectory(schemas))
+
+    def __init__(self, tap: Tap, feeders: Sequence[tuple[Provider, AuditLogStream]]) -> None:
+        """Create the stream and register it with the provider streams that feed it."""
+        super().__init__(tap=tap)
+        self._mappings: dict[str, tuple[UnifiedMapping, str]] = {}
+        self._schema_written = False
+        self._ocsf = bool(self.config.get("unified_ocsf"))
+        for provider, stream in feeders:
+            if provider.unified is None:
+                continue
+            self._mappings[stream.provider] = (provider.unified, provider.label)
+            stream.child_streams.append(self)  # so that has_selected_descendents sees us
+            stream.event_sinks.append(self)
+        # On the instance: Tap.sync_all skips a child stream's own invocation.
+        self.parent_stream_type = AuditLogStream
+
+    def write_event(self, source: AuditLogStream, record: Record, context: Context) -> None:
+        """Write the unified record of ``record``, read by ``source`` (when selected)."""
+        if not self.selected:
+            return
+        found = self._mappings.get(source.provider)
+        if found is None:
+            return
+        mapping, label = found
+        row = mapping.unify(source.provider, record, context)
+        row["organization_name"] = row["organization_name"] or source.organization_name(context)
+        if self._ocsf:
+            row["ocsf"] = ocsf_event(row, label)
+        if not self._schema_written:
+            self._write_schema_message()
+            self._schema_written = True
+        self._write_record_message(row)
+
+    def get_records(self, context: Context) -> Iterator[Record]:
+        """Nothing: the records are written while the provider streams read theirs."""
+        yield from ()
+
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        """Nothing: ``audit_events`` keeps no state; the provider streams' state covers it."""
