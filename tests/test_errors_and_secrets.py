@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -143,3 +144,44 @@ def test_token_never_appears_in_any_output(emulator, level: str) -> None:
         assert SOCKET_TOKEN[8:24] not in run.stderr
     if level == "debug":
         assert "DEBUG" in good.stderr, "debug logging was really on"
+
+
+def test_nested_settings_from_environment_variables(emulator) -> None:
+    """TAP_AUDITLOGS_SOCKET_API_TOKEN sets socket.api_token with --config ENV, as in Meltano."""
+    emu = emulator(providers=("socket",), socket_orgs=("acme",))
+    socket = emu.tap_config()["socket"]
+    env = {
+        "TAP_AUDITLOGS_SOCKET_API_TOKEN": socket["api_token"],
+        "TAP_AUDITLOGS_SOCKET_BASE_URL": socket["base_url"],
+        "TAP_AUDITLOGS_SOCKET_ORG_SLUGS": '["acme"]',
+        "TAP_AUDITLOGS_BACKOFF_BASE_SECONDS": "0.01",
+    }
+    done = subprocess.run(
+        [*TAP_COMMAND, "--config", "ENV"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **env},
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [line for line in done.stdout.splitlines() if '"type":"RECORD"' in line]
+    assert len(records) == len(emu.truth("socket"))
+    assert socket["api_token"] not in done.stderr
+
+
+def test_wrongly_typed_environment_variable_is_one_clear_line() -> None:
+    env = {"TAP_AUDITLOGS_SOCKET_API_TOKEN": SOCKET_TOKEN, "TAP_AUDITLOGS_MAX_RETRIES": "many"}
+    done = subprocess.run(
+        [*TAP_COMMAND, "--config", "ENV"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **env},
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert_one_clear_line(done.stderr, "TAP_AUDITLOGS_")
+    assert SOCKET_TOKEN not in done.stderr
