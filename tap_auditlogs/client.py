@@ -57,6 +57,8 @@ USER_AGENT = f"tap-auditlogs/{VERSION} (+https://github.com/tap-auditlogs/tap-au
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PROGRESS_EVERY_SECONDS = 15.0
+#: Empty pages with a next token (APIs that filter after paging) tolerated in a row.
+MAX_EMPTY_PAGES_IN_A_ROW = 50
 
 
 class Redactor(logging.Filter):
@@ -396,6 +398,7 @@ class AuditLogStream(RESTStream):
         url = self.get_url(dict(context or {}))
         read_in_pass = 0
         previous_ids: list[str] = []
+        empty_in_a_row = 0
         while not paginator.finished:
             token = paginator.current_value
             query = {**params, **(self.page_params(token) if token is not None else {})}
@@ -422,17 +425,24 @@ class AuditLogStream(RESTStream):
                 context, len(records), None if total is None else total - read_in_pass
             )
             yield Page(records=records, token=token, next_token=next_token, total=total)
-            if not records and not paginator.continue_if_empty(response):
+            if records:
+                empty_in_a_row = 0
+                continue
+            if not paginator.continue_if_empty(response):
                 return
+            empty_in_a_row += 1
+            if empty_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW:
+                raise self._loop_error(context, next_token, empty=empty_in_a_row)
 
     def _loop_error(
-        self, context: Context, token: object, *, same_page: bool = False
+        self, context: Context, token: object, *, same_page: bool = False, empty: int = 0
     ) -> ProviderError:
-        what = (
-            f"served the same page again for the page token {token!r} (it ignores paging)"
-            if same_page
-            else f"returned the page token {token!r} twice"
-        )
+        if empty:
+            what = f"returned {empty} empty pages in a row, each with a new page token"
+        elif same_page:
+            what = f"served the same page again for the page token {token!r} (it ignores paging)"
+        else:
+            what = f"returned the page token {token!r} twice"
         return ProviderError(
             f"{self.describe(context)}: the API {what}; stopped to avoid an endless loop. "
             "The state up to the last page is saved."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import sys
 import typing as t
@@ -404,9 +405,29 @@ def _describe(error: ValidationError) -> str:
     return f"setting `{path}` is invalid ({error.validator} {expected!r})"
 
 
+#: Settings the SDK adds for its capabilities (stream maps, flattening...).
+_SDK_SETTINGS = (
+    "stream_maps",
+    "stream_map_config",
+    "faker_config",
+    "flattening_enabled",
+    "flattening_max_depth",
+    "flattening_max_key_length",
+    "flattening_separator",
+    "batch_config",
+)
+
+
 def _check_values(config: Mapping[str, t.Any]) -> list[str]:
     """Checks JSON schema does not do: date-times, URLs, ranges, lists."""
     problems = []
+    known = set(TapAuditLogs.config_jsonschema["properties"]) | set(_SDK_SETTINGS)
+    for name in sorted(set(config) - known):
+        if name.startswith("_"):
+            continue  # private keys some orchestrators add
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        problems.append(f"unknown setting `{name}` at the top level{hint}")
     if config.get("batch_config"):
         problems.append(
             "setting `batch_config` is not supported: BATCH files would be announced after "

@@ -321,3 +321,11 @@ def test_a_foreign_bookmark_is_not_adopted_by_a_killed_run(emulator) -> None:
     assert resumed.exit_code == 0, resumed.stderr[-2000:]
     emitted = set(killed.ids(SOCKET, "event_id")) | set(resumed.ids(SOCKET, "event_id"))
     assert {e.id for e in emu.truth("socket")} <= emitted
+
+
+def test_a_top_level_typo_names_the_setting_it_probably_meant() -> None:
+    run = run_tap_cli({"strat_date": "2024-01-01T00:00:00Z", "socket": {"api_token": "x" * 10}})
+    assert run.exit_code == 2
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert any("unknown setting `strat_date`" in e and "`start_date`" in e for e in errors), errors
+    assert "Traceback" not in run.stderr

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tap_auditlogs.client import MAX_EMPTY_PAGES_IN_A_ROW
 from tap_auditlogs.instants import format_instant, instant_from_datetime, parse_instant
 from tap_auditlogs.providers import all_providers
 from tests.conftest import TapRun, run_tap, run_tap_cli, tap_config
@@ -507,6 +508,24 @@ def test_paging_that_loops_is_reported_and_the_state_holds(emulator, case: str) 
     fields = STREAMS[stream][1]
     emitted = {record_key(r, fields) for run in (looped, fixed) for r in run.records(stream)}
     assert truth_keys(emu, stream, start_ns) <= emitted
+
+
+def test_endless_empty_pages_are_reported(emulator) -> None:
+    """An API that answers empty pages with fresh tokens forever is not followed forever."""
+    emu = emulator(
+        providers=("torq",), seed=34, events_per_org=450, torq_page_token="empty_forever"
+    )
+    start_ns = instant_from_datetime(emu.scenario.now - timedelta(days=29))
+    run = run_tap_cli(tap_config(emu, start_date=format_instant(start_ns)), timeout=60)
+    assert run.exit_code == 1, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert any("empty pages in a row" in e for e in errors), errors
+    data_pages = 1  # 450 events fit one page of 500
+    api_calls = [r for r in emu.requests("torq") if "audit_logs" in r.path]
+    assert len(api_calls) <= data_pages + MAX_EMPTY_PAGES_IN_A_ROW
+    emitted = {record_key(r, ("id",)) for r in run.records("torq_audit_log")}
+    assert truth_keys(emu, "torq_audit_log", start_ns) <= emitted, "the data pages were emitted"
 
 
 # ---------------------------------------------------------------------------------------

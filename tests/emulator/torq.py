@@ -147,8 +147,9 @@ class TorqProvider(Provider):
                                  "audit_logs is missing too, as proto3 JSON does)"),
         "order_param": Switch("honoured", choices=("honoured", "ignored"),
                               doc="ignored: always newest first, whatever `order` says"),
-        "page_token": Switch("normal", choices=("normal", "repeat"),
-                             doc="repeat: every next_page_token points at the second page"),
+        "page_token": Switch("normal", choices=("normal", "repeat", "empty_forever"),
+                             doc="repeat: every next_page_token points at the second page; "
+                             "empty_forever: past the data, empty pages with fresh tokens"),
     }  # fmt: skip
     routes = (
         Route("POST", TOKEN_PATH, "token", auth=False, billable=False),
@@ -325,6 +326,9 @@ class TorqProvider(Provider):
             following = {**state, "offset": offset + page_size, "nonce": nonce}
             if self.opt("page_token") == "repeat":
                 following = {**state, "offset": page_size}
+            body["next_page_token"] = _encode_page_token(following)
+        elif self.opt("page_token") == "empty_forever":
+            following = {**state, "offset": offset + page_size, "nonce": secrets.token_hex(4)}
             body["next_page_token"] = _encode_page_token(following)
         else:
             body.update(END_MARKERS[self.opt("end_marker")]())
