@@ -659,7 +659,8 @@ class AuditLogStream(RESTStream):
         if status >= 400:
             raise ProviderError(
                 f"{where}: HTTP {status} {response.reason or ''}: "
-                f"{api_error_message(response) or 'no message'}. {self.error_hint(status)}"
+                f"{api_error_message(response) or 'no message'}. {self.error_hint(status)}",
+                status=status,
             )
         try:
             payload = orjson.loads(response.content)

@@ -28,10 +28,13 @@ class ProviderError(AuditLogsError):
     same way (bad credentials), so the tap stops asking that provider.
     """
 
-    def __init__(self, message: str, *, whole_provider: bool = False) -> None:
-        """Create the error."""
+    def __init__(
+        self, message: str, *, whole_provider: bool = False, status: int | None = None
+    ) -> None:
+        """Create the error (``status``: the HTTP status that caused it, if any)."""
         super().__init__(message)
         self.whole_provider = whole_provider
+        self.status = status
 
     @property
     def summary(self) -> str:

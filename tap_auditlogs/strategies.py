@@ -32,6 +32,7 @@ import dataclasses
 import itertools
 import typing as t
 
+from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant, parse_instant
 
 if t.TYPE_CHECKING:
@@ -39,6 +40,9 @@ if t.TYPE_CHECKING:
 
 Record = dict[str, t.Any]
 Context = t.Optional["Mapping[str, t.Any]"]
+
+#: Statuses with which an API refuses a page token it handed out earlier (expired cursor).
+REFUSED_TOKEN_STATUSES = frozenset({400, 404, 410, 422})
 
 #: At most this many ids are kept in ``recent_ids`` per partition; when more events share
 #: the lookback window, the oldest ids are forgotten (their re-read may duplicate).
@@ -388,7 +392,11 @@ class NewestFirst:
         start_token = resume.get("page_token") if resume else None
         ordered, first_page = True, True
         params = reader.request_params(context, lower, None)
-        for page in reader.pages(context, params, start_token=start_token):
+        pages = _open_pass(reader, context, params, start_token)
+        if pages is None:  # the saved token was refused: the pass starts over from the top
+            yield from self._pass(reader, context, ceiling=ceiling, pass_ids=pass_ids, resume=None)
+            return
+        for page in pages:
             stamps = [reader.instant_of(record) for record in page.records]
             ids = [reader.id_of(record) for record in page.records]
             resumed_page = first_page and resume is not None
@@ -449,6 +457,35 @@ class NewestFirst:
         floor = None if new_bookmark is None else new_bookmark - lookback
         state.commit(bookmark=new_bookmark, recent=prune_ids({**recent, **pass_ids}, floor))
         reader.checkpoint()
+
+
+def _open_pass(
+    reader: Reader,
+    context: Context,
+    params: dict,
+    start_token: t.Any,
+) -> Iterator[Page] | None:
+    """The pages of a pass from ``start_token``; None if the API refuses that saved token.
+
+    A cursor saved by an earlier run may have expired (400, 404, 410, 422): starting the
+    pass over from the newest page costs duplicates, where failing would block every run.
+    """
+    pages = reader.pages(context, params, start_token=start_token)
+    if start_token is None:
+        return pages
+    try:
+        first = next(pages, None)
+    except ProviderError as error:
+        if error.status not in REFUSED_TOKEN_STATUSES:
+            raise
+        reader.warn_once(
+            "resume-refused",
+            "The API refused the saved page token (HTTP %s); re-reading this pass from the "
+            "newest page (duplicates possible).",
+            error.status,
+        )
+        return None
+    return itertools.chain([] if first is None else [first], pages)
 
 
 def _parse_optional(value: object) -> int | None:

@@ -12,6 +12,7 @@ import typing as t
 
 import pytest
 
+from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.strategies import (
     MAX_RECENT_IDS,
@@ -493,3 +494,25 @@ def test_ascending_break_after_page_commits_then_kill_loses_nothing(kill_after: 
     reader.kill_after = None
     reader.run(Ascending())
     assert set(reader.emitted) == _all_ids(log)
+
+
+def test_newest_first_restarts_when_the_saved_token_is_refused() -> None:
+    """An expired cursor (HTTP 400) in pending_pass must not block every later run."""
+    log = FakeLog(100)
+    reader = FakeReader(log, order="desc", kill_after=35)
+    reader.run(NewestFirst())
+    assert reader.raw_state.get("pending_pass", {}).get("page_token") is not None
+
+    class RefusingReader(FakeReader):
+        def pages(self, context, params, start_token=None):  # type: ignore[no-untyped-def]
+            if start_token is not None:
+                self.requests += 1
+                raise ProviderError("HTTP 400: cursor expired", status=400)
+            yield from super().pages(context, params, start_token)
+
+    again = RefusingReader(log, order="desc")
+    again.raw_state = reader.raw_state
+    again.run(NewestFirst())
+    assert set(reader.emitted) | set(again.emitted) == _all_ids(log)
+    assert "resume-refused" in again.warnings
+    assert "pending_pass" not in again.raw_state
