@@ -290,7 +290,7 @@ CASES: dict[str, list[tuple[dict, dict]]] = {
             {"action": "User logged in", "actor_type": "slack"},
             {"category": "authentication", "operation": "login", "actor_type": "user"},
         ),
-        (  # the emulator's own spelling, not Torq's documented text
+        (  # an action Torq does not document
             {"action": "create_workflow"},
             {"category": "other", "operation": "other", "target_type": None},
         ),

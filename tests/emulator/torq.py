@@ -51,13 +51,15 @@ END_MARKERS: dict[str, Callable[[], dict[str, Any]]] = {
 LOGIN_PAGE = b"<html><head><title>Torq - Sign in</title></head><body>Sign in</body></html>\n"
 
 # ---- generated-data vocabulary (shapes from Torq's docs; the values are invented) -------------
+# Torq's documented action texts (developers.torq.io audit-log resource; the tap maps them
+# in providers/torq.py), with the kind of resource each one names.
 ACTIONS: tuple[tuple[str, str], ...] = (  # (action, resource kind)
-    ("login", "user"), ("logout", "user"), ("create_workflow", "workflow"),
-    ("update_workflow", "workflow"), ("publish_workflow", "workflow"),
-    ("delete_workflow", "workflow"), ("run_workflow", "workflow"),
-    ("create_integration", "integration"), ("update_integration", "integration"),
-    ("create_api_key", "api_key"), ("delete_api_key", "api_key"),
-    ("invite_user", "user"), ("update_user_role", "user"), ("update_case", "case"),
+    ("User logged in", "user"), ("User logged out", "user"), ("Workflow created", "workflow"),
+    ("Workflow edited", "workflow"), ("Workflow published", "workflow"),
+    ("Workflow deleted", "workflow"), ("Workflow enabled", "workflow"),
+    ("Integration created", "integration"), ("Integration updated", "integration"),
+    ("API key enabled", "api_key"), ("API key deleted", "api_key"),
+    ("User invited", "user"), ("User role updated", "user"), ("Secret updated", "secret"),
 )  # fmt: skip
 PEOPLE = ("Ada Lovelace", "Grace Hopper", "Linus Torvalds", "Margaret Hamilton", "Ken Thompson")
 BROWSERS = (
