@@ -453,13 +453,14 @@ def test_meltano_config_test_and_invoke_test(meltano, emulator, tmp_path) -> Non
     assert done.returncode == 0, tail(done)
     assert "Plugin configuration is valid" in output_of(done)
 
-    # Meltano runs a sync and shows only the tap's last line ("Sync incomplete..."); every
-    # line of the tap, the precise error among them, at --log-level=debug.
+    # Meltano runs a sync and shows only the tap's last line: the tap ends with each problem
+    # in full, so that line is the precise error; every line at --log-level=debug.
     done = meltano("config", "test", "tap-auditlogs", "--no-install", env=bad)
     assert done.returncode != 0, tail(done)
     text = output_of(done)
     assert "Plugin configuration is invalid" in text
-    assert "Sync incomplete: 1 problem(s)" in text, tail(done)
+    assert "credentials were refused (HTTP 401" in text, tail(done)
+    assert "socket.api_token" in text
     assert not [secret for secret in secrets if secret in text]
     done = meltano("--log-level=debug", "config", "test", "tap-auditlogs", "--no-install", env=bad)
     assert done.returncode != 0, tail(done)
