@@ -47,6 +47,10 @@ typecheck: install
 
 check: lint typecheck test
 
+## Throughput benchmark against the emulator and a plain orjson baseline (not a test).
+bench: install
+	$(BIN)/python benchmarks/run.py
+
 ## Regenerate the README settings table, meltano.yml settings and .env.example.
 docs: install
 	$(BIN)/python scripts/update_docs.py

@@ -30,6 +30,11 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
+from singer_sdk import singerlib
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
 from tap_auditlogs.errors import (
@@ -42,7 +47,7 @@ from tap_auditlogs.instants import now_instant, parse_instant, seconds_to_ns
 from tap_auditlogs.strategies import Page, PartitionState
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 
     from singer_sdk.pagination import BaseAPIPaginator
 
@@ -198,6 +203,10 @@ class AuditLogStream(RESTStream):
     is_sorted = False  # the strategies keep the state; the SDK must not check order
     check_sorted = False
     allow_redirects = False
+    #: Records are decoded JSON (str, int, bool, None, dict, list: no datetime, Decimal or
+    #: NaN) and every object in the schemas allows additional properties, so the SDK's
+    #: conformance walks every field of every record to return it unchanged.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, tap: t.Any) -> None:
         """Create the stream for a configured provider."""
@@ -326,6 +335,39 @@ class AuditLogStream(RESTStream):
         raise NotImplementedError
 
     # -------------------------------------------------------------- the sync
+
+    @cached_property
+    def _everything_selected(self) -> bool:
+        """True when the catalog deselects no property (the usual case)."""
+        return all(self.mask.values())
+
+    def _generate_record_messages(
+        self, record: Record
+    ) -> Generator[singerlib.RecordMessage, None, None]:
+        """``Stream._generate_record_messages`` of singer-sdk 0.54.9, minus one walk.
+
+        The SDK calls ``pop_deselected_record_properties`` for every record, which looks
+        up every property in the selection mask even when nothing is deselected; here it
+        runs only when something is.
+        """
+        if not self._everything_selected:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        record = conform_record_data_types(
+            stream_name=self.name,
+            record=record,
+            schema=self.effective_schema,
+            level=self.TYPE_CONFORMANCE_LEVEL,
+            logger=self.logger,
+        )
+        for stream_map in self.stream_maps:
+            mapped_record = stream_map.transform(record)
+            if mapped_record is not None:
+                yield singerlib.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped_record,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
 
     def get_replication_key_signpost(self, context: Context = None) -> None:
         """No signpost: the strategies bound every pass themselves."""
@@ -562,6 +604,9 @@ class AuditLogStream(RESTStream):
         or exactly as long as ``Retry-After`` says. A ``Retry-After`` longer than
         ``max_retry_wait`` stops the provider cleanly (``QuotaExhaustedError``).
         """
+        flush = getattr(self._tap, "flush_messages", None)
+        if flush is not None:
+            flush()  # what was read so far goes out before we wait for the network
         max_tries = 1 + int(self.config.get("max_retries", 8))
         base_wait = float(self.config.get("backoff_base_seconds", 1.0))
         max_wait = float(self.config.get("max_retry_wait", 300))

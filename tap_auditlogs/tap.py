@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import difflib
 import logging
@@ -14,10 +15,11 @@ from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.configuration._dict_config import parse_environment_config
-from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
 from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
+from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_auditlogs.client import Redactor
@@ -40,6 +42,7 @@ if t.TYPE_CHECKING:
     import click
     from jsonschema.exceptions import ValidationError
     from singer_sdk import Stream
+    from singer_sdk.singerlib.encoding.simple import Message
 
 COMMON_SETTINGS = (
     th.Property(
@@ -124,13 +127,59 @@ def configured_providers(config: Mapping[str, t.Any]) -> list[Provider]:
     return enabled
 
 
+class FlushBeforeStateWriter(MsgSpecWriter):
+    """The SDK's msgspec writer without a write and a flush per message.
+
+    RECORD lines collect in memory and go out in chunks of ``CHUNK`` bytes. Every other
+    message (STATE, SCHEMA) first writes out everything before it, then itself, then
+    flushes: a STATE never reaches stdout before the records it covers, and a kill at any
+    point loses only records that no STATE covers yet (the next run reads them again).
+    ``flush()`` also runs before every API request (``AuditLogStream.request_json``), so
+    records never wait for the network, and at exit. The buffer is our own, not
+    ``sys.stdout``'s: PYTHONUNBUFFERED (set by some runners) makes that one unbuffered.
+    """
+
+    CHUNK = 64 * 1024
+
+    def __init__(self) -> None:
+        """Start with an empty buffer; whatever is left goes out when the process exits."""
+        super().__init__()
+        self._pending = bytearray()
+        atexit.register(self.flush)
+
+    def serialize_message(self, message: Message) -> bytearray:
+        """A STATE without ``dataclasses.asdict``, which deep-copies the whole state.
+
+        Same bytes as the SDK's (``asdict`` drops only the message's own None fields; a
+        STATE has one field, ``value``), about 100 times faster for a state of 100
+        partitions, which is written after every page.
+        """
+        if isinstance(message, StateMessage):
+            return serialize_jsonl({"type": "STATE", "value": message.value})
+        return super().serialize_message(message)
+
+    def write_message(self, message: Message) -> None:
+        """Buffer a RECORD; write out the buffer with any other message."""
+        self._pending += self.format_message(message)
+        if isinstance(message, RecordMessage) and len(self._pending) < self.CHUNK:
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        """Write out every buffered message, then flush stdout."""
+        if self._pending:
+            sys.stdout.buffer.write(self._pending)
+            self._pending.clear()
+        sys.stdout.flush()
+
+
 class TapAuditLogs(Tap):
     """Audit logs of Socket, ConfigCat, Torq and Nirvana Labs organizations, one stream each."""
 
     name = "tap-auditlogs"
     package_name = "tap-auditlogs"
     config_jsonschema = config_schema()
-    message_writer_class = MsgSpecWriter
+    message_writer_class = FlushBeforeStateWriter
     #: Not BATCH: batch files are announced after the STATE that covers them, which would
     #: let a killed run skip events. Not ACTIVATE_VERSION: the streams are incremental.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
@@ -227,10 +276,19 @@ class TapAuditLogs(Tap):
         )
         self.failures.append(error)
 
+    def flush_messages(self) -> None:
+        """Write out buffered messages (the streams call it before every API request)."""
+        flush = getattr(self.message_writer, "flush", None)
+        if flush is not None:
+            flush()
+
     def sync_all_or_fail(self) -> None:
         """Sync every selected stream, then fail if any partition could not be read."""
         Redactor.install()
-        self.sync_all()
+        try:
+            self.sync_all()
+        finally:
+            self.flush_messages()
         if self.failures:
             # Each problem in full, last: the last line is all Meltano shows of a failure.
             self.logger.error(
