@@ -30,7 +30,9 @@ from tests.conftest import REPO, run_tap, run_tap_cli, tap_config
 
 if t.TYPE_CHECKING:
     from tests.conftest import TapRun
-    from tests.emulator import Emulator
+    from tests.emulator.socketdev import EVENT_TYPES as SOCKET_EVENT_TYPES
+from tests.emulator import Emulator
+from tests.emulator.socketdev import EVENT_TYPES as SOCKET_EVENT_TYPES
 
 STREAM = "audit_events"
 PROVIDERS = {p.key: p for p in all_providers()}
@@ -42,36 +44,7 @@ SPECS = REPO.parent / "shared" / "specs"
 # ---- documented event types (copies, so coverage is checked without ../shared) ---------
 # Socket: openapi.json `type` enum of getAuditLogEvents (SocketDev/socket-sdk-js, 2026-08).
 # ConfigCat: `AuditLogType` enum (configcat-publicapi-java-client api/openapi.yaml, 2026-08).
-SOCKET_TYPES: tuple[str, ...] = (
-    "AddLicenseOverlayNote", "AssociateLabel", "CancelInvitation", "ChangeMemberRole",
-    "ChangePlanSubscriptionSeats", "CreateApiToken", "CreateArtifact", "CreateAlertPolicy",
-    "CreateFirewallCustomRegistry", "CreateFirewallDeploymentConfig", "CreateLabel",
-    "CreateOauthRefreshToken", "CreateRepoAccessRule", "CreateUserWithPassword", "CreateWebhook",
-    "CreateTicket", "CreateTicketingConfiguration", "CoanaCliLegacyModeCutoffUpdated",
-    "CoanaCliLegacyModeDemoteOrg", "CoanaCliLegacyModePromoteOrg", "CreateAlertResolution",
-    "DeleteAlertPolicy", "DeleteAlertResolution", "DeleteAlertTriage", "DeleteApiToken",
-    "DeleteFirewallCustomRegistry", "DeleteFirewallDeploymentConfig", "DeleteFullScan",
-    "DeleteLabel", "DeleteLabelSetting", "DeleteRepoAccessRule", "DeleteReport",
-    "DeleteRepository", "DeleteTicketingConfiguration", "DeleteWebhook",
-    "DisablePythonCliRunStreamingOverride", "DisassociateLabel", "DisconnectAsanaIntegration",
-    "DisconnectJiraIntegration", "DisconnectLinearIntegration", "DowngradeOrganizationPlan",
-    "EnablePythonCliRunStreamingOverride", "EnqueueAutopatchMergeRun",
-    "EnqueueAutopatchPrepareJob", "FinalizeAlertPolicyMigration", "JoinOrganization",
-    "AsanaIntegrationConnected", "JiraIntegrationConnected", "LinearIntegrationConnected",
-    "MemberAdded", "MemberRemoved", "MemberRoleChanged", "RemoveLicenseOverlay", "RemoveMember",
-    "RollbackAlertPolicyMigration", "ResetInvitationLink", "ResetOrganizationSettingToDefault",
-    "RevokeOauthToken", "RotateOauthRefreshToken", "RevokeApiToken", "RotateApiToken",
-    "SendInvitation", "SessionRevokedByUser", "SetLabelSettingToDefault",
-    "SetSsoBypassMemberships", "SetSsoBypassRbacRoles", "SSOEmailVerificationCompleted",
-    "SSOLoginCompleted", "SvdBackfillLegacyOverlay", "SvdReprocessClusters", "SyncOrganization",
-    "TransferOwnership", "UpdateAlertTriage", "UpdateApiTokenCommitter", "UpdateApiTokenMaxQuota",
-    "UpdateApiTokenName", "UpdateApiTokenScopes", "UpdateApiTokenVisibility",
-    "UpdateAutopatchCurated", "UpdateAutopatchPrepareConfig", "UpdateFirewallCustomRegistry",
-    "UpdateFirewallDeploymentConfig", "UpdateLabel", "UpdateLabelSetting", "UpdateLicenseOverlay",
-    "UpdateOrganizationSetting", "UpdateRepoAccessRule", "UpdateTicketingConfiguration",
-    "UpdateWebhook", "UpgradeOrganizationPlan", "UserMagicLinkSent", "UserSignedIn",
-    "UserSignedOut"
-)  # fmt: skip
+SOCKET_TYPES: tuple[str, ...] = SOCKET_EVENT_TYPES  # the emulator keeps the copy
 
 CONFIGCAT_TYPES: tuple[str, ...] = (
     "productCreated", "productChanged", "productDeleted", "productsReordered",
