@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast chaos lint typecheck check lock docs clean test-meltano
+.PHONY: install demo test test-fast chaos lint typecheck check lock docs bench clean test-meltano
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
