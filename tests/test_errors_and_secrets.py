@@ -146,6 +146,19 @@ def test_token_never_appears_in_any_output(emulator, level: str) -> None:
         assert "DEBUG" in good.stderr, "debug logging was really on"
 
 
+def run_with_env_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``tap-auditlogs --config ENV`` with ``env`` added to the environment."""
+    return subprocess.run(
+        [*TAP_COMMAND, "--config", "ENV"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **env},
+        check=False,
+        timeout=120,
+    )
+
+
 def test_nested_settings_from_environment_variables(emulator) -> None:
     """TAP_AUDITLOGS_SOCKET_API_TOKEN sets socket.api_token with --config ENV, as in Meltano."""
     emu = emulator(providers=("socket",), socket_orgs=("acme",))
@@ -156,15 +169,7 @@ def test_nested_settings_from_environment_variables(emulator) -> None:
         "TAP_AUDITLOGS_SOCKET_ORG_SLUGS": '["acme"]',
         "TAP_AUDITLOGS_BACKOFF_BASE_SECONDS": "0.01",
     }
-    done = subprocess.run(
-        [*TAP_COMMAND, "--config", "ENV"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, **env},
-        check=False,
-        timeout=120,
-    )
+    done = run_with_env_config(env)
     assert done.returncode == 0, done.stderr
     records = [line for line in done.stdout.splitlines() if '"type":"RECORD"' in line]
     assert len(records) == len(emu.truth("socket"))
@@ -173,15 +178,7 @@ def test_nested_settings_from_environment_variables(emulator) -> None:
 
 def test_wrongly_typed_environment_variable_is_one_clear_line() -> None:
     env = {"TAP_AUDITLOGS_SOCKET_API_TOKEN": SOCKET_TOKEN, "TAP_AUDITLOGS_MAX_RETRIES": "many"}
-    done = subprocess.run(
-        [*TAP_COMMAND, "--config", "ENV"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, **env},
-        check=False,
-        timeout=60,
-    )
+    done = run_with_env_config(env)
     assert done.returncode == 2
     assert_one_clear_line(done.stderr, "TAP_AUDITLOGS_")
     assert SOCKET_TOKEN not in done.stderr

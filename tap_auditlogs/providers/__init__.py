@@ -14,9 +14,9 @@ import pkgutil
 import typing as t
 from functools import cache
 
-if t.TYPE_CHECKING:
-    from singer_sdk import typing as th
+from singer_sdk import typing as th
 
+if t.TYPE_CHECKING:
     from tap_auditlogs.client import AuditLogStream
     from tap_auditlogs.unified import UnifiedMapping
 
@@ -46,3 +46,28 @@ def all_providers() -> tuple[Provider, ...]:
         if isinstance(provider, Provider):
             found.append(provider)
     return tuple(sorted(found, key=lambda p: p.key))
+
+
+LOOKBACK_DESCRIPTION = "Seconds re-read before the bookmark on every run, for late events."
+
+
+def base_url_setting(stream_class: type[AuditLogStream], api: str) -> th.Property:
+    """The ``base_url`` setting every provider block has."""
+    return th.Property(
+        "base_url",
+        th.URIType,
+        default=stream_class.default_base_url,
+        description=f"{api} base URL.",
+    )
+
+
+def lookback_setting(
+    stream_class: type[AuditLogStream], description: str = LOOKBACK_DESCRIPTION
+) -> th.Property:
+    """The ``lookback_seconds`` setting every provider block has."""
+    return th.Property(
+        "lookback_seconds",
+        th.IntegerType,
+        default=stream_class.default_lookback_seconds,
+        description=description,
+    )

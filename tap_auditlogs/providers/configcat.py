@@ -46,7 +46,7 @@ from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream, Redactor, non_empty
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
-from tap_auditlogs.providers import Provider
+from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.strategies import TimeWindows
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -566,12 +566,7 @@ PROVIDER = Provider(
             description="Only these audit-log types, e.g. settingValueChanged (one request "
             "series per type). Default: all types.",
         ),
-        th.Property(
-            "base_url",
-            th.URIType,
-            default=ConfigCatAuditLogStream.default_base_url,
-            description="ConfigCat Public Management API base URL.",
-        ),
+        base_url_setting(ConfigCatAuditLogStream, "ConfigCat Public Management API"),
         th.Property(
             "api_version",
             th.StringType,
@@ -579,12 +574,7 @@ PROVIDER = Provider(
             allowed_values=list(API_VERSIONS),
             description="Audit-log endpoint version: v2 (paged), or the deprecated v1.",
         ),
-        th.Property(
-            "lookback_seconds",
-            th.IntegerType,
-            default=ConfigCatAuditLogStream.default_lookback_seconds,
-            description="Seconds re-read before the bookmark on every run, for late events.",
-        ),
+        lookback_setting(ConfigCatAuditLogStream),
         th.Property(
             "window_days",
             th.IntegerType(minimum=1, maximum=MAX_WINDOW_DAYS),

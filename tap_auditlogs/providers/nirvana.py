@@ -38,7 +38,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream, Redactor
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
-from tap_auditlogs.providers import Provider
+from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.strategies import VerifiedAscending
 from tap_auditlogs.unified import UnifiedMapping, as_object
 
@@ -225,17 +225,7 @@ PROVIDER = Provider(
             secret=True,
             description="Nirvana Labs API key with the read permission on audit logs.",
         ),
-        th.Property(
-            "base_url",
-            th.URIType,
-            default=NirvanaAuditLogStream.default_base_url,
-            description="Nirvana Labs API base URL.",
-        ),
-        th.Property(
-            "lookback_seconds",
-            th.IntegerType,
-            default=NirvanaAuditLogStream.default_lookback_seconds,
-            description="Seconds re-read before the bookmark on every run, for late events.",
-        ),
+        base_url_setting(NirvanaAuditLogStream, "Nirvana Labs API"),
+        lookback_setting(NirvanaAuditLogStream),
     ),
 )

@@ -31,7 +31,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream, Redactor, non_empty
 from tap_auditlogs.errors import ProviderError
-from tap_auditlogs.providers import Provider
+from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.strategies import NewestFirst
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -304,17 +304,7 @@ PROVIDER = Provider(
                 "Default: all types."
             ),
         ),
-        th.Property(
-            "base_url",
-            th.URIType,
-            default=SocketAuditLogStream.default_base_url,
-            description="Socket API base URL.",
-        ),
-        th.Property(
-            "lookback_seconds",
-            th.IntegerType,
-            default=SocketAuditLogStream.default_lookback_seconds,
-            description="Seconds re-read before the bookmark on every run, for late events.",
-        ),
+        base_url_setting(SocketAuditLogStream, "Socket API"),
+        lookback_setting(SocketAuditLogStream),
     ),
 )

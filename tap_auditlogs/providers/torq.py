@@ -58,7 +58,7 @@ from tap_auditlogs.client import (
 )
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import format_instant, parse_instant
-from tap_auditlogs.providers import Provider
+from tap_auditlogs.providers import Provider, lookback_setting
 from tap_auditlogs.strategies import Ascending
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -510,14 +510,10 @@ PROVIDER = Provider(
                 + "."
             ),
         ),
-        th.Property(
-            "lookback_seconds",
-            th.IntegerType,
-            default=TorqAuditLogStream.default_lookback_seconds,
-            description=(
-                "Seconds re-read before the bookmark on every run; Torq entries can appear "
-                "up to 5 minutes late."
-            ),
+        lookback_setting(
+            TorqAuditLogStream,
+            "Seconds re-read before the bookmark on every run; Torq entries can appear "
+            "up to 5 minutes late.",
         ),
     ),
 )
