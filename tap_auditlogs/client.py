@@ -22,6 +22,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 import typing as t
 from functools import cached_property
@@ -44,6 +45,13 @@ from tap_auditlogs.errors import (
     TransientError,
 )
 from tap_auditlogs.instants import now_instant, parse_instant, seconds_to_ns
+from tap_auditlogs.parallel import (
+    RECORDS,
+    RateLimiter,
+    ReadCancelledError,
+    apply_state,
+    current_job,
+)
 from tap_auditlogs.strategies import Page, PartitionState
 
 if t.TYPE_CHECKING:
@@ -51,6 +59,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.pagination import BaseAPIPaginator
 
+    from tap_auditlogs.parallel import Job
     from tap_auditlogs.strategies import Context, Record, Strategy
 
 try:
@@ -199,6 +208,9 @@ class AuditLogStream(RESTStream):
     credentials_hint: t.ClassVar[str] = "check the credentials"
     #: Query parameters that make the connection test's page as small as the API allows.
     probe_query: t.ClassVar[dict[str, t.Any]] = {}
+    #: The documented rate limit: (requests, per seconds); None when none is documented.
+    #: ``<provider>.max_requests_per_second`` replaces the rate (same window).
+    rate_limit: t.ClassVar[tuple[int, float] | None] = None
 
     is_sorted = False  # the strategies keep the state; the SDK must not check order
     check_sorted = False
@@ -214,7 +226,12 @@ class AuditLogStream(RESTStream):
         self._run_started = now_instant()
         self._halted: ProviderError | None = None
         self._said: set[tuple[int, str]] = set()
-        self._progress: dict[str, t.Any] = {}
+        self._local = threading.local()  # per thread: HTTP session, progress of the read
+        #: Set by the first answer that is not an error: from then on read-ahead workers
+        #: send requests side by side. Until then they take turns (``_proving``), so bad
+        #: credentials or an exhausted quota cost one request, not one per worker.
+        self._answered = threading.Event()
+        self._proving = threading.Lock()
         #: Streams fed with every record as it is read (``audit_events``, see unified.py).
         self.event_sinks: list[EventSink] = []
 
@@ -239,6 +256,33 @@ class AuditLogStream(RESTStream):
     def timeout(self) -> int:
         """Seconds to wait for a connection or for each read of a response."""
         return int(self.config.get("request_timeout", 60))
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """One HTTP session per thread (read-ahead workers share nothing but the limiter)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return t.cast("requests.Session", session)
+
+    @property
+    def _progress(self) -> dict[str, t.Any]:
+        """Counters of the partition this thread reads (for progress lines)."""
+        progress = getattr(self._local, "progress", None)
+        if progress is None:
+            progress = self._local.progress = _new_progress()
+        return t.cast("dict[str, t.Any]", progress)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter | None:
+        """Keeps the provider's rate limit across every thread that reads it."""
+        rate = self.settings.get("max_requests_per_second")
+        if self.rate_limit is None:
+            return None if rate is None else RateLimiter.per_second(float(rate), 1.0)
+        limit, window_s = self.rate_limit
+        if rate is None:
+            return RateLimiter(limit, window_s)
+        return RateLimiter.per_second(float(rate), window_s)
 
     @property
     def lookback_ns(self) -> int:
@@ -384,23 +428,57 @@ class AuditLogStream(RESTStream):
         return f"{self.provider_label} {', '.join(parts)}"
 
     def get_records(self, context: Context) -> Iterator[Record]:
-        """Read one partition with the provider's strategy; report errors, don't crash."""
+        """Read one partition with the provider's strategy; report errors, don't crash.
+
+        When the partition was read ahead (``parallel.py``), its channel is replayed
+        instead: the same records and checkpoints, in the same order.
+        """
+        read_ahead = getattr(self._tap, "read_ahead", None)
+        job = None if read_ahead is None else read_ahead.take(self, context)
+        if read_ahead is not None and job is not None:
+            try:
+                yield from self._replay(job, context)
+            finally:
+                read_ahead.done(job)
+            return
         if self._halted is not None:
             return
         if not context and self.partitions is not None:
             return  # partitions could not be listed; that failure is reported already
-        self._progress = {"pages": 0, "records": 0, "started": time.monotonic(), "logged": 0.0}
+        self._local.progress = progress = _new_progress()
         try:
             for record in self.strategy.read(self, context):
-                self._progress["records"] += 1
+                progress["records"] += 1
                 yield record
         except ProviderError as error:
             self._report(error)
+        self._log_done(context, progress["records"], progress["pages"])
+
+    def _replay(self, job: Job, context: Context) -> Iterator[Record]:
+        """Emit what a worker read: its records, and its state at each checkpoint."""
+        flush = getattr(self._tap, "flush_messages", lambda: None)
+        records = 0
+        for kind, payload in job.channel.events(before_waiting=flush):
+            if kind == RECORDS:
+                records += len(payload)
+                yield from payload
+            else:
+                apply_state(self.get_context_state(context), payload)
+                self.checkpoint()
+        error = job.channel.error
+        if isinstance(error, ProviderError):
+            # Workers running side by side may each meet the failure that stopped the
+            # whole provider (refused credentials): it is reported once.
+            if not (error.whole_provider and self._halted is not None):
+                self._report(error)
+        elif error is not None and not isinstance(error, ReadCancelledError):
+            raise error
+        if error is None or isinstance(error, ProviderError):
+            self._log_done(context, records, job.channel.pages)
+
+    def _log_done(self, context: Context, records: int, pages: int) -> None:
         self.logger.info(
-            "%s: done, %d records in %d pages.",
-            self.describe(context),
-            self._progress["records"],
-            self._progress["pages"],
+            "%s: done, %d records in %d pages.", self.describe(context), records, pages
         )
 
     def _report(self, error: ProviderError, *, halt: bool = False) -> None:
@@ -604,9 +682,31 @@ class AuditLogStream(RESTStream):
         or exactly as long as ``Retry-After`` says. A ``Retry-After`` longer than
         ``max_retry_wait`` stops the provider cleanly (``QuotaExhaustedError``).
         """
+        job = current_job()
+        if job is None:
+            return self._request_json(job, context, url, params, parse)
+        try:
+            if self._answered.is_set():
+                return self._request_json(job, context, url, params, parse)
+            with self._proving:
+                return self._request_json(job, context, url, params, parse)
+        except ProviderError as error:
+            if error.whole_provider:
+                job.cancelled.set()  # before the next worker takes its turn
+            raise
+
+    def _request_json(
+        self,
+        job: Job | None,
+        context: Context,
+        url: str,
+        params: Mapping[str, t.Any],
+        parse: Callable[[t.Any], t.Any] | None,
+    ) -> requests.Response:
         flush = getattr(self._tap, "flush_messages", None)
-        if flush is not None:
+        if flush is not None and job is None:
             flush()  # what was read so far goes out before we wait for the network
+        cancelled = job.cancelled.is_set if job is not None else lambda: False
         max_tries = 1 + int(self.config.get("max_retries", 8))
         base_wait = float(self.config.get("backoff_base_seconds", 1.0))
         max_wait = float(self.config.get("max_retry_wait", 300))
@@ -616,8 +716,12 @@ class AuditLogStream(RESTStream):
         attempt = 0
         while True:
             attempt += 1
+            if cancelled():
+                raise ReadCancelledError
+            if self.rate_limiter is not None:
+                self.rate_limiter.acquire(cancelled)
             try:
-                return self._attempt(where, url, params, parse)
+                response = self._attempt(where, url, params, parse)
             except _AuthRenewedError as renewed:
                 if auth_renewed:
                     raise self._auth_error(where, renewed.response, renewed=True) from None
@@ -659,6 +763,9 @@ class AuditLogStream(RESTStream):
                     max_tries,
                 )
                 time.sleep(wait)
+            else:
+                self._answered.set()
+                return response
 
     def _attempt(
         self,
@@ -744,6 +851,10 @@ class AuditLogStream(RESTStream):
             404: f"Not found; check the organization settings of {self.provider}.",
         }
         return hints.get(status, "")
+
+
+def _new_progress() -> dict[str, t.Any]:
+    return {"pages": 0, "records": 0, "started": time.monotonic(), "logged": 0.0}
 
 
 class _AuthRenewedError(Exception):

@@ -22,7 +22,7 @@ from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
 
-from tap_auditlogs.client import Redactor
+from tap_auditlogs.client import AuditLogStream, Redactor
 from tap_auditlogs.errors import (
     EXIT_PROVIDER,
     AuditLogsError,
@@ -31,7 +31,8 @@ from tap_auditlogs.errors import (
     SyncIncompleteError,
 )
 from tap_auditlogs.instants import now_instant, parse_instant
-from tap_auditlogs.providers import Provider, all_providers
+from tap_auditlogs.parallel import ReadAhead
+from tap_auditlogs.providers import Provider, all_providers, rate_limit_setting
 from tap_auditlogs.strategies import state_problems
 from tap_auditlogs.unified import STREAM_NAME as UNIFIED_STREAM
 from tap_auditlogs.unified import UNIFIED_SETTINGS, AuditEventsStream
@@ -74,6 +75,16 @@ COMMON_SETTINGS = (
         description="First wait between retries (doubled each time, with jitter, at most 60 s).",
     ),
     th.Property(
+        "concurrency",
+        th.IntegerType,
+        default=8,
+        description=(
+            "Organizations (partitions) read at the same time, across all providers. The "
+            "output keeps the order of a one-at-a-time run, so resuming works the same; 1 "
+            "reads one partition after another."
+        ),
+    ),
+    th.Property(
         "max_retry_wait",
         th.IntegerType,
         default=300,
@@ -85,7 +96,13 @@ COMMON_SETTINGS = (
 )
 
 #: Numeric settings that must be positive (name -> minimum).
-MINIMUMS = {"request_timeout": 1, "max_retries": 0, "backoff_base_seconds": 0, "max_retry_wait": 0}
+MINIMUMS = {
+    "request_timeout": 1,
+    "max_retries": 0,
+    "backoff_base_seconds": 0,
+    "max_retry_wait": 0,
+    "concurrency": 1,
+}
 
 #: The connection test (``--test``) answers within seconds: at most these retry settings.
 PROBE_LIMITS = {"max_retries": 2, "backoff_base_seconds": 0.5, "max_retry_wait": 10}
@@ -96,7 +113,11 @@ def config_schema() -> dict:
     blocks = [
         th.Property(
             provider.key,
-            th.ObjectType(*provider.settings, additional_properties=False),
+            th.ObjectType(
+                *provider.settings,
+                rate_limit_setting(provider.stream_class),
+                additional_properties=False,
+            ),
             description=f"{provider.description} Set {', '.join(provider.required)} to enable.",
         )
         for provider in all_providers()
@@ -196,6 +217,8 @@ class TapAuditLogs(Tap):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Create the tap; secrets are registered for redaction before anything logs."""
         self.failures: list[ProviderError] = []
+        #: Workers reading partitions ahead during a sync (None: one partition at a time).
+        self.read_ahead: ReadAhead | None = None
         config = kwargs.get("config")
         if isinstance(config, dict):
             _register_secrets(config)
@@ -286,8 +309,12 @@ class TapAuditLogs(Tap):
         """Sync every selected stream, then fail if any partition could not be read."""
         Redactor.install()
         try:
+            self.start_read_ahead()
             self.sync_all()
         finally:
+            if self.read_ahead is not None:
+                self.read_ahead.close()
+                self.read_ahead = None
             self.flush_messages()
         if self.failures:
             # Each problem in full, last: the last line is all Meltano shows of a failure.
@@ -299,6 +326,21 @@ class TapAuditLogs(Tap):
             for failure in self.failures:
                 self.logger.error("%s", Redactor.scrub(str(failure)))
             raise SyncIncompleteError(self.failures)
+
+    def start_read_ahead(self) -> None:
+        """With ``concurrency`` > 1, start reading the partitions of every stream to sync."""
+        concurrency = int(self.config.get("concurrency", 8))
+        if concurrency <= 1:
+            return
+        streams = [
+            stream
+            for stream in self.streams.values()
+            if isinstance(stream, AuditLogStream)
+            and (stream.selected or stream.has_selected_descendents)
+        ]
+        if streams:
+            self.read_ahead = ReadAhead(concurrency)
+            self.read_ahead.plan(streams)
 
     def check_connections(self) -> bool:
         """The connection test: a verdict per provider and organization; True if all pass.
@@ -513,6 +555,11 @@ def _check_values(config: Mapping[str, t.Any]) -> list[str]:
                 problems.append(
                     f"setting `{provider.key}.{name}` must be an http(s) URL, got {value!r}"
                 )
+        rate = block.get("max_requests_per_second")
+        if isinstance(rate, (int, float)) and rate <= 0:
+            problems.append(
+                f"setting `{provider.key}.max_requests_per_second` must be more than 0"
+            )
         lookback = block.get("lookback_seconds")
         if isinstance(lookback, int) and lookback < 0:
             problems.append(f"setting `{provider.key}.lookback_seconds` must be 0 or more")

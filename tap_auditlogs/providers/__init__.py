@@ -71,3 +71,22 @@ def lookback_setting(
         default=stream_class.default_lookback_seconds,
         description=description,
     )
+
+
+def rate_limit_setting(stream_class: type[AuditLogStream]) -> th.Property:
+    """The ``max_requests_per_second`` setting every provider block gets (``tap.py``)."""
+    documented = stream_class.rate_limit
+    if documented is None:
+        default = None
+        what = "No limit is documented: none by default."
+    else:
+        limit, window = documented
+        default = limit / window
+        per = {60.0: "minute", 1.0: "second"}.get(window, f"{window:g} s")
+        what = f"Default: the documented {limit} per {per} (kept over any {per})."
+    return th.Property(
+        "max_requests_per_second",
+        th.NumberType,
+        default=default,
+        description=f"Requests per second at most, across all concurrent reads. {what}",
+    )

@@ -70,6 +70,7 @@ class SocketAuditLogStream(AuditLogStream):
     partition_field = "org_slug"
     default_base_url = "https://api.socket.dev/v0"
     default_lookback_seconds = 300
+    rate_limit = (600, 60.0)  # documented: 600 requests per minute
     credentials_hint = (
         "Check socket.api_token: an organization API token with the scope "
         "audit-log:list (Socket Enterprise plan)"

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import threading
 import time
 import typing as t
 from datetime import datetime, timezone
@@ -139,6 +140,8 @@ class TorqAuthenticator(OAuthAuthenticator):
         self._fetched_at: float | None = None  # time.monotonic() of the token request
         self._renewed_after_failure = False
         self._uses = 0  # API calls authenticated with the current token
+        # Read-ahead workers share this authenticator: one of them fetches a token at a time.
+        self._lock = threading.RLock()
 
     @property
     def oauth_request_body(self) -> dict:
@@ -156,8 +159,9 @@ class TorqAuthenticator(OAuthAuthenticator):
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Add the Bearer token, fetching a new one first when needed."""
-        request = super().authenticate_request(request)
-        self._uses += 1
+        with self._lock:
+            request = super().authenticate_request(request)
+            self._uses += 1
         return request
 
     def may_renew(self) -> bool:
@@ -167,8 +171,9 @@ class TorqAuthenticator(OAuthAuthenticator):
 
     def renew_after_failure(self) -> None:
         """Replace the refused token with a new one now."""
-        self.update_access_token()
-        self._renewed_after_failure = True
+        with self._lock:
+            self.update_access_token()
+            self._renewed_after_failure = True
 
     def update_access_token(self) -> None:
         """Get a new access token, or raise one clear ``ProviderError``."""
@@ -293,6 +298,7 @@ class TorqAuditLogStream(AuditLogStream):
     partition_field = "account_id"
     default_base_url = REGIONS[DEFAULT_REGION].base_url
     default_lookback_seconds = 300
+    rate_limit = (50, 1.0)  # documented: 50 requests per second
     credentials_hint = CREDENTIALS_HINT
     schema = StreamSchema(SchemaDirectory(schemas))
     strategy = Ascending()

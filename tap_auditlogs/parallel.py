@@ -1,0 +1,401 @@
+"""Read-ahead: partitions are fetched concurrently and emitted in the order of a sequential run.
+
+Against a real API the tap waits on the network, and the SDK reads streams and partitions
+(organizations) one after another, so a backfill costs the sum of every page's latency.
+Here worker threads *read* ahead: each runs one partition's strategy (``strategies.py``)
+against a private copy of that partition's state, and hands what it produced, pages of
+records and the state after each checkpoint, to the main thread through a ``Channel``.
+When the SDK reaches that partition, ``AuditLogStream.get_records`` replays the channel:
+the same records and the same checkpoints, in the same order as a sequential run.
+
+The workers never write: stdout, the SDK's state and ``audit_events`` are touched by the
+main thread only. So what the output holds at any moment is a prefix of what a sequential
+run writes, every STATE still follows the records it covers, and a run killed at any
+moment resumes exactly as before. Only the timing changes.
+
+Bounds: at most ``concurrency`` requests in flight (one per worker); at most
+``concurrency`` partitions of a stream started ahead of the one being emitted; records
+waiting for their turn stay in memory up to ``MEMORY_BUDGET_RECORDS`` across all
+channels, and the rest wait in temporary files, so memory stays flat however far the
+workers run ahead. Each provider's documented rate limit is kept by one ``RateLimiter``
+shared by its workers (``AuditLogStream.request_json``).
+
+When a provider fails as a whole (refused credentials, a quota that asks for a long
+wait) its other workers stop before their next request; what they read up to their last
+checkpoint is still emitted, with that checkpoint's state.
+
+Written here because the SDK (0.54) syncs strictly sequentially and has no read-ahead.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import tempfile
+import threading
+import time
+import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import orjson
+
+from tap_auditlogs.errors import ProviderError
+from tap_auditlogs.strategies import PartitionState
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+
+    from tap_auditlogs.client import AuditLogStream
+    from tap_auditlogs.strategies import Context, Record
+
+#: Records held in memory across every channel; beyond this they wait in temporary files.
+MEMORY_BUDGET_RECORDS = 20_000
+#: A worker hands its records over in pages of at most this many (and at every checkpoint).
+HANDOVER_RECORDS = 500
+#: The keys of a partition's state that the strategies own (``PartitionState``).
+STATE_KEYS = ("replication_key", "replication_key_value", "recent_ids", "pending_pass")
+#: Requests are spaced this much wider than the documented limit: the server counts them
+#: when they arrive, which is a little later than we count them when they leave.
+RATE_LIMIT_MARGIN = 1.05
+
+RECORDS, STATE = 0, 1
+
+
+class ReadCancelledError(Exception):
+    """A worker stops: its provider failed as a whole, or the run is ending."""
+
+
+_worker = threading.local()
+
+
+def current_job() -> Job | None:
+    """The job this thread reads (None: the main thread, reading sequentially)."""
+    return t.cast("Job | None", getattr(_worker, "job", None))
+
+
+class RateLimiter:
+    """At most ``limit`` requests in any ``window_s`` seconds, across threads.
+
+    A sliding window (the last ``limit`` send times), so a burst never exceeds the limit
+    whichever way the server counts, and a long read settles at ``limit / window_s``.
+    """
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        """``limit`` requests per ``window_s`` seconds."""
+        self.limit = max(1, limit)
+        self.window_s = window_s * RATE_LIMIT_MARGIN
+        self._sent: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+        self.waited_s = 0.0
+
+    @classmethod
+    def per_second(cls, rate: float, window_s: float) -> RateLimiter:
+        """``rate`` requests per second on average over ``window_s``."""
+        return cls(max(1, int(rate * window_s)), window_s)
+
+    def acquire(self, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Wait for a free slot, then take it."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and self._sent[0] <= now - self.window_s:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return
+                wait = self._sent[0] + self.window_s - now
+            if cancelled():
+                raise ReadCancelledError
+            wait = min(wait, 1.0)  # look at ``cancelled`` at least once a second
+            self.waited_s += wait
+            time.sleep(wait)
+
+
+class MemoryBudget:
+    """How many records the channels may still hold in memory (shared, thread-safe)."""
+
+    def __init__(self, records: int) -> None:
+        """Start with ``records`` free."""
+        self.free = records
+        self._lock = threading.Lock()
+
+    def take(self, records: int) -> bool:
+        """Reserve room for ``records``; False when there is not enough."""
+        with self._lock:
+            if records > self.free:
+                return False
+            self.free -= records
+            return True
+
+    def give_back(self, records: int) -> None:
+        """Release room reserved earlier."""
+        with self._lock:
+            self.free += records
+
+
+class Channel:
+    """One partition's output, in order: pages of records and state snapshots, then the end.
+
+    One worker puts, the main thread takes. Events stay in memory while the shared budget
+    allows; after that they go to a temporary file (one JSON line each), in order, and a
+    marker in the queue says where. ``close`` ends it, with the error that ended the read
+    (None: the read completed).
+    """
+
+    _SPILLED = object()
+
+    def __init__(self, budget: MemoryBudget) -> None:
+        """An empty channel drawing on ``budget``."""
+        self._budget = budget
+        self._queue: collections.deque[t.Any] = collections.deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self.error: BaseException | None = None
+        self.pages = 0  # pages the worker read (for the log)
+        self._file: t.IO[bytes] | None = None
+        self._read_at = 0
+        self._written = 0  # events in the file not read yet
+
+    def put(self, kind: int, payload: t.Any) -> None:
+        """Hand over records (``RECORDS``, a list) or a state snapshot (``STATE``)."""
+        size = len(payload) if kind == RECORDS else 0
+        with self._ready:
+            if self._written == 0 and self._budget.take(size):
+                self._queue.append((kind, payload, size))
+            else:  # keep the order: once spilling, spill until the file is read
+                self._spill(orjson.dumps([kind, payload]))
+                self._queue.append(self._SPILLED)
+            self._ready.notify()
+
+    def _spill(self, line: bytes) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="tap-auditlogs-")  # noqa: SIM115
+        self._file.seek(0, 2)
+        self._file.write(line + b"\n")
+        self._written += 1
+
+    def _unspill(self) -> tuple[int, t.Any]:
+        assert self._file is not None
+        self._file.seek(self._read_at)
+        line = self._file.readline()
+        self._read_at = self._file.tell()
+        self._written -= 1
+        if self._written == 0:  # read up: start the file over
+            self._file.seek(0)
+            self._file.truncate()
+            self._read_at = 0
+        kind, payload = orjson.loads(line)
+        return kind, payload
+
+    def close(self, error: BaseException | None = None) -> None:
+        """No more events; ``error``: why the read ended early."""
+        with self._ready:
+            self.error = error
+            self._closed = True
+            self._ready.notify()
+
+    def events(self, before_waiting: Callable[[], None]) -> Iterator[tuple[int, t.Any]]:
+        """Every event in order until the channel is closed (``before_waiting`` runs first
+        whenever none is ready)."""
+        while True:
+            with self._ready:
+                if not self._queue and not self._closed:
+                    before_waiting()
+                    while not self._queue and not self._closed:
+                        self._ready.wait()
+                if not self._queue:
+                    break
+                item = self._queue.popleft()
+                if item is self._SPILLED:
+                    event = self._unspill()
+                else:
+                    kind, payload, size = item
+                    self._budget.give_back(size)
+                    event = (kind, payload)
+            yield event
+        self.discard()
+
+    def discard(self) -> None:
+        """Drop whatever is left (the run is ending) and the temporary file."""
+        with self._ready:
+            for item in self._queue:
+                if item is not self._SPILLED:
+                    self._budget.give_back(item[2])
+            self._queue.clear()
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            self._written = 0
+
+
+class Job:
+    """One partition read ahead by a worker."""
+
+    def __init__(
+        self,
+        stream: AuditLogStream,
+        context: Context,
+        channel: Channel,
+        cancelled: threading.Event,
+    ) -> None:
+        """The partition ``context`` of ``stream``; its state is copied now.
+
+        ``cancelled`` is shared by the jobs of the stream: set, they stop before their
+        next request.
+        """
+        self.stream = stream
+        self.context = context
+        self.channel = channel
+        raw = stream.state_of(context).raw
+        self.state = {key: raw[key] for key in STATE_KEYS if key in raw}
+        self.future: Future[None] | None = None
+        self.cancelled = cancelled
+
+    def run(self) -> None:
+        """Read the partition; everything goes through the channel, errors included."""
+        reader = _WorkerReader(self)
+        batch: list[Record] = []
+        reader.on_checkpoint = lambda: self._hand_over(batch, checkpoint=True)
+        error: BaseException | None = None
+        _worker.job = self
+        try:
+            if self.cancelled.is_set():
+                raise ReadCancelledError
+            for record in self.stream.strategy.read(reader, self.context):
+                batch.append(record)
+                if len(batch) >= HANDOVER_RECORDS:
+                    self._hand_over(batch, checkpoint=False)
+            self._hand_over(batch, checkpoint=False)
+        except BaseException as exc:
+            if isinstance(exc, ProviderError) and exc.whole_provider:
+                self.cancelled.set()  # the provider's other partitions would fail the same way
+            self._hand_over(batch, checkpoint=False)
+            error = exc
+        finally:
+            _worker.job = None
+            self.channel.pages = reader.pages_read
+            self.channel.close(error)
+
+    def _hand_over(self, batch: list[Record], *, checkpoint: bool) -> None:
+        if batch:
+            self.channel.put(RECORDS, batch.copy())
+            batch.clear()
+        if checkpoint:
+            self.channel.put(STATE, dict(self.state))
+
+
+class _WorkerReader:
+    """The stream as a strategy sees it, with the job's private state (``Reader``)."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self._stream = job.stream
+        self.on_checkpoint: Callable[[], None] = lambda: None
+        self.pages_read = 0
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._stream, name)
+
+    @property
+    def lookback_ns(self) -> int:
+        return self._stream.lookback_ns
+
+    def state_of(self, context: Context) -> PartitionState:
+        return PartitionState(self._job.state, t.cast("str", self._stream.replication_key))
+
+    def checkpoint(self) -> None:
+        self.on_checkpoint()
+
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[t.Any]:
+        for page in self._stream.pages(context, params, start_token):
+            self.pages_read += 1
+            yield page
+
+
+def apply_state(target: dict, snapshot: Mapping[str, t.Any]) -> None:
+    """Make ``target`` hold the strategies' keys of ``snapshot`` (and no others of theirs).
+
+    Keys to drop go first: each intermediate state is then one a sequential run could
+    have written (an older bookmark or no pending pass: duplicates, never a gap).
+    """
+    for key in STATE_KEYS:
+        if key not in snapshot:
+            target.pop(key, None)
+    target.update(snapshot)
+
+
+def partition_key(context: Context) -> tuple:
+    """A hashable name for a partition (None: the stream's only one)."""
+    return () if not context else tuple(sorted(context.items()))
+
+
+class ReadAhead:
+    """Starts workers for the partitions of the streams to sync and hands their channels over."""
+
+    def __init__(self, concurrency: int, *, memory_budget: int = MEMORY_BUDGET_RECORDS) -> None:
+        """``concurrency`` workers; each stream may have that many partitions started ahead."""
+        self.concurrency = concurrency
+        self._budget = MemoryBudget(memory_budget)
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="read-ahead")
+        self._jobs: dict[tuple[str, tuple], Job] = {}
+        self._waiting: dict[str, collections.deque[Job]] = {}
+        self._started: dict[str, int] = {}
+        self._cancelled: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def plan(self, streams: Iterable[AuditLogStream]) -> None:
+        """Create a job per partition, then start the first ones, taking streams in turn."""
+        for stream in streams:
+            partitions = stream.partitions
+            if partitions is not None and not partitions:
+                continue  # the organizations could not be listed (reported already)
+            contexts: list[Context] = list(partitions) if partitions is not None else [None]
+            cancelled = self._cancelled.setdefault(stream.name, threading.Event())
+            jobs = [Job(stream, context, Channel(self._budget), cancelled) for context in contexts]
+            for job in jobs:
+                self._jobs[(stream.name, partition_key(job.context))] = job
+            self._waiting[stream.name] = collections.deque(jobs)
+            self._started[stream.name] = 0
+        with self._lock:
+            for _ in range(self.concurrency):
+                for name in self._waiting:
+                    self._start_next(name)
+
+    def _start_next(self, name: str) -> None:
+        waiting = self._waiting[name]
+        if waiting and self._started[name] < self.concurrency:
+            job = waiting.popleft()
+            self._started[name] += 1
+            job.future = self._executor.submit(job.run)
+
+    def take(self, stream: AuditLogStream, context: Context) -> Job | None:
+        """The job of a partition (None: not read ahead), starting it now if it waits."""
+        job = self._jobs.pop((stream.name, partition_key(context)), None)
+        if job is not None and job.future is None:
+            with self._lock:
+                with contextlib.suppress(ValueError):
+                    self._waiting[stream.name].remove(job)
+                self._started[stream.name] += 1
+                job.future = self._executor.submit(job.run)
+        return job
+
+    def done(self, job: Job) -> None:
+        """The main thread emitted ``job``: its stream may start another partition."""
+        with self._lock:
+            self._started[job.stream.name] -= 1
+            self._start_next(job.stream.name)
+
+    def cancel(self, stream_name: str | None = None) -> None:
+        """Stop the workers (of one stream): no new request, and no new job."""
+        for name, cancelled in self._cancelled.items():
+            if stream_name in (None, name):
+                cancelled.set()
+
+    def close(self) -> None:
+        """Stop every worker and drop what was not emitted (the run is over)."""
+        self.cancel()
+        for job in self._jobs.values():
+            job.channel.discard()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        for job in self._jobs.values():
+            job.channel.discard()
