@@ -19,6 +19,7 @@ Where singer-sdk 0.54 falls short, this module does the work itself:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
@@ -33,6 +34,7 @@ import orjson
 import requests
 from singer_sdk import singerlib
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._state import get_state_if_exists
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -59,7 +61,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.pagination import BaseAPIPaginator
 
-    from tap_auditlogs.parallel import Job
+    from tap_auditlogs.parallel import Job, Worker
     from tap_auditlogs.strategies import Context, Record, Strategy
 
 try:
@@ -298,6 +300,13 @@ class AuditLogStream(RESTStream):
 
     # ------------------------------------------------------------ strategy API
 
+    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
+        """Requests a strategy will make next; read-ahead workers fetch them side by side."""
+
+    def split_points(self, context: Context, first: Page) -> list[int]:
+        """Where to split an ascending read after its first page: none, one at a time."""
+        return []
+
     def lower_bound(self, bookmark: int | None) -> int | None:
         """The oldest instant to read: bookmark minus lookback, never before ``start_date``."""
         candidates = [v for v in (self.start_ns,) if v is not None]
@@ -318,13 +327,26 @@ class AuditLogStream(RESTStream):
         """
         key = t.cast("str", self.replication_key)
         state = PartitionState(self.get_context_state(context), key)
-        if state.raw.get("replication_key_value"):
-            other = state.raw.get("replication_key")
+        self._check_saved_state(state.raw, context)
+        return state
+
+    def saved_state_of(self, context: Context) -> dict:
+        """A copy of the partition's saved state (checked as ``state_of`` does), leaving
+        the SDK's state as it is: no empty partition entries written into it."""
+        raw = get_state_if_exists(self.tap_state, self.name, context or None) or {}
+        self._check_saved_state(raw, context)
+        return dict(raw)
+
+    def _check_saved_state(self, raw: Mapping[str, t.Any], context: Context) -> None:
+        key = t.cast("str", self.replication_key)
+        if raw.get("replication_key_value"):
+            other = raw.get("replication_key")
             if other not in (None, key):
                 self._ignored_bookmark(context, f"is for the replication key {other!r}")
-        elif context and self.stream_state.get("replication_key_value"):
+        elif context and (get_state_if_exists(self.tap_state, self.name) or {}).get(
+            "replication_key_value"
+        ):
             self._ignored_bookmark(context, "is for the whole stream, read per partition now")
-        return state
 
     def _ignored_bookmark(self, context: Context, why: str) -> None:
         where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
@@ -697,7 +719,7 @@ class AuditLogStream(RESTStream):
 
     def _request_json(
         self,
-        job: Job | None,
+        job: Worker | None,
         context: Context,
         url: str,
         params: Mapping[str, t.Any],
@@ -718,10 +740,11 @@ class AuditLogStream(RESTStream):
             attempt += 1
             if cancelled():
                 raise ReadCancelledError
-            if self.rate_limiter is not None:
-                self.rate_limiter.acquire(cancelled)
             try:
-                response = self._attempt(where, url, params, parse)
+                with contextlib.nullcontext() if job is None else job.slots:
+                    if self.rate_limiter is not None:
+                        self.rate_limiter.acquire(cancelled)
+                    response = self._attempt(where, url, params, parse)
             except _AuthRenewedError as renewed:
                 if auth_renewed:
                     raise self._auth_error(where, renewed.response, renewed=True) from None

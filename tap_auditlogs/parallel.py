@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import tempfile
 import threading
 import time
@@ -40,7 +41,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import orjson
 
 from tap_auditlogs.errors import ProviderError
-from tap_auditlogs.strategies import PartitionState
+from tap_auditlogs.strategies import Page, PartitionState
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -58,19 +59,28 @@ STATE_KEYS = ("replication_key", "replication_key_value", "recent_ids", "pending
 #: when they arrive, which is a little later than we count them when they leave.
 RATE_LIMIT_MARGIN = 1.05
 
-RECORDS, STATE = 0, 1
+RECORDS, STATE, PAGE = 0, 1, 2
 
 
 class ReadCancelledError(Exception):
     """A worker stops: its provider failed as a whole, or the run is ending."""
 
 
+class Worker(t.Protocol):
+    """What ``AuditLogStream.request_json`` needs of the read-ahead thread it runs in."""
+
+    #: Set: stop before the next request (``set()`` stops the provider's other workers).
+    cancelled: t.Any
+    #: Requests in flight, shared by every read-ahead thread.
+    slots: threading.BoundedSemaphore
+
+
 _worker = threading.local()
 
 
-def current_job() -> Job | None:
-    """The job this thread reads (None: the main thread, reading sequentially)."""
-    return t.cast("Job | None", getattr(_worker, "job", None))
+def current_job() -> Worker | None:
+    """The read-ahead work of this thread (None: the main thread, reading sequentially)."""
+    return t.cast("Worker | None", getattr(_worker, "job", None))
 
 
 class RateLimiter:
@@ -158,7 +168,7 @@ class Channel:
 
     def put(self, kind: int, payload: t.Any) -> None:
         """Hand over records (``RECORDS``, a list) or a state snapshot (``STATE``)."""
-        size = len(payload) if kind == RECORDS else 0
+        size = len(payload) if kind == RECORDS else len(payload[0]) if kind == PAGE else 0
         with self._ready:
             if self._written == 0 and self._budget.take(size):
                 self._queue.append((kind, payload, size))
@@ -233,9 +243,9 @@ class Job:
 
     def __init__(
         self,
+        read_ahead: ReadAhead,
         stream: AuditLogStream,
         context: Context,
-        channel: Channel,
         cancelled: threading.Event,
     ) -> None:
         """The partition ``context`` of ``stream``; its state is copied now.
@@ -243,13 +253,16 @@ class Job:
         ``cancelled`` is shared by the jobs of the stream: set, they stop before their
         next request.
         """
+        self.read_ahead = read_ahead
         self.stream = stream
         self.context = context
-        self.channel = channel
-        raw = stream.state_of(context).raw
+        self.channel = Channel(read_ahead.budget)
+        raw = stream.saved_state_of(context)
         self.state = {key: raw[key] for key in STATE_KEYS if key in raw}
         self.future: Future[None] | None = None
         self.cancelled = cancelled
+        self.slots = read_ahead.slots
+        self.chains = Prefetch(self)
 
     def run(self) -> None:
         """Read the partition; everything goes through the channel, errors included."""
@@ -273,6 +286,7 @@ class Job:
             error = exc
         finally:
             _worker.job = None
+            self.chains.close()
             self.channel.pages = reader.pages_read
             self.channel.close(error)
 
@@ -306,10 +320,165 @@ class _WorkerReader:
     def checkpoint(self) -> None:
         self.on_checkpoint()
 
-    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[t.Any]:
-        for page in self._stream.pages(context, params, start_token):
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+        chain = self._job.chains.take(context, params, start_token)
+        source = self._stream.pages(context, params, start_token) if chain is None else chain
+        for page in source:
             self.pages_read += 1
             yield page
+
+    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
+        self._job.chains.announce(context, requests)
+
+    def split_points(self, context: Context, first: Page) -> list[int]:
+        return split_points(
+            [self._stream.instant_of(record) for record in first.records],
+            more=first.next_token is not None,
+            end=self._stream.run_started_ns(),
+            ranges=self._job.read_ahead.concurrency,
+        )
+
+
+#: A split into ranges read side by side may cost this share of extra requests at most
+#: (each range but the last ends on a partly filled page): issue #9 allows 2%.
+SPLIT_EXTRA_REQUESTS = 0.02
+
+
+def split_points(stamps: list[int], *, more: bool, end: int, ranges: int) -> list[int]:
+    """Where to split the rest of an ascending read after its first page, or [].
+
+    The first page's events (``stamps``, ascending) tell how much time a page covers;
+    the rest of the log, from its last event to ``end``, is estimated at that density
+    and cut into at most ``ranges`` ranges of equal time, each read by its own chain of
+    pages: the first range starts at the page's last event (inclusive: the ids of its
+    events dedupe), the last one has no end. Only as many ranges as cost at most
+    ``SPLIT_EXTRA_REQUESTS`` more requests than one chain.
+    """
+    if not more or len(stamps) < 2 or stamps[-1] <= stamps[0] or end <= stamps[-1]:
+        return []
+    pages_left = (end - stamps[-1]) / (stamps[-1] - stamps[0])
+    count = min(ranges, 1 + int(pages_left * SPLIT_EXTRA_REQUESTS))
+    if count < 2:
+        return []
+    step = (end - stamps[-1]) // count
+    return [stamps[-1] + i * step for i in range(count)]
+
+
+class _ChainCancelled:
+    """A chain stops when its job's stream is cancelled or the chain itself is dropped."""
+
+    def __init__(self, stream_cancelled: threading.Event) -> None:
+        self.stream = stream_cancelled
+        self.own = threading.Event()
+
+    def is_set(self) -> bool:
+        return self.own.is_set() or self.stream.is_set()
+
+    def set(self) -> None:
+        """What ``request_json`` calls when the whole provider fails: the stream stops."""
+        self.stream.set()
+
+
+class _Chain:
+    """One announced request's pages, fetched by another thread into a channel."""
+
+    def __init__(self, job: Job, context: Context, params: dict, upper: int | None) -> None:
+        self.job = job
+        self.stream = job.stream
+        self.context = context
+        self.params = params
+        self.upper = upper
+        self.cancelled = _ChainCancelled(job.cancelled)
+        self.slots = job.slots
+        self.channel = Channel(job.read_ahead.budget)
+        self.future: Future[None] | None = None
+
+    def run(self) -> None:
+        """Fetch until the last page, or past ``upper`` on an ascending page."""
+        _worker.job = self
+        error: BaseException | None = None
+        try:
+            if self.cancelled.is_set():
+                raise ReadCancelledError
+            for page in self.stream.pages(self.context, self.params):
+                self.channel.put(PAGE, [page.records, page.token, page.next_token, page.total])
+                if self.upper is not None and self._past_upper(page.records):
+                    break
+        except BaseException as exc:
+            error = exc
+        finally:
+            _worker.job = None
+            self.channel.close(error)
+
+    def _past_upper(self, records: list[Record]) -> bool:
+        stamps = [self.stream.instant_of(record) for record in records]
+        ascending = all(a <= b for a, b in itertools.pairwise(stamps))
+        return ascending and bool(stamps) and stamps[-1] >= t.cast("int", self.upper)
+
+    def __iter__(self) -> Iterator[Page]:
+        try:
+            for _, (records, token, next_token, total) in self.channel.events(lambda: None):
+                yield Page(records=records, token=token, next_token=next_token, total=total)
+            if self.channel.error is not None:
+                raise self.channel.error
+        finally:
+            self.drop()
+
+    def drop(self) -> None:
+        """Stop fetching and forget what was fetched (the strategy read what it needed)."""
+        self.cancelled.own.set()
+        self.channel.discard()
+
+
+class Prefetch:
+    """The page chains a job's strategy announced, started a few at a time."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self._waiting: collections.deque[_Chain] = collections.deque()
+        self._chains: dict[tuple, _Chain] = {}
+        self._lock = threading.Lock()
+
+    def announce(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
+        """Requests the strategy will make next, in order: (params, upper bound or None)."""
+        with self._lock:
+            for params, upper in requests:
+                chain = _Chain(self._job, context, params, upper)
+                self._chains[_request_key(context, params)] = chain
+                self._waiting.append(chain)
+            self._start()
+
+    def _start(self) -> None:
+        running = sum(1 for c in self._chains.values() if c.future is not None)
+        while self._waiting and running < self._job.read_ahead.concurrency:
+            chain = self._waiting.popleft()
+            chain.future = self._job.read_ahead.chain_executor.submit(chain.run)
+            running += 1
+
+    def take(self, context: Context, params: dict, start_token: t.Any) -> _Chain | None:
+        """The announced chain of this request (None: not announced; fetch it now)."""
+        if start_token is not None:
+            return None
+        with self._lock:
+            chain = self._chains.pop(_request_key(context, params), None)
+            if chain is not None and chain.future is None:
+                self._waiting.remove(chain)
+                chain.future = self._job.read_ahead.chain_executor.submit(chain.run)
+            self._start()
+        return chain
+
+    def close(self) -> None:
+        """Drop every chain not taken (the read ended, maybe early)."""
+        with self._lock:
+            self._waiting.clear()
+            chains = list(self._chains.values())
+            self._chains.clear()
+        for chain in chains:
+            chain.drop()
+
+
+def _request_key(context: Context, params: Mapping[str, t.Any]) -> tuple:
+    return partition_key(context), orjson.dumps(dict(params), option=orjson.OPT_SORT_KEYS)
 
 
 def apply_state(target: dict, snapshot: Mapping[str, t.Any]) -> None:
@@ -332,11 +501,15 @@ def partition_key(context: Context) -> tuple:
 class ReadAhead:
     """Starts workers for the partitions of the streams to sync and hands their channels over."""
 
-    def __init__(self, concurrency: int, *, memory_budget: int = MEMORY_BUDGET_RECORDS) -> None:
+    def __init__(self, concurrency: int, *, memory_budget: int | None = None) -> None:
         """``concurrency`` workers; each stream may have that many partitions started ahead."""
         self.concurrency = concurrency
-        self._budget = MemoryBudget(memory_budget)
+        budget = MEMORY_BUDGET_RECORDS if memory_budget is None else memory_budget
+        self.budget = MemoryBudget(budget)
+        #: Requests in flight at most, partitions and announced chains together.
+        self.slots = threading.BoundedSemaphore(concurrency)
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="read-ahead")
+        self.chain_executor = ThreadPoolExecutor(concurrency, thread_name_prefix="prefetch")
         self._jobs: dict[tuple[str, tuple], Job] = {}
         self._waiting: dict[str, collections.deque[Job]] = {}
         self._started: dict[str, int] = {}
@@ -351,7 +524,7 @@ class ReadAhead:
                 continue  # the organizations could not be listed (reported already)
             contexts: list[Context] = list(partitions) if partitions is not None else [None]
             cancelled = self._cancelled.setdefault(stream.name, threading.Event())
-            jobs = [Job(stream, context, Channel(self._budget), cancelled) for context in contexts]
+            jobs = [Job(self, stream, context, cancelled) for context in contexts]
             for job in jobs:
                 self._jobs[(stream.name, partition_key(job.context))] = job
             self._waiting[stream.name] = collections.deque(jobs)
@@ -397,5 +570,6 @@ class ReadAhead:
         for job in self._jobs.values():
             job.channel.discard()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.chain_executor.shutdown(wait=True, cancel_futures=True)
         for job in self._jobs.values():
             job.channel.discard()

@@ -96,6 +96,14 @@ class Reader(t.Protocol):
     def run_started_ns(self) -> int:
         """When this run started (ns); frozen so windows do not chase the clock."""
 
+    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
+        """Requests this read makes next, in order: (params, upper bound or None). A
+        read-ahead worker fetches their pages side by side; otherwise nothing happens."""
+
+    def split_points(self, context: Context, first: Page) -> list[int]:
+        """Where to split the rest of an ascending read after its ``first`` page into
+        ranges read side by side ([]: read on as one chain)."""
+
 
 class Strategy(t.Protocol):
     """A way to read one partition's log (``AuditLogStream.strategy``)."""
@@ -302,9 +310,19 @@ def _max(*values: int | None) -> int | None:
 
 
 class Ascending:
-    """Oldest first from a server-side lower bound; the bookmark moves page by page."""
+    """Oldest first from a server-side lower bound; the bookmark moves page by page.
+
+    ``splittable``: the API honours the lower bound (documented, or proven), so after
+    the first page the rest of the read may be split into time ranges whose pages are
+    fetched side by side (``Reader.split_points``). The ranges are still consumed one
+    after another, oldest first: the bookmark logic does not change.
+    """
 
     name = "ascending"
+
+    def __init__(self, *, splittable: bool = False) -> None:
+        """``splittable``: see the class docstring."""
+        self.splittable = splittable
 
     def read(self, reader: Reader, context: Context) -> Iterator[Record]:
         """Yield the new records of one partition."""
@@ -315,42 +333,78 @@ class Ascending:
         high = start_bookmark
         emitted: dict[str, int] = {}
         ordered, previous = True, None
-        for page in reader.pages(context, reader.request_params(context, lower, None)):
-            for record in page.records:
-                ts, record_id = reader.instant_of(record), reader.id_of(record)
-                if ordered and previous is not None and ts < previous:
-                    ordered = False
-                    reader.warn_once(
-                        "order",
-                        "Pages are not in ascending order as requested; reading to the end "
-                        "and moving the bookmark only when the pass is complete.",
-                    )
-                    # The bookmarks committed page by page may be ahead of events the rest
-                    # of the pass still holds: take them back before anything else is
-                    # emitted, so a kill from here on cannot skip those events.
-                    if state.bookmark != start_bookmark:
-                        state.reset(bookmark=start_bookmark, recent=start_recent)
+        for upper, pages in self._ranges(reader, context, lower):
+            for page in pages:
+                past_upper = False
+                for record in page.records:
+                    ts, record_id = reader.instant_of(record), reader.id_of(record)
+                    if upper is not None and ts >= upper:
+                        past_upper = True  # the next range's: read there
+                        continue
+                    if ordered and previous is not None and ts < previous:
+                        ordered = False
+                        reader.warn_once(
+                            "order",
+                            "Pages are not in ascending order as requested; reading to the "
+                            "end and moving the bookmark only when the pass is complete.",
+                        )
+                        # The bookmarks committed page by page may be ahead of events the
+                        # rest of the pass still holds: take them back before anything
+                        # else is emitted, so a kill from here on cannot skip them.
+                        if state.bookmark != start_bookmark:
+                            state.reset(bookmark=start_bookmark, recent=start_recent)
+                            reader.checkpoint()
+                    previous = ts
+                    if not _is_new(ts, record_id, lower, recent, emitted):
+                        continue
+                    yield record
+                    emitted[record_id] = ts
+                    high = _max(high, ts)
+                if high is not None:
+                    floor = high - reader.lookback_ns
+                    if ordered:
+                        recent = prune_ids({**recent, **emitted}, floor)
+                        emitted = {}
+                        state.commit(bookmark=high, recent=recent)
                         reader.checkpoint()
-                previous = ts
-                if not _is_new(ts, record_id, lower, recent, emitted):
-                    continue
-                yield record
-                emitted[record_id] = ts
-                high = _max(high, ts)
-            if high is None:
-                continue
-            floor = high - reader.lookback_ns
-            if ordered:
-                recent = prune_ids({**recent, **emitted}, floor)
-                emitted = {}
-                state.commit(bookmark=high, recent=recent)
-                reader.checkpoint()
-            else:
-                emitted = {k: v for k, v in emitted.items() if v >= floor}
+                    else:
+                        emitted = {k: v for k, v in emitted.items() if v >= floor}
+                if past_upper and ordered:
+                    break  # sorted: the rest of this chain is past the range too
         if high is not None:
             recent = prune_ids({**recent, **emitted}, high - reader.lookback_ns)
             state.commit(bookmark=high, recent=recent)
             reader.checkpoint()
+
+    def _ranges(
+        self, reader: Reader, context: Context, lower: int | None
+    ) -> Iterator[tuple[int | None, Iterable[Page]]]:
+        """(upper bound, pages) of each range, oldest first; one range unless split."""
+        pages = reader.pages(context, reader.request_params(context, lower, None))
+        if not self.splittable:
+            yield None, pages
+            return
+        first = next(iter(pages), None)
+        if first is None:
+            return
+        stamps = [reader.instant_of(record) for record in first.records]
+        ascending = all(a <= b for a, b in itertools.pairwise(stamps))
+        splits = reader.split_points(context, first) if ascending else []
+        if not splits:
+            yield None, itertools.chain([first], pages)
+            return
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()  # the rest of this chain is read as ranges instead (nothing was fetched)
+        yield None, [first]
+        uppers: list[int | None] = [*splits[1:], None]
+        requests = [
+            (reader.request_params(context, start, end), end)
+            for start, end in zip(splits, uppers, strict=True)
+        ]
+        reader.prefetch(context, requests)
+        for params, end in requests:
+            yield end, reader.pages(context, params)
 
 
 class NewestFirst:
@@ -536,11 +590,16 @@ class TimeWindows:
         if lower is None:
             lower = end - self.default_span_ns
         recent = state.recent
-        window_start = lower
-        while window_start < end:
-            window_end = min(window_start + self.window_ns, end)
+        windows: list[tuple[int, int]] = []
+        while lower < end:
+            windows.append((lower, min(lower + self.window_ns, end)))
+            lower = windows[-1][1]
+        requests: list[tuple[dict, int | None]] = [
+            (reader.request_params(context, start, stop), None) for start, stop in windows
+        ]
+        reader.prefetch(context, requests)  # read-ahead: windows are fetched side by side
+        for (window_start, window_end), (params, _) in zip(windows, requests, strict=True):
             emitted: dict[str, int] = {}
-            params = reader.request_params(context, window_start, window_end)
             for page in reader.pages(context, params):
                 for record in page.records:
                     ts, record_id = reader.instant_of(record), reader.id_of(record)
@@ -559,7 +618,6 @@ class TimeWindows:
             recent = prune_ids({**recent, **emitted}, bookmark - reader.lookback_ns)
             state.commit(bookmark=bookmark, recent=recent)
             reader.checkpoint()
-            window_start = window_end
 
 
 #: Pages the verified strategy reads before it must decide. Only pages whose timestamps are
@@ -633,6 +691,9 @@ class VerifiedAscending:
         self.bound_slack_ns = bound_slack_ns
         self.probe_pages = probe_pages
         self.ascending = Ascending()
+        #: Once the first page proves the bound and the sort honoured, the rest of the
+        #: read may be split into ranges fetched side by side.
+        self.proven_ascending = Ascending(splittable=True)
         self.newest_first = NewestFirst()
 
     def read(self, reader: Reader, context: Context) -> Iterator[Record]:
@@ -666,7 +727,9 @@ class VerifiedAscending:
             replay = _Replay(reader, params, probed, pages)
             yield from self.newest_first.read(replay, context)
             return
-        yield from self.ascending.read(_Replay(reader, params, probed, pages), context)
+        proven = path == "ascending" and bound == "honoured"
+        ascending = self.proven_ascending if proven else self.ascending
+        yield from ascending.read(_Replay(reader, params, probed, pages), context)
 
 
 def _order_of(stamps: list[int]) -> str | None:
@@ -749,3 +812,11 @@ class _Replay:
     def run_started_ns(self) -> int:
         """The reader's run start."""
         return self.reader.run_started_ns()
+
+    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
+        """The reader's prefetch."""
+        self.reader.prefetch(context, requests)
+
+    def split_points(self, context: Context, first: Page) -> list[int]:
+        """The reader's split points."""
+        return self.reader.split_points(context, first)

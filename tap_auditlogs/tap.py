@@ -557,9 +557,7 @@ def _check_values(config: Mapping[str, t.Any]) -> list[str]:
                 )
         rate = block.get("max_requests_per_second")
         if isinstance(rate, (int, float)) and rate <= 0:
-            problems.append(
-                f"setting `{provider.key}.max_requests_per_second` must be more than 0"
-            )
+            problems.append(f"setting `{provider.key}.max_requests_per_second` must be more than 0")
         lookback = block.get("lookback_seconds")
         if isinstance(lookback, int) and lookback < 0:
             problems.append(f"setting `{provider.key}.lookback_seconds` must be 0 or more")

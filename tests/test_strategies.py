@@ -77,6 +77,7 @@ class FakeReader:
         self.emitted: list[str] = []
         self.requests = 0
         self.warnings: list[str] = []
+        self.prefetched: list[tuple[dict, int | None]] = []
 
     # Reader protocol
     def lower_bound(self, bookmark: int | None) -> int | None:
@@ -141,6 +142,12 @@ class FakeReader:
 
     def run_started_ns(self) -> int:
         return self.now
+
+    def prefetch(self, context: t.Any, requests: list[tuple[dict, int | None]]) -> None:
+        self.prefetched.extend(requests)
+
+    def split_points(self, context: t.Any, first: Page) -> list[int]:
+        return []
 
     # driving
     def run(self, strategy: t.Any) -> list[str]:

@@ -112,6 +112,8 @@ class NirvanaAuditLogStream(AuditLogStream):
         params: dict[str, t.Any] = {"limit": PAGE_SIZE, "sort": "created_at:asc"}
         if lower is not None:
             params["created_at_min"] = format_instant(lower - lower % NS_PER_SECOND, digits=0)
+        if upper is not None:  # a range read side by side; its end is checked on the client
+            params["created_at_max"] = format_instant(upper - upper % -NS_PER_SECOND, digits=0)
         return params
 
     def page_params(self, token: t.Any) -> dict:

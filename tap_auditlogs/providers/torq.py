@@ -301,7 +301,9 @@ class TorqAuditLogStream(AuditLogStream):
     rate_limit = (50, 1.0)  # documented: 50 requests per second
     credentials_hint = CREDENTIALS_HINT
     schema = StreamSchema(SchemaDirectory(schemas))
-    strategy = Ascending()
+    #: ``order=asc`` and ``start_time`` are documented: a long read is split into time
+    #: ranges fetched side by side when reading ahead (``Ascending``).
+    strategy = Ascending(splittable=True)
 
     @property
     def region(self) -> Region:
