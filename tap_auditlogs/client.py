@@ -229,6 +229,7 @@ class AuditLogStream(RESTStream):
         self._halted: ProviderError | None = None
         self._said: set[tuple[int, str]] = set()
         self._local = threading.local()  # per thread: HTTP session, progress of the read
+        self._send_cache: dict[str, dict[str, t.Any]] = {}
         #: Set by the first answer that is not an error: from then on read-ahead workers
         #: send requests side by side. Until then they take turns (``_proving``), so bad
         #: credentials or an exhausted quota cost one request, not one per worker.
@@ -266,6 +267,20 @@ class AuditLogStream(RESTStream):
         if session is None:
             session = self._local.session = requests.Session()
         return t.cast("requests.Session", session)
+
+    def _send_settings(self, url: str) -> dict[str, t.Any]:
+        """Proxies, CA bundle and the like from the environment, for ``url``'s host.
+
+        ``Session.send`` alone ignores ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` (only
+        ``Session.request`` merges them) and looks the proxy variables up again for every
+        request (measured: 45% of the tap's CPU time per record); once per host is enough.
+        """
+        parts = urlsplit(url)
+        host = f"{parts.scheme}://{parts.netloc}/"
+        if host not in self._send_cache:
+            merged = self.requests_session.merge_environment_settings(host, {}, None, None, None)
+            self._send_cache[host] = dict(merged)
+        return self._send_cache[host]
 
     @property
     def _progress(self) -> dict[str, t.Any]:
@@ -803,7 +818,7 @@ class AuditLogStream(RESTStream):
         prepared = self.authenticator(prepared)
         try:
             response = self.requests_session.send(
-                prepared, timeout=self.timeout, allow_redirects=False
+                prepared, timeout=self.timeout, allow_redirects=False, **self._send_settings(url)
             )
         except requests.Timeout:
             raise TransientError(f"no answer within {self.timeout} s") from None

@@ -219,3 +219,17 @@ def test_a_long_retry_after_stops_cleanly_and_the_next_run_finishes(emulator) ->
     # stopped run adds the refused call and one re-read of its last page (the proof that
     # the saved position still continues where it stopped).
     assert calls <= pages + 2 * runs + 2 * (runs - 1), f"{calls} audit-log calls"
+
+
+def test_proxy_and_ca_environment_variables_are_honoured(emulator) -> None:
+    """HTTP(S)_PROXY and NO_PROXY, as ``requests`` reads them (looked up once per host)."""
+    emu = emulator(providers=("socket",), seed=40, socket_orgs=("acme",), events_per_org=30)
+    config = tap_config(emu, max_retries=0)
+    dead_proxy = {"HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
+    blocked = run_tap_cli(config, env={**dead_proxy, "NO_PROXY": "", "no_proxy": ""})
+    assert blocked.exit_code == 1
+    assert "connection failed" in blocked.stderr
+    assert emu.requests("socket") == [], "every request went to the (dead) proxy"
+    bypassed = run_tap_cli(config, env={**dead_proxy, "NO_PROXY": "127.0.0.1", "no_proxy": ""})
+    assert bypassed.exit_code == 0, bypassed.stderr[-2000:]
+    assert len(bypassed.records()) == 30
