@@ -38,6 +38,7 @@ from singer_sdk.helpers._state import get_state_if_exists
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 
 from tap_auditlogs.errors import (
@@ -449,6 +450,28 @@ class AuditLogStream(RESTStream):
                     version=self._stream_version,
                     time_extracted=utc_now(),
                 )
+
+    @cached_property
+    def _records_as_they_are(self) -> bool:
+        """True when every record goes out unchanged: nothing deselected, no stream map
+        and no flattening (the SDK's pass-through map only)."""
+        maps = self.stream_maps
+        return (
+            self._everything_selected
+            and len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == self.name
+            and not maps[0].flattening_enabled
+        )
+
+    def _write_record_message(self, record: Record) -> None:
+        """The SDK's, or straight to the writer's buffer when records go out unchanged."""
+        write_record = getattr(self._tap.message_writer, "write_record", None)
+        if write_record is None or not self._records_as_they_are:
+            super()._write_record_message(record)
+            return
+        write_record(self.name, record)
+        self.state_manager.is_flushed = False
 
     def get_replication_key_signpost(self, context: Context = None) -> None:
         """No signpost: the strategies bound every pass themselves."""
