@@ -31,18 +31,20 @@ def draw_chart(summary: dict[str, Any], path: Path) -> Path | None:
         print("chart:   skipped: matplotlib is not installed (pip install matplotlib for a PNG)")
         return None
     programs = [*summary["programs"], BASELINE]
-    if summary["mode"] == "scale":
+    if summary["mode"] == "parallel":
+        fig = _parallel(summary, plt)
+    elif summary["mode"] == "scale":
         fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
         for name, stream in summary["streams"].items():
             sizes = sorted(stream["sizes"], key=int)
-            xs = [int(n) for n in sizes]
+            counts = [int(n) for n in sizes]
             for program in programs:
                 style = "s--" if program == BASELINE else "o-"
                 label = f"{name.removesuffix('_audit_log')} {program}"
                 net = [stream["sizes"][n]["programs"][program]["net_s"] for n in sizes]
                 rss = [stream["sizes"][n]["programs"][program]["peak_rss_mb"] for n in sizes]
-                left.plot(xs, net, style, label=label)
-                right.plot(xs, rss, style, label=label)
+                left.plot(counts, net, style, label=label)
+                right.plot(counts, rss, style, label=label)
         left.set(xlabel="events", ylabel="net wall s (wall - emulator)", title="time")
         right.set(xlabel="events", ylabel="peak RSS MB", title="memory")
         right.set_ylim(bottom=0)
@@ -84,6 +86,31 @@ def draw_chart(summary: dict[str, Any], path: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _parallel(summary: dict[str, Any], plt: Any) -> Any:
+    """Parallel mode: wall / sequential bound per concurrency, the target as a line."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=100)
+    results = summary["results"]
+    levels = [str(n) for n in summary["concurrency"]]
+    width = 0.8 / len(results)
+    for index, (program, entry) in enumerate(results.items()):
+        xs = [i - 0.4 + width * (index + 0.5) for i in range(len(levels))]
+        ys = [(entry[n]["vs_bound"] or {}).get("median", float("nan")) for n in levels]
+        bars = ax.bar(xs, ys, width, label=program)
+        ax.bar_label(bars, [f"{entry[n]['wall_s']['median']:.1f} s" for n in levels], fontsize=7)
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.axhline(
+        summary["target"], color="red", lw=0.8, ls="--", label=f"target {summary['target']}x"
+    )
+    ax.set_xticks(range(len(levels)), levels)
+    ax.set(
+        xlabel="concurrency",
+        ylabel="wall / (requests x delay)",
+        title=f"{summary['latency_ms']:g} ms per response, every provider: labels wall s",
+    )
+    ax.legend(fontsize=8)
+    return fig
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,15 +3,20 @@
 One command (see benchmarks/README.md)::
 
     python benchmarks/run.py [--rounds N] [--events N] [--latency-ms N] [--scale] [--only s,...]
+    python benchmarks/run.py --parallel [--concurrency 1,8] [--orgs N] [--latency-ms N]
 
-Three modes:
+Four modes:
 
 * throughput (default): every stream at zero latency; the tap's time as a ratio to
   ``benchmarks/baseline.py`` (median of per-round ratios);
 * latency (``--latency-ms N``): the emulator delays every response by N ms; the wall time
   as a ratio to the sequential lower bound (requests x delay);
 * scale (``--scale``): a few sizes (``--scale-events``, default 200k and 1M events, Socket
-  only unless ``--only``); how wall time, CPU time and peak RSS grow with size.
+  only unless ``--only``); how wall time, CPU time and peak RSS grow with size;
+* parallel (``--parallel``): every provider in one config, several organisations, 100 ms
+  per response; the tap at each ``--concurrency`` N: wall time against the sequential lower
+  bound (requests x delay) and against concurrency 1, and each provider's peak request rate
+  against its documented limit (enforced by the emulator).
 
 Every run is the real command in a subprocess (``tap-auditlogs --config c.json > sink``,
 ``baseline.py --config c.json > sink``), timed with ``perf_counter``; CPU time and peak RSS
@@ -44,8 +49,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from pathlib import Path
@@ -63,11 +69,20 @@ from chart import draw_chart  # noqa: E402
 
 from tap_auditlogs.providers import all_providers  # noqa: E402
 from tests.emulator import Emulator, Scenario  # noqa: E402
+from tests.emulator import scenario as scenario_module  # noqa: E402
 from tests.emulator.registry import available_providers  # noqa: E402
 
 RESULTS = HERE / "results"
 TARGET_RATIO = 1.5  # issue #9: the tap within 1.5x the orjson baseline at zero latency
-DEFAULT_EVENTS = {"throughput": 20_000, "latency": 2_000}
+DEFAULT_EVENTS = {"throughput": 20_000, "latency": 2_000, "parallel": 2_000}
+PARALLEL_TARGET = 0.35  # issue #9: parallel backfill within 0.35x the sequential lower bound
+DEFAULT_CONCURRENCY = "1,8"
+DEFAULT_PARALLEL_ORGS = 4
+DEFAULT_PARALLEL_LATENCY_MS = 100.0
+#: The providers' published request-rate limits, (max requests, window s), used when the
+#: emulator does not export its own ``DOCUMENTED_RATE_LIMITS`` (issue #9's figures).
+FALLBACK_RATE_LIMITS: dict[str, tuple[int, float]] = {"socket": (600, 60.0), "torq": (50, 1.0)}
+UNTHROTTLED_RPS = 100_000  # throughput and scale modes: the tap's own rate limit, lifted
 DEFAULT_SCALE_EVENTS = "200000,1000000"
 DEFAULT_SCALE_STREAMS = "socket_audit_log"
 DEFAULT_SCALE_ORGS = 100
@@ -138,6 +153,29 @@ def select_streams(only: str | None) -> list[Stream]:
     return streams
 
 
+def org_keys(provider: str, count: int) -> tuple[str, ...]:
+    """``count`` organisation keys for a multi-organisation provider (ConfigCat's are uuids)."""
+    if provider == "configcat":
+        return tuple(
+            str(uuid.uuid5(uuid.NAMESPACE_URL, f"configcat-org-{i}")) for i in range(count)
+        )
+    return tuple(f"{provider}-org-{i:03d}" for i in range(count))
+
+
+def emulator_rate_limits() -> dict[str, tuple[int, float]] | None:
+    """The documented limits the emulator can enforce; None if it has no ``rate_limits``."""
+    if "rate_limits" not in {f.name for f in fields(Scenario)}:
+        return None
+    documented = getattr(scenario_module, "DOCUMENTED_RATE_LIMITS", None)
+    return dict(documented) if documented else dict(FALLBACK_RATE_LIMITS)
+
+
+def _provider_of(target: str) -> str:
+    """The provider of a request target: ``/socket/v0/...`` -> ``socket``."""
+    parts = target.split("?", 1)[0].split("/")
+    return parts[1] if len(parts) > 1 else ""
+
+
 class TimedEmulator:
     """An emulator whose time spent answering requests is measured (not changed)."""
 
@@ -149,18 +187,22 @@ class TimedEmulator:
         seed: int,
         latency_s: float = 0.0,
         orgs: int | None = None,
+        rate_limits: dict[str, tuple[int, float]] | None = None,
     ) -> None:
         registry = available_providers()
         options: dict[str, Any] = {}
         for stream in streams:
             default_orgs = tuple(registry[stream.provider].switches["orgs"].default)
             if orgs and len(default_orgs) > 1:  # single-workspace providers keep their one org
-                default_orgs = tuple(f"{stream.provider}-org-{i:03d}" for i in range(orgs))
+                default_orgs = org_keys(stream.provider, orgs)
                 options[f"{stream.provider}_orgs"] = default_orgs
             options[f"{stream.provider}_events_per_org"] = max(1, events // len(default_orgs))
-        scenario = Scenario(
-            seed=seed, providers=[s.provider for s in streams], latency_s=latency_s, **options
-        )
+        played = [s.provider for s in streams]
+        #: the limits the emulator enforces (429 with Retry-After), by provider
+        self.rate_limits = {p: limit for p, limit in (rate_limits or {}).items() if p in played}
+        if self.rate_limits:
+            options["rate_limits"] = self.rate_limits
+        scenario = Scenario(seed=seed, providers=played, latency_s=latency_s, **options)
         started = time.perf_counter()
         self.emu = Emulator(scenario)
         self.generate_s = time.perf_counter() - started
@@ -168,17 +210,34 @@ class TimedEmulator:
         self.truth_ids = {s.provider: {ev.id for ev in self.emu.truth(s.provider)} for s in streams}
         self.busy_s = 0.0
         self.busy_cpu_s = 0.0
+        self._active = 0  # requests being answered right now
+        self._busy_since = 0.0
+        #: (provider, perf_counter) of every request taken since the last reset: the peak
+        #: request rate when the emulator has no ``peak_requests``
+        self.stamps: list[tuple[str, float]] = []
         self._lock = threading.Lock()
         dispatch = self.emu._dispatch
 
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            wall, cpu = time.perf_counter(), time.thread_time()
+        def timed(method: str, target: str, *args: Any, **kwargs: Any) -> Any:
+            # busy_s is the union of the answering intervals (wall time during which at
+            # least one request was being answered), so concurrent requests are not
+            # counted twice; busy_cpu_s is every answering thread's own CPU time.
+            with self._lock:
+                wall = time.perf_counter()
+                self.stamps.append((_provider_of(target), wall))
+                if self._active == 0:
+                    self._busy_since = wall
+                self._active += 1
+            cpu = time.thread_time()
             try:
-                return dispatch(*args, **kwargs)
+                return dispatch(method, target, *args, **kwargs)
             finally:
+                spent = time.thread_time() - cpu
                 with self._lock:
-                    self.busy_s += time.perf_counter() - wall
-                    self.busy_cpu_s += time.thread_time() - cpu
+                    self.busy_cpu_s += spent
+                    self._active -= 1
+                    if self._active == 0:
+                        self.busy_s += time.perf_counter() - self._busy_since
 
         self.emu._dispatch = timed  # type: ignore[method-assign]
 
@@ -190,24 +249,55 @@ class TimedEmulator:
         self.emu.stop()
 
     def reset(self) -> None:
-        """Forget the request log and the busy time before a run."""
+        """Forget the request log, the busy time and the rate windows before a run."""
         self.emu.reset_requests()
+        if self.rate_limits:  # fresh sliding windows: the last run's calls do not count
+            self.emu.configure(rate_limits=self.rate_limits)
         with self._lock:
             self.busy_s = self.busy_cpu_s = 0.0
+            self._busy_since = time.perf_counter()
+            self.stamps = []
 
     def busy(self) -> tuple[float, float]:
         """Seconds spent answering since the last reset: wall and CPU."""
         with self._lock:
             return self.busy_s, self.busy_cpu_s
 
-    def config(self, stream: Stream) -> dict:
-        """The tap config of one stream: its provider block and a start before every event."""
+    def taken(self) -> list[tuple[str, float]]:
+        """(provider, perf_counter) of every request taken since the last reset."""
+        with self._lock:
+            return list(self.stamps)
+
+    def peak_requests(self, provider: str, window_s: float) -> int:
+        """The most requests to ``provider`` within any ``window_s`` seconds since the reset."""
+        if hasattr(self.emu, "peak_requests"):
+            return int(self.emu.peak_requests(provider, window_s))
+        with self._lock:
+            times = sorted(at for name, at in self.stamps if name == provider)
+        peak, first = 0, 0
+        for last, at in enumerate(times):
+            while at - times[first] >= window_s:
+                first += 1
+            peak = max(peak, last - first + 1)
+        return peak
+
+    def start_date(self) -> str:
+        """A ``start_date`` before every event."""
         scenario = self.emu.scenario
         start = scenario.now - timedelta(days=float(scenario.span_days) + 1)
+        return start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def config(self, stream: Stream, extra: dict[str, Any] | None = None) -> dict:
+        """The tap config of one stream: its provider block (plus ``extra``) and a start
+        before every event."""
         return {
-            stream.provider: self.emu.tap_config()[stream.provider],
-            "start_date": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            stream.provider: {**self.emu.tap_config()[stream.provider], **(extra or {})},
+            "start_date": self.start_date(),
         }
+
+    def config_all(self, extra: dict[str, Any] | None = None) -> dict:
+        """Every provider block, a start before every event, and ``extra`` top-level keys."""
+        return {**self.emu.tap_config(), "start_date": self.start_date(), **(extra or {})}
 
 
 # ------------------------------------------------------------------------------ runs
@@ -235,6 +325,11 @@ class Run:
     emulator_s: float = 0.0  # time the emulator spent answering this run's requests
     emulator_cpu_s: float = 0.0
     latency_s: float = 0.0
+    concurrency: int | None = None  # parallel mode: the tap's ``concurrency`` setting
+    first_request_s: float = 0.0  # parallel mode: first and last request, s after the spawn
+    last_request_s: float = 0.0
+    #: parallel mode, per provider: requests by kind, 429s, peak requests in the window
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def net_s(self) -> float:
@@ -279,8 +374,11 @@ class Spawner:
         self.process.wait(timeout=10)
 
 
-def count_sink(sink: Path, id_field: str) -> tuple[dict[str, int], dict[str, set[str]], int]:
-    """RECORD lines per stream, the ids emitted per stream, and the STATE line count."""
+def count_sink(
+    sink: Path, id_fields: dict[str, str]
+) -> tuple[dict[str, int], dict[str, set[str]], int]:
+    """RECORD lines per stream, the ids emitted per stream (the record field ``id_fields``
+    names for that stream), and the STATE line count."""
     counts: dict[str, int] = {}
     ids: dict[str, set[str]] = {}
     states = 0
@@ -295,6 +393,7 @@ def count_sink(sink: Path, id_field: str) -> tuple[dict[str, int], dict[str, set
                 continue
             name = message["stream"]
             counts[name] = counts.get(name, 0) + 1
+            id_field = id_fields.get(name, "id")
             ids.setdefault(name, set()).add(str(message["record"].get(id_field)))
     return counts, ids, states
 
@@ -316,6 +415,38 @@ class Bench:
         self.runs: list[Run] = []
         #: tap-like programs: the tap itself, then each --variant (all get ``--config path``)
         self.taps: dict[str, list[str]] = {TAP: tap_command(), **variants}
+        #: throughput and scale modes: lift the tap's own request-rate limit (when it has one)
+        self.unthrottled = False
+        self._settings: dict[str, dict[str, Any]] = {}
+
+    def settings(self, program: str) -> dict[str, Any]:
+        """The settings a tap-like program declares (``--about --format=json``), once each;
+        empty if it cannot say. Run through the spawner, so it also compiles the bytecode."""
+        if program not in self._settings:
+            sink, errors = self.workdir / "about.json", self.workdir / "about.txt"
+            used = self.spawner.run([*self.taps[program], "--about", "--format=json"], sink, errors)
+            try:
+                about = json.loads(sink.read_text()) if used["status"] == 0 else {}
+                properties = dict(about["settings"]["properties"])
+            except (ValueError, KeyError, TypeError):
+                properties = {}
+            self._settings[program] = properties
+        return self._settings[program]
+
+    def accepts(self, program: str, key: str, block: str | None = None) -> bool:
+        """True if the program declares setting ``key`` (top level, or in provider ``block``)."""
+        if program not in self.taps:
+            return False
+        properties = self.settings(program)
+        if block is not None:
+            properties = (properties.get(block) or {}).get("properties") or {}
+        return key in properties
+
+    def block_extra(self, program: str, provider: str) -> dict[str, Any]:
+        """Settings added to the provider block: the rate limit lifted when unthrottled."""
+        if self.unthrottled and self.accepts(program, "max_requests_per_second", provider):
+            return {"max_requests_per_second": UNTHROTTLED_RPS}
+        return {}
 
     def command(self, program: str, config: Path) -> list[str]:
         """The command line of a program."""
@@ -338,7 +469,8 @@ class Bench:
         config = self.workdir / "config.json"
         sink = self.workdir / "sink.jsonl"
         errors = self.workdir / "stderr.txt"
-        config.write_bytes(orjson.dumps(emu.config(stream) if stream else {}))
+        block = self.block_extra(program, stream.provider) if stream else {}
+        config.write_bytes(orjson.dumps(emu.config(stream, block) if stream else {}))
         emu.reset()
         used = self.spawner.run(self.command(program, config), sink, errors)
         run = Run(
@@ -377,23 +509,90 @@ class Bench:
         run.emulator_s, run.emulator_cpu_s = emu.busy()
         log = emu.emu.requests(stream.provider)
         run.requests = len(log)
-        run.pages = sum(1 for r in log if "audit" in r.path.lower() and r.status == 200)
+        run.pages = sum(1 for r in log if _is_page(r))
         run.latency_s = float(emu.emu.scenario.latency_s)
-        counts, ids, run.states = count_sink(sink, stream.id_field)
-        truth = emu.truth_ids[stream.provider]
+        counts, ids, run.states = count_sink(sink, {stream.name: stream.id_field})
         run.records = counts.get(stream.name, 0)
         others = {name: n for name, n in counts.items() if name != stream.name}
-        problems = []
-        if others:
-            problems.append(f"records of other streams {others}")
-        if run.records != len(truth):
-            problems.append(f"{run.records} RECORD lines, the emulator holds {len(truth)} events")
-        emitted = ids.get(stream.name, set())
-        if emitted != truth:
-            missing, extra = len(truth - emitted), len(emitted - truth)
-            problems.append(f"ids differ from the truth: {missing} missing, {extra} unknown")
+        problems = [f"records of other streams {others}"] if others else []
+        problems += stream_problems(emu, stream, counts, ids)
         if problems:
             self.fail(run, "; ".join(problems), errors)
+
+    def run_parallel(
+        self,
+        emu: TimedEmulator,
+        size: int,
+        round_no: int,
+        program: str,
+        streams: list[Stream],
+        concurrency: int,
+    ) -> Run:
+        """Parallel mode: one measured run of every stream at once, verified per stream."""
+        config = self.workdir / "config.json"
+        sink = self.workdir / "sink.jsonl"
+        errors = self.workdir / "stderr.txt"
+        # Without the setting, concurrency 1 is the tap's sequential read: the key is left
+        # out. Any other N is passed as is (a tap that rejects it fails the run, loudly).
+        passed = concurrency != 1 or self.accepts(program, "concurrency")
+        config.write_bytes(
+            orjson.dumps(emu.config_all({"concurrency": concurrency} if passed else {}))
+        )
+        emu.reset()
+        spawned = time.perf_counter()
+        used = self.spawner.run(self.command(program, config), sink, errors)
+        run = Run(
+            mode="parallel",
+            size=size,
+            round=round_no,
+            program=program,
+            stream=None,
+            wall_s=used["wall_s"],
+            cpu_s=used["user_s"] + used["sys_s"],
+            user_s=used["user_s"],
+            sys_s=used["sys_s"],
+            peak_rss_mb=used["maxrss_kb"] / 1024,
+            exit_code=int(used["status"]),
+            concurrency=concurrency,
+        )
+        if run.exit_code != 0:
+            hint = ""
+            if passed and not self.accepts(program, "concurrency"):
+                hint = " (it declares no `concurrency` setting: try --concurrency 1)"
+            self.fail(run, f"exit code {run.exit_code}{hint}", errors)
+        run.emulator_s, run.emulator_cpu_s = emu.busy()
+        run.latency_s = float(emu.emu.scenario.latency_s)
+        counts, ids, run.states = count_sink(sink, {s.name: s.id_field for s in streams})
+        known = {s.name for s in streams}
+        others = {name: n for name, n in counts.items() if name not in known}
+        problems = [f"records of other streams {others}"] if others else []
+        for stream in streams:
+            problems += [f"{stream.name}: {p}" for p in stream_problems(emu, stream, counts, ids)]
+        if problems:
+            self.fail(run, "; ".join(problems), errors)
+        run.records = sum(counts.get(name, 0) for name in known)
+        stamps = emu.taken()
+        for stream in streams:
+            figures = provider_figures(emu, stream.provider)
+            mine = [at - spawned for name, at in stamps if name == stream.provider]
+            figures["first_s"], figures["last_s"] = min(mine, default=0.0), max(mine, default=0.0)
+            run.providers[stream.provider] = figures
+        run.first_request_s = min((at - spawned for _, at in stamps), default=0.0)
+        run.last_request_s = max((at - spawned for _, at in stamps), default=0.0)
+        run.requests = sum(f["requests"] for f in run.providers.values())
+        run.pages = sum(f["pages"] for f in run.providers.values())
+        sink.unlink(missing_ok=True)
+        self.runs.append(run)
+        if self.verbose:
+            label = "warm-up" if round_no == 0 else f"round {round_no}"
+            print(
+                f"  [{label}] {program:<18} concurrency {concurrency:<4} {run.wall_s:7.2f} s, "
+                f"{run.records} records, {run.requests} requests, "
+                f"emulator {run.emulator_s:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        return run
 
     def fail(self, run: Run, why: str, errors: Path) -> None:
         """Stop the benchmark loudly, with the end of the program's stderr."""
@@ -430,6 +629,52 @@ class Bench:
             for program, stream in order:
                 self.run(emu, mode, size, number, program, stream)
         return orders
+
+
+def _is_page(record: Any) -> bool:
+    """An audit-log page the emulator answered (every provider's path names its audit log)."""
+    return "audit" in record.path.lower() and record.status == 200
+
+
+def stream_problems(
+    emu: TimedEmulator, stream: Stream, counts: dict[str, int], ids: dict[str, set[str]]
+) -> list[str]:
+    """What differs between the stream's RECORDs and the emulator's events (empty: none)."""
+    truth = emu.truth_ids[stream.provider]
+    records = counts.get(stream.name, 0)
+    problems = []
+    if records != len(truth):
+        problems.append(f"{records} RECORD lines, the emulator holds {len(truth)} events")
+    emitted = ids.get(stream.name, set())
+    if emitted != truth:
+        missing, extra = len(truth - emitted), len(emitted - truth)
+        problems.append(f"ids differ from the truth: {missing} missing, {extra} unknown")
+    return problems
+
+
+def provider_figures(emu: TimedEmulator, provider: str) -> dict[str, Any]:
+    """One provider's requests in the last run: by kind, 429s, and the peak request count
+    in its documented window (1 s for a provider without a documented limit)."""
+    log = emu.emu.requests(provider)
+    pages = sum(1 for r in log if _is_page(r))
+    org_lists = sum(1 for r in log if r.path.rstrip("/").endswith("/organizations"))
+    tokens = sum(1 for r in log if "token" in r.path.lower())
+    limit = emu.rate_limits.get(provider) or FALLBACK_RATE_LIMITS.get(provider)
+    window_s = float(limit[1]) if limit else 1.0
+    return {
+        "requests": len(log),
+        "pages": pages,
+        "org_lists": org_lists,
+        "tokens": tokens,
+        "other": len(log) - pages - org_lists - tokens,
+        "rate_limited": sum(
+            1 for r in log if r.status == 429 or getattr(r, "fault", None) == "rate_limit"
+        ),
+        "limit": list(limit) if limit else None,
+        "enforced": provider in emu.rate_limits,
+        "window_s": window_s,
+        "peak": emu.peak_requests(provider, window_s),
+    }
 
 
 # --------------------------------------------------------------------------- summary
@@ -756,6 +1001,102 @@ def print_scale(summary: dict[str, Any]) -> None:
     _print_notes()
 
 
+def print_parallel(summary: dict[str, Any]) -> None:
+    """The parallel tables: time per concurrency, then requests and rates per provider."""
+    ms = summary["latency_ms"]
+    orgs = ", ".join(f"{p} {n}" for p, n in summary["orgs"].items())
+    target = summary["target"]
+    print(
+        f"\nParallel backfill, {ms:g} ms per response: {summary['events']:,} events per stream "
+        f"asked; organisations: {orgs}; medians of {summary['rounds']} round(s)"
+    )
+    rows = []
+    for program, entry in summary["results"].items():
+        for n, v in entry.items():
+            bound = v["vs_bound"]
+            rows.append(
+                [
+                    program,
+                    int(n),
+                    v["records"],
+                    v["requests"],
+                    v["bound_s"],
+                    v["wall_s"]["median"],
+                    v["first_request_s"],
+                    v["last_request_s"],
+                    ratio_text(bound),
+                    ratio_text(v["vs_sequential"]) if v["vs_sequential"] else "-",
+                    v["cpu_s"],
+                    v["emulator_s"],
+                    v["peak_rss_mb"],
+                    ("yes" if v["target_met"] else "no") if bound else "-",
+                ]
+            )
+    headers = ["program", "concurrency", "records", "requests", "bound s", "wall s"]
+    headers += ["1st req s", "last req s", "wall / bound", "wall / c1 wall", "cpu s", "emu s"]
+    headers += ["peak RSS MB"]
+    print(table([*headers, f"<= {target}x bound"], rows))
+    enforced = "enforced by the emulator" if summary["rate_limits_enforced"] else "NOT enforced"
+    print(
+        f"\nRequests per provider; peak = most requests in any window of the documented limit "
+        f"(1 s where none is documented; worst round; {summary['peak_source']}); limits "
+        f"{enforced}; 429s: answers with status 429"
+    )
+    rate_rows = []
+    for program, entry in summary["results"].items():
+        for n, v in entry.items():
+            for provider, f in v["providers"].items():
+                limit = f["limit"]
+                rate_rows.append(
+                    [
+                        program,
+                        int(n),
+                        provider,
+                        f["requests"],
+                        f["pages"],
+                        f["org_lists"],
+                        f["tokens"],
+                        f["other"],
+                        f"{f['first_s']:.2f}-{f['last_s']:.2f}",
+                        f"{limit[0]}/{limit[1]:g} s" if limit else "-",
+                        f"{f['peak']}/{f['window_s']:g} s",
+                        "yes" if not limit else ("yes" if f["peak"] <= limit[0] else "NO"),
+                        f["rate_limited"],
+                    ]
+                )
+    print(
+        table(
+            [
+                "program",
+                "concurrency",
+                "provider",
+                "requests",
+                "pages",
+                "org lists",
+                "token",
+                "other",
+                "requests at s",
+                "limit",
+                "peak",
+                "within",
+                "429s",
+            ],
+            rate_rows,
+        )
+    )
+    print(
+        "\nbound s = requests x delay: the least a one-request-at-a-time client can take. It"
+        "\ncounts every API request of the run: audit-log pages, organisation listings"
+        "\n(Socket, ConfigCat), Torq's token call, and any retried or 429'd call. wall / c1"
+        "\nwall: median of per-round ratios to the same program's concurrency-1 run. 1st req s,"
+        "\nlast req s, requests at s: when the emulator took the first and the last request,"
+        "\nin seconds after the spawn (before the first: start-up; the last answer comes one"
+        "\ndelay later; after it: the end of the run). emu s:"
+        "\ntime during which the emulator was answering at least one request (it answers one"
+        "\nat a time). cpu s, peak RSS: the tap process (os.wait4)."
+    )
+
+
 def _print_notes() -> None:
     print(
         "\nemu s: time the in-process emulator spent answering this run's requests (it filters"
@@ -870,6 +1211,114 @@ def scale(args: argparse.Namespace, streams: list[Stream], bench: Bench) -> dict
     return summary
 
 
+def parallel(args: argparse.Namespace, streams: list[Stream], bench: Bench) -> dict[str, Any]:
+    """Parallel mode: every stream in one config, at each --concurrency N; the summary."""
+    events = args.events or DEFAULT_EVENTS["parallel"]
+    rounds = args.rounds or 1
+    levels = args.concurrency_levels
+    programs = list(bench.taps)
+    delay = args.latency_ms / 1000
+    limits = emulator_rate_limits()
+    names = ", ".join(s.name for s in streams)
+    print(
+        f"parallel: generating {events:,} events per stream for {names} "
+        f"({args.orgs} organisations per multi-organisation provider)",
+        file=sys.stderr,
+    )
+    if limits is None:
+        print(
+            "note: the emulator has no Scenario.rate_limits: the documented rate limits are "
+            "reported, not enforced",
+            file=sys.stderr,
+        )
+    emu = TimedEmulator(
+        streams, events, seed=args.seed, latency_s=delay, orgs=args.orgs, rate_limits=limits
+    )
+    print(f"  generated in {emu.generate_s:.1f} s", file=sys.stderr, flush=True)
+    declared = {}
+    for program in programs:  # --about --format=json: the settings, and the bytecode compiled
+        declared[program] = bench.accepts(program, "concurrency")
+        if not declared[program]:
+            print(
+                f"note: {program} declares no `concurrency` setting: concurrency 1 runs without "
+                "it (sequential), any other N passes it anyway",
+                file=sys.stderr,
+            )
+    variants = [(program, n) for program in programs for n in levels]
+    rng = random.Random(args.seed)
+    orders = []
+    with emu:
+        for number in range(1, rounds + 1):
+            order = list(variants)
+            rng.shuffle(order)
+            orders.append([f"{p}:{n}" for p, n in order])
+            print(f"parallel: round {number}/{rounds}", file=sys.stderr, flush=True)
+            for program, n in order:
+                bench.run_parallel(emu, events, number, program, streams, n)
+    summary: dict[str, Any] = {
+        "mode": "parallel",
+        "events": events,
+        "rounds": rounds,
+        "latency_ms": args.latency_ms,
+        "orgs": emu.orgs,
+        "truth": {s.name: len(emu.truth_ids[s.provider]) for s in streams},
+        "concurrency": levels,
+        "programs": programs,
+        "declares_concurrency": declared,
+        "rate_limits": {p: list(limit) for p, limit in emu.rate_limits.items()},
+        "rate_limits_enforced": limits is not None,
+        "peak_source": "Emulator.peak_requests"
+        if hasattr(emu.emu, "peak_requests")
+        else "harness timestamps",
+        "target": PARALLEL_TARGET,
+        "generate_s": emu.generate_s,
+        "orders": orders,
+        "results": {},
+    }
+    for program in programs:
+        mine = [r for r in bench.runs if r.program == program and r.mode == "parallel"]
+        sequential = [r for r in mine if r.concurrency == 1]
+        entry: dict[str, Any] = {}
+        for n in levels:
+            runs = [r for r in mine if r.concurrency == n and r.round > 0]
+            vs_bound = spread([r.wall_s / (r.requests * delay) for r in runs]) if delay else None
+            providers = {}
+            for stream in streams:
+                figures = [r.providers[stream.provider] for r in runs]
+                first = figures[0]
+                providers[stream.provider] = {
+                    **{k: first[k] for k in ("limit", "enforced", "window_s")},
+                    **{
+                        k: statistics.median_low(f[k] for f in figures)
+                        for k in ("requests", "pages", "org_lists", "tokens", "other")
+                    },
+                    "peak": max(f["peak"] for f in figures),  # the worst round
+                    "rate_limited": max(f["rate_limited"] for f in figures),
+                    "first_s": median(f["first_s"] for f in figures),
+                    "last_s": median(f["last_s"] for f in figures),
+                }
+            entry[str(n)] = {
+                "runs": len(runs),
+                "records": runs[0].records,
+                "requests": statistics.median_low(r.requests for r in runs),
+                "bound_s": median(r.requests * delay for r in runs),
+                "wall_s": spread([r.wall_s for r in runs]),
+                "cpu_s": median(r.cpu_s for r in runs),
+                "peak_rss_mb": median(r.peak_rss_mb for r in runs),
+                "emulator_s": median(r.emulator_s for r in runs),
+                "first_request_s": median(r.first_request_s for r in runs),
+                "last_request_s": median(r.last_request_s for r in runs),
+                "vs_bound": vs_bound,
+                "vs_sequential": per_round(runs, sequential, lambda r: r.wall_s)
+                if sequential and n != 1
+                else None,
+                "target_met": vs_bound is not None and vs_bound["median"] <= PARALLEL_TARGET,
+                "providers": providers,
+            }
+        summary["results"][program] = entry
+    return summary
+
+
 def growth(low: dict, high: dict, sizes: list[int], programs: list[str]) -> dict[str, Any]:
     """How each figure grew from the smallest size to the largest."""
 
@@ -966,19 +1415,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--events",
         type=int,
         default=None,
-        help="events per stream (default 20000; latency mode 2000)",
+        help="events per stream (default 20000; latency and parallel modes 2000)",
     )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
+    add(
         "--latency-ms",
         type=float,
-        default=0.0,
-        help="latency mode: the emulator delays every response by this much",
+        default=None,
+        help="latency mode: the emulator delays every response by this much "
+        f"(parallel mode: default {DEFAULT_PARALLEL_LATENCY_MS:g})",
     )
+    mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--scale",
         action="store_true",
         help="scale mode: the --scale-events sizes, Socket unless --only",
+    )
+    mode.add_argument(
+        "--parallel",
+        action="store_true",
+        help="parallel mode: every stream in one config, several organisations, the tap at "
+        "each --concurrency",
+    )
+    add(
+        "--concurrency",
+        default=DEFAULT_CONCURRENCY,
+        help="parallel mode: the tap's `concurrency` settings to run, comma-separated "
+        f"(default {DEFAULT_CONCURRENCY}; 1 is the sequential reference)",
+    )
+    add(
+        "--orgs",
+        type=int,
+        default=DEFAULT_PARALLEL_ORGS,
+        help="parallel mode: organisations of each multi-organisation provider (Socket, "
+        f"ConfigCat; default {DEFAULT_PARALLEL_ORGS})",
     )
     add(
         "--only",
@@ -1013,8 +1482,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.scale and args.latency_ms is not None:
+        parser.error("argument --latency-ms: not allowed with argument --scale")
+    if args.latency_ms is None:
+        args.latency_ms = DEFAULT_PARALLEL_LATENCY_MS if args.parallel else 0.0
     if args.latency_ms < 0:
         parser.error("--latency-ms must not be negative")
+    try:
+        levels = [int(v) for v in args.concurrency.split(",") if v.strip()]
+    except ValueError:
+        parser.error(f"--concurrency {args.concurrency!r}: expected integers, e.g. 1,8")
+    if not levels or min(levels) < 1:
+        parser.error("--concurrency: at least one value, each at least 1")
+    args.concurrency_levels = list(dict.fromkeys(levels))
+    if args.orgs < 1:
+        parser.error("--orgs must be at least 1")
     variants = {}
     for item in args.variant:
         name, sep, command = item.partition("=")
@@ -1037,10 +1519,20 @@ def main(argv: list[str] | None = None) -> int:
         try:
             bench = Bench(Path(tmp), spawner, args.variants)
             env = environment(bench.taps, spawner.env)
+            # Throughput and scale modes measure reading, not waiting: a tap that limits its
+            # own request rate (Socket: 600/min by default) gets the limit lifted.
+            bench.unthrottled = args.scale or not (args.latency_ms or args.parallel)
             if args.scale:
                 summary = scale(args, streams, bench)
+            elif args.parallel:
+                summary = parallel(args, streams, bench)
             else:
                 summary = throughput_or_latency(args, streams, bench)
+            lifted = {
+                program: [s.provider for s in streams if bench.block_extra(program, s.provider)]
+                for program in bench.taps
+                if bench.unthrottled
+            }
         finally:
             spawner.close()
     env["loadavg_end"] = os.getloadavg()
@@ -1051,9 +1543,16 @@ def main(argv: list[str] | None = None) -> int:
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "environment": env,
         "summary": summary,
+        # Providers whose `max_requests_per_second` was lifted, per tap-like program.
+        "rate_limit_lifted": lifted,
         "runs": [{**asdict(r), "net_s": r.net_s} for r in bench.runs],
     }
-    printers = {"throughput": print_throughput, "latency": print_latency, "scale": print_scale}
+    printers = {
+        "throughput": print_throughput,
+        "latency": print_latency,
+        "scale": print_scale,
+        "parallel": print_parallel,
+    }
     printers[summary["mode"]](summary)
     write_results(result, args.out, chart=not args.no_chart)
     return 0

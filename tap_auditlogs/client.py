@@ -780,9 +780,13 @@ class AuditLogStream(RESTStream):
                 raise ReadCancelledError
             try:
                 with contextlib.nullcontext() if job is None else job.slots:
-                    if self.rate_limiter is not None:
-                        self.rate_limiter.acquire(cancelled)
-                    response = self._attempt(where, url, params, parse)
+                    limiter = self.rate_limiter
+                    place = None if limiter is None else limiter.acquire(cancelled)
+                    try:
+                        response = self._attempt(where, url, params, parse)
+                    finally:
+                        if limiter is not None and place is not None:
+                            limiter.release(place)
             except _AuthRenewedError as renewed:
                 if auth_renewed:
                     raise self._auth_error(where, renewed.response, renewed=True) from None

@@ -13,12 +13,21 @@ main thread only. So what the output holds at any moment is a prefix of what a s
 run writes, every STATE still follows the records it covers, and a run killed at any
 moment resumes exactly as before. Only the timing changes.
 
-Bounds: at most ``concurrency`` requests in flight (one per worker); at most
-``concurrency`` partitions of a stream started ahead of the one being emitted; records
-waiting for their turn stay in memory up to ``MEMORY_BUDGET_RECORDS`` across all
-channels, and the rest wait in temporary files, so memory stays flat however far the
-workers run ahead. Each provider's documented rate limit is kept by one ``RateLimiter``
-shared by its workers (``AuditLogStream.request_json``).
+Inside a partition, a strategy may announce the requests it will make next
+(``Reader.prefetch``): ConfigCat's time windows, or the time ranges a long ascending read
+is split into after its first page (Torq; Nirvana once its pages prove the bound and the
+sort honoured; ``split_points``). Their page chains are fetched by other threads and
+consumed in the announced order, so the strategy, its checks and its checkpoints run as
+in a sequential read.
+
+Bounds: at most ``concurrency`` requests in flight (``ReadAhead.slots``); at most
+``concurrency`` partitions of a stream, and chains of a partition, started ahead of the
+one being consumed; records waiting for their turn stay in memory up to
+``MEMORY_BUDGET_RECORDS`` across all channels, and the rest wait in temporary files, so
+memory stays flat however far the workers run ahead. Each provider's documented rate
+limit is kept by one ``RateLimiter`` shared by its threads (``request_json``). Until a
+provider has answered once, its workers take turns, so refused credentials or an
+exhausted quota cost one request, not one per worker.
 
 When a provider fails as a whole (refused credentials, a quota that asks for a long
 wait) its other workers stop before their next request; what they read up to their last
@@ -32,6 +41,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import math
 import tempfile
 import threading
 import time
@@ -55,9 +65,8 @@ MEMORY_BUDGET_RECORDS = 20_000
 HANDOVER_RECORDS = 500
 #: The keys of a partition's state that the strategies own (``PartitionState``).
 STATE_KEYS = ("replication_key", "replication_key_value", "recent_ids", "pending_pass")
-#: Requests are spaced this much wider than the documented limit: the server counts them
-#: when they arrive, which is a little later than we count them when they leave.
-RATE_LIMIT_MARGIN = 1.05
+#: Windows are kept this much longer than documented, for clocks that drift apart.
+RATE_LIMIT_MARGIN = 1.02
 
 RECORDS, STATE, PAGE = 0, 1, 2
 
@@ -86,15 +95,17 @@ def current_job() -> Worker | None:
 class RateLimiter:
     """At most ``limit`` requests in any ``window_s`` seconds, across threads.
 
-    A sliding window (the last ``limit`` send times), so a burst never exceeds the limit
-    whichever way the server counts, and a long read settles at ``limit / window_s``.
+    A sliding window over the last ``limit`` requests, each counted from when its answer
+    came back (until then it holds its place): the server saw it before that, so however
+    long a thread took between taking a place and sending, no window the server counts
+    holds more than ``limit``. A long read settles at ``limit / window_s``.
     """
 
     def __init__(self, limit: int, window_s: float) -> None:
         """``limit`` requests per ``window_s`` seconds."""
         self.limit = max(1, limit)
         self.window_s = window_s * RATE_LIMIT_MARGIN
-        self._sent: collections.deque[float] = collections.deque()
+        self._places: list[list[float]] = []  # [answered at, or inf while in flight]
         self._lock = threading.Lock()
         self.waited_s = 0.0
 
@@ -103,22 +114,28 @@ class RateLimiter:
         """``rate`` requests per second on average over ``window_s``."""
         return cls(max(1, int(rate * window_s)), window_s)
 
-    def acquire(self, cancelled: Callable[[], bool] = lambda: False) -> None:
-        """Wait for a free slot, then take it."""
+    def acquire(self, cancelled: Callable[[], bool] = lambda: False) -> list[float]:
+        """Wait for a free place, then take it; give it to ``release`` after the answer."""
         while True:
             with self._lock:
                 now = time.monotonic()
-                while self._sent and self._sent[0] <= now - self.window_s:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return
-                wait = self._sent[0] + self.window_s - now
+                self._places = [p for p in self._places if p[0] > now - self.window_s]
+                if len(self._places) < self.limit:
+                    place = [math.inf]
+                    self._places.append(place)
+                    return place
+                oldest = min(p[0] for p in self._places)
+                wait = 0.01 if oldest == math.inf else oldest + self.window_s - now
             if cancelled():
                 raise ReadCancelledError
             wait = min(wait, 1.0)  # look at ``cancelled`` at least once a second
             self.waited_s += wait
             time.sleep(wait)
+
+    def release(self, place: list[float]) -> None:
+        """The request of ``place`` was answered (or failed): it counts from now."""
+        with self._lock:
+            place[0] = time.monotonic()
 
 
 class MemoryBudget:

@@ -168,7 +168,11 @@ def run_seed(seed: int, *, events: int | None = None, max_kills: int = 6) -> See
         problems: list[str] = []
         state: dict | None = None
         late = kills = 0
+        # Each run reads one partition at a time or several side by side (read-ahead):
+        # a kill must be survivable either way, and a resume may switch between them.
+        concurrency = random.Random(f"chaos-concurrency:{seed}")
         while True:
+            config["concurrency"] = concurrency.choice((1, 2, 8))
             kill = None
             if not runs:  # the first run is always killed
                 kill = rng.randint(1, max(2, int(expected * 0.9)))

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -22,6 +23,7 @@ import pytest
 import requests
 
 from tests.emulator import (
+    DOCUMENTED_RATE_LIMITS,
     SOCKET_TOKEN,
     Emulator,
     FaultRule,
@@ -30,6 +32,9 @@ from tests.emulator import (
     TruthEvent,
     available_providers,
 )
+from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS
+from tests.emulator.configcat import ConfigCatProvider
+from tests.emulator.provider import ViewCache
 from tests.emulator.socketdev import END_MARKERS, EVENT_TYPES, ORDERS, lower_camel
 
 UTC = timezone.utc
@@ -626,3 +631,221 @@ def test_standalone_cli(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
+
+
+# ---- served views: one filtered, sorted list per query, reused until the data changes -------
+def _ids(body: dict[str, Any]) -> list[str]:
+    return [item["event_id"] for item in body["results"]]
+
+
+def _desc_ids(emu: Emulator, org: str) -> list[str]:
+    return [ev.id for ev in sorted(_org_truth(emu, org), key=lambda e: (e.at, int(e.id)))][::-1]
+
+
+def test_a_full_read_builds_one_view(make_emu: MakeEmu, http: requests.Session) -> None:
+    emu = make_emu(events_per_org=300)
+    views = emu.provider("socket").views
+    pages = _walk(emu, http, "globex", per_page=20)
+    assert [i["event_id"] for i in _items(pages)] == _desc_ids(emu, "globex")
+    assert (views.misses, views.hits) == (1, len(pages) - 1)  # pages are slices of one view
+    _walk(emu, http, "globex", per_page=7)  # the page size is not part of the view
+    assert views.misses == 1
+    _walk(emu, http, "globex", per_page=100, type="CreateApiToken")  # another query
+    _walk(emu, http, "acme-corp", per_page=100)  # another org
+    assert (views.misses, len(views)) == (3, 3)
+
+
+def test_views_follow_events_added_mid_read(make_emu: MakeEmu, http: requests.Session) -> None:
+    emu = make_emu(events_per_org=60)
+    views = emu.provider("socket").views
+    first = _audit(emu, http, "globex", per_page=20).json()
+    assert _ids(first) == _desc_ids(emu, "globex")[:20]
+    _audit(emu, http, "acme-corp", per_page=20)
+    assert len(views) == 2
+    fresh = emu.add_events("socket", "globex", 3)  # newest first: shifts every page by 3
+    assert len(views) == 1  # only globex's views were dropped
+    second = _audit(emu, http, "globex", per_page=20, page=2).json()
+    assert _ids(second) == _desc_ids(emu, "globex")[20:40]
+    assert _ids(second)[:3] == _ids(first)[-3:]
+    late = emu.add_events("socket", "globex", 2, ts=FIXED_NOW - timedelta(days=60))
+    third = _audit(emu, http, "globex", per_page=20, page=4).json()
+    assert _ids(third) == _desc_ids(emu, "globex")[60:]
+    assert _ids(third)[-2:] == [ev.id for ev in late][::-1]  # the oldest: at the very end
+    assert {ev.id for ev in fresh} <= set(_desc_ids(emu, "globex")[:3])
+    # Late events straight into the provider (tests do this for exact timestamps).
+    configcat = make_emu(events_per_org=30, providers=["configcat"])
+    org = CONFIGCAT_ORGS[0]
+    url = f"{configcat.base_url('configcat')}/v2/organizations/{org}/auditlogs"
+    auth = base64.b64encode(
+        "{username}:{password}".format(**Emulator.credentials("configcat")).encode()
+    ).decode()
+    params: dict[str, Any] = {
+        "fromUtcDateTime": (FIXED_NOW - timedelta(days=29)).isoformat(),
+        "toUtcDateTime": FIXED_NOW.isoformat(),
+    }
+    headers = {"Authorization": f"Basic {auth}"}
+    before = requests.get(url, params=params, headers=headers, timeout=5).json()
+    stamp = (FIXED_NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.1234567+00:00")
+    provider = configcat.provider("configcat")
+    assert isinstance(provider, ConfigCatProvider)
+    [late_item] = provider.add_at(org, [stamp])
+    after = requests.get(url, params=params, headers=headers, timeout=5).json()
+    assert after["paging"]["totalCount"] == before["paging"]["totalCount"] + 1
+    assert after["data"][0]["auditLogId"] == late_item.item["auditLogId"]
+
+
+def test_views_follow_arrivals(make_emu: MakeEmu, http: requests.Session) -> None:
+    emu = make_emu(events_per_org=40, arrivals_every=2, socket_orgs=["solo"])
+    page: Any = "1"
+    while page not in END_VALUES:
+        expected = _desc_ids(emu, "solo")[(int(page) - 1) * 10 :][:10]
+        body = _audit(emu, http, "solo", per_page=10, page=page).json()  # then 1 arrives
+        assert _ids(body) == expected
+        page = body["nextPage"]
+    assert len(_org_truth(emu, "solo")) > 40  # events arrived during the read
+
+
+def test_views_follow_configure(make_emu: MakeEmu, http: requests.Session) -> None:
+    emu = make_emu(events_per_org=50)
+    assert _ids(_audit(emu, http, "globex", per_page=10).json()) == _desc_ids(emu, "globex")[:10]
+    emu.configure(socket_order="asc")
+    asc = _audit(emu, http, "globex", per_page=10).json()
+    assert _ids(asc) == _desc_ids(emu, "globex")[::-1][:10]
+    bound = int(_org_truth(emu, "globex")[25].at.timestamp())
+    upper = {
+        i["event_id"] for i in _items(_walk(emu, http, "globex", per_page=100, **{"from": bound}))
+    }
+    emu.configure(socket_from="lower")
+    lower = {
+        i["event_id"] for i in _items(_walk(emu, http, "globex", per_page=100, **{"from": bound}))
+    }
+    assert upper | lower == set(_desc_ids(emu, "globex"))
+    assert len(upper & lower) < 3  # only events at the bound itself
+    # A switch set behind configure's back still takes effect: switches are part of the key.
+    emu.scenario.socket_order = "desc"
+    assert _ids(_audit(emu, http, "globex", per_page=10).json()) == _desc_ids(emu, "globex")[:10]
+    # Nirvana: filters honoured, then ignored.
+    nirvana = f"{emu.base_url('nirvana')}/v1/audit_logs"
+    key = {"Authorization": f"Bearer {Emulator.credentials('nirvana')['api_key']}"}
+    newest = max(ev.at for ev in emu.truth("nirvana"))
+    params: dict[str, Any] = {
+        "limit": 100,
+        "created_at_min": newest.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+    honoured = requests.get(nirvana, params=params, headers=key, timeout=5).json()
+    emu.configure(nirvana_filters="ignored")
+    ignored = requests.get(nirvana, params=params, headers=key, timeout=5).json()
+    assert honoured["pagination"]["total_count"] < ignored["pagination"]["total_count"] == 50
+
+
+def test_view_cache_is_bounded() -> None:
+    event = Emulator(Scenario(events_per_org=1, providers=["nirvana"])).truth("nirvana")[0]
+    cache = ViewCache(max_views=3, max_items=10)
+    view = [event] * 4
+    for n in range(5):
+        assert cache.get(("org", n), lambda: list(view)) == view
+    assert len(cache) == 2  # 3 views would hold 12 > 10 items
+    assert cache.get(("org", 4), list) == view  # a hit: not rebuilt
+    cache.get(("big", 0), lambda: [event] * 50)
+    assert len(cache) == 1  # the newest view stays, even alone over the bound
+    cache.clear("big")
+    assert len(cache) == 0
+
+
+# ---- request times, rate limits, concurrency --------------------------------------------------
+def test_request_times_and_peak(make_emu: MakeEmu, http: requests.Session) -> None:
+    emu = make_emu(events_per_org=5)
+    start = time.monotonic()
+    for _ in range(5):
+        _audit(emu, http, "globex")
+    time.sleep(0.4)
+    http.get(f"{emu.base_url('socket')}/quota")  # any route counts
+    _audit(emu, http, "nope")  # so does a 404
+    records = emu.requests("socket")
+    assert all(start <= r.at <= time.monotonic() for r in records)
+    assert [r.at for r in records] == sorted(r.at for r in records)
+    assert emu.peak_requests("socket", 0.3) == 5
+    assert emu.peak_requests("socket", 60) == 7
+    assert emu.peak_requests("torq", 60) == 0
+    dropped = make_emu(events_per_org=5, faults=[FaultRule("drop", nth=(1,))])
+    with contextlib.suppress(requests.RequestException):
+        http.get(f"{dropped.base_url('socket')}/quota", timeout=5)
+    http.get(f"{dropped.base_url('socket')}/quota", timeout=5)
+    assert [r.status for r in dropped.requests("socket")] == [0, 200]
+    assert dropped.peak_requests("socket", 60) == 1  # no answer, not counted
+
+
+def test_rate_limit_429_and_recovery(make_emu: MakeEmu, http: requests.Session) -> None:
+    assert set(DOCUMENTED_RATE_LIMITS) <= set(available_providers())
+    assert DOCUMENTED_RATE_LIMITS == {"socket": (600, 60.0), "torq": (50, 1.0)}
+    emu = make_emu(events_per_org=5, rate_limits={"socket": (3, 0.6)})
+    assert [_audit(emu, http, "globex").status_code for _ in range(3)] == [200] * 3
+    over = _audit(emu, http, "globex")
+    assert (over.status_code, over.headers["Retry-After"]) == (429, "1")  # 0.6 s, rounded up
+    assert "rate limit" in over.json()["error"]["message"].lower()  # Socket's error body
+    assert http.get(f"{emu.base_url('socket')}/quota").status_code == 429  # every route
+    log = emu.requests("socket")
+    assert [(r.status, r.fault, r.org) for r in log[3:]] == [
+        (429, "rate_limit", "globex"),
+        (429, "rate_limit", None),
+    ]
+    assert emu.requests("nirvana") == []  # other providers are not limited
+    assert requests.get(f"{emu.base_url('nirvana')}/v1/audit_logs", timeout=5).status_code == 401
+    third_accepted = log[2].at
+    time.sleep(max(0.0, third_accepted + 0.62 - time.monotonic()))  # all 3 left the window
+    assert [_audit(emu, http, "globex").status_code for _ in range(4)] == [200, 200, 200, 429]
+    # Rejected requests are not counted: hammering does not push the window out.
+    emu.configure(rate_limits={"socket": (2, 60)})  # fresh windows
+    assert [_audit(emu, http, "globex").status_code for _ in range(6)] == [200, 200] + [429] * 4
+    assert 59 <= int(_audit(emu, http, "globex").headers["Retry-After"]) <= 60
+    assert emu.peak_requests("socket", 60) > 2  # the peak counts the 429s too
+    emu.configure(rate_limits={})
+    assert _audit(emu, http, "globex").status_code == 200
+    with pytest.raises(ValueError, match="rate_limits"):
+        emu.configure(rate_limits={"socket": (0, 1.0)})
+    with pytest.raises(ValueError, match="rate_limits"):
+        Scenario(rate_limits={"torq": 50})  # type: ignore[dict-item]
+
+
+def test_rate_limit_comes_before_faults(make_emu: MakeEmu, http: requests.Session) -> None:
+    emu = make_emu(
+        events_per_org=5,
+        rate_limits={"socket": (1, 60)},
+        faults=[FaultRule("503", nth=(2,))],
+        arrivals_every=2,
+    )
+    before = len(emu.truth("socket"))
+    assert [_audit(emu, http, "globex").status_code for _ in range(3)] == [200, 429, 429]
+    assert len(emu.truth("socket")) == before  # rejected: no arrival either
+    emu.configure(rate_limits={})
+    assert _audit(emu, http, "globex").status_code == 503  # the provider's 2nd request
+
+
+def test_parallel_requests_overlap_their_latency(make_emu: MakeEmu) -> None:
+    emu = make_emu(events_per_org=50, latency_s=0.1)
+    url = f"{emu.base_url('socket')}/orgs/globex/audit-log"
+    sessions = [requests.Session() for _ in range(8)]
+    for session in sessions:  # connect first: time only the requests
+        session.headers["Authorization"] = f"Bearer {SOCKET_TOKEN}"
+        assert session.get(f"{emu.base_url('socket')}/quota", timeout=5).status_code == 200
+    emu.reset_requests()
+    barrier = threading.Barrier(len(sessions) + 1)
+    statuses: list[int] = []
+
+    def fetch(session: requests.Session) -> None:
+        barrier.wait()
+        statuses.append(session.get(url, params={"per_page": 100}, timeout=5).status_code)
+
+    threads = [threading.Thread(target=fetch, args=(s,)) for s in sessions]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.monotonic()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - start
+    for session in sessions:
+        session.close()
+    assert statuses == [200] * 8
+    assert 0.1 <= elapsed < 0.5, elapsed  # one after another: 0.8 s
+    assert emu.peak_requests("socket", 0.1) == 8  # all taken before any answer went out

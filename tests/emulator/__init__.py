@@ -9,10 +9,11 @@ from .core import Emulator, RequestRecord
 from .faults import FAULT_KINDS, FaultKind, FaultRule
 from .provider import ApiRequest, Provider, QuotaStatus, Response, Route, TruthEvent
 from .registry import available_providers
-from .scenario import QuotaRule, Scenario, Switch
+from .scenario import DOCUMENTED_RATE_LIMITS, QuotaRule, Scenario, Switch
 from .socketdev import TOKEN as SOCKET_TOKEN
 
 __all__ = [
+    "DOCUMENTED_RATE_LIMITS",
     "FAULT_KINDS",
     "SOCKET_TOKEN",
     "ApiRequest",

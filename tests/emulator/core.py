@@ -6,6 +6,7 @@ handler; then arrivals and the request log.  Every response goes out in one `sen
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import random
@@ -13,6 +14,7 @@ import socket
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.utils import formatdate
@@ -45,6 +47,7 @@ class RequestRecord:
     fault: str | None  # the injected fault kind, if any
     org: str | None
     headers: dict[str, str] = field(default_factory=dict)
+    at: float = 0.0  # time.monotonic() when the emulator took the request
 
 
 @dataclass
@@ -86,6 +89,25 @@ class _QuotaWindow:
             limit=self.rule.calls_per_window,
             resets_at=utcnow() + timedelta(seconds=left),
         )
+
+
+class _RateWindow:
+    """A sliding window: at most `calls` accepted requests in any `window_s` seconds."""
+
+    def __init__(self, calls: int, window_s: float) -> None:
+        self.calls = calls
+        self.window_s = window_s
+        self.accepted: deque[float] = deque()
+
+    def take(self, now: float) -> int | None:
+        """Accept one request at `now`: None, else the Retry-After seconds (nothing counted)."""
+        while self.accepted and self.accepted[0] <= now - self.window_s:
+            self.accepted.popleft()
+        if len(self.accepted) < self.calls:
+            self.accepted.append(now)
+            return None
+        frees_at = self.accepted[len(self.accepted) - self.calls] + self.window_s
+        return max(1, math.ceil(frees_at - now))
 
 
 class _Server(ThreadingHTTPServer):
@@ -176,6 +198,8 @@ class Emulator:
         self._injector = self._new_injector()
         self._quota: dict[str, _QuotaWindow] = {}
         self.reset_quota()
+        self._rate: dict[str, _RateWindow] = {}
+        self._reset_rate_limits()
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> Emulator:
@@ -261,6 +285,11 @@ class Emulator:
             self._injector.max_consecutive = self.scenario.max_consecutive_faults
             if "quota" in changes:
                 self.reset_quota()
+            if "rate_limits" in changes:
+                self._reset_rate_limits()
+            if set(changes) - Scenario.RUNTIME_FIELDS:  # a provider switch: it may shape views
+                for provider in self._providers.values():
+                    provider.clear_views()
 
     def reset_quota(self, provider: str | None = None) -> None:
         """Start a new quota window now (for `provider`, or all)."""
@@ -270,6 +299,13 @@ class Emulator:
                     self._quota[name] = _QuotaWindow(rule)
             for name in set(self._quota) - set(self.scenario.quota):
                 del self._quota[name]
+
+    def _reset_rate_limits(self) -> None:
+        """Fresh sliding windows for `scenario.rate_limits` (under the lock or in __init__)."""
+        self._rate = {
+            name: _RateWindow(calls, window_s)
+            for name, (calls, window_s) in self.scenario.rate_limits.items()
+        }
 
     def quota_status(self, provider: str) -> QuotaStatus:
         """The provider's quota window (a fixed, unmetered shape when it has no rule)."""
@@ -299,6 +335,20 @@ class Emulator:
         with self._lock:
             return [r for r in self._log if provider is None or r.provider == provider]
 
+    def peak_requests(self, provider: str, window_s: float) -> int:
+        """The most requests to `provider` (answered: status != 0, any route) whose `at` lie
+        within one window of `window_s` seconds (`last.at - first.at < window_s`).
+
+        Counts every answer, 429s of `rate_limits` and injected faults included.
+        """
+        with self._lock:
+            times = sorted(r.at for r in self._log if r.provider == provider and r.status != 0)
+        peak = 0
+        for i, start in enumerate(times):
+            end = bisect.bisect_left(times, start + window_s, lo=i)
+            peak = max(peak, end - i)
+        return peak
+
     def reset_requests(self) -> None:
         """Clear the log and restart request numbering (fault `nth`, arrivals)."""
         with self._lock:
@@ -323,11 +373,21 @@ class Emulator:
         provider = self._providers.get(name)
         resp: Response | None
         with self._lock:
+            now = time.monotonic()
+            rule: FaultRule | None = None
+            fault: str | None = None
             if provider is None:
-                resp, rule, org = _no_provider(path), None, None
+                resp, org = _no_provider(path), None
             else:
                 req = ApiRequest(method, path[len(provider.prefix) :] or "/", query, headers, body)
-                resp, rule, org = self._answer(provider, req)
+                limited = self._rate_limit(provider, now)
+                if limited is None:
+                    resp, rule, org = self._answer(provider, req)
+                    fault = rule.kind if rule else None
+                else:
+                    found = provider.match(req)
+                    resp, org = limited, found[1].get("org") if found else None
+                    fault = "rate_limit"
             self._log.append(
                 RequestRecord(
                     provider=provider.name if provider else None,
@@ -335,9 +395,10 @@ class Emulator:
                     path=path,
                     query=query,
                     status=resp.status if resp is not None else 0,
-                    fault=rule.kind if rule else None,
+                    fault=fault,
                     org=org,
                     headers=headers,
+                    at=now,
                 )
             )
             delay = self.scenario.latency_s
@@ -349,6 +410,21 @@ class Emulator:
         if rule is not None and rule.spec.delay:
             delay += rule.delay_s
         return _Outcome(head + payload, close=not keep_alive, delay_s=delay)
+
+    def _rate_limit(self, provider: Provider, now: float) -> Response | None:
+        """The 429 if `scenario.rate_limits` rejects this request, else None (under the lock).
+
+        Checked first, for every route: a rejected request reaches neither the fault injector
+        nor the handler, and counts neither toward the window nor toward arrivals.
+        """
+        window = self._rate.get(provider.name)
+        retry_after = window.take(now) if window is not None else None
+        if window is None or retry_after is None:
+            return None
+        message = f"Rate limit exceeded: {window.calls} requests per {window.window_s:g} s"
+        resp = provider.error(429, message)
+        resp.headers["Retry-After"] = str(retry_after)
+        return resp
 
     def _answer(
         self, provider: Provider, req: ApiRequest

@@ -172,8 +172,8 @@ class NirvanaProvider(Provider):
         limit = _int(q.get("limit", "10"))
         if limit is None or not 10 <= limit <= 100:
             return self.error(400, "limit must be an integer between 10 and 100")
-        events = list(self._events[self.orgs[0]])
         honoured = self.opt("filters") == "honoured"
+        filters: list[tuple[Callable[[int, int], bool], int]] = []
         sort_terms: list[tuple[str, bool]] = []
         if honoured:
             for name, keep in (("created_at_min", _ge), ("created_at_max", _le)):
@@ -182,15 +182,25 @@ class NirvanaProvider(Provider):
                 bound = parse_rfc3339_ns(q[name])
                 if bound is None:
                     return self.error(400, f"{name} must be an RFC 3339 date-time")
-                events = [ev for ev in events if keep(_ns(ev.at), bound)]
+                filters.append((keep, bound))
             if q.get("sort"):
                 parsed = _sort_terms(q["sort"])
                 if parsed is None:
                     return self.error(400, f"invalid sort: {q['sort']!r}")
                 sort_terms = parsed
-        ordered = ORDERS[self.opt("order")](events, self.scenario.seed)
-        for field, descending in reversed(sort_terms):  # stable sorts, last term first
-            ordered.sort(key=SORT_FIELDS[field], reverse=descending)
+        order = self.opt("order")
+
+        def build(events: list[TruthEvent]) -> list[TruthEvent]:
+            for keep, bound in filters:
+                events = [ev for ev in events if keep(_ns(ev.at), bound)]
+            ordered = ORDERS[order](events, self.scenario.seed)
+            for field, descending in reversed(sort_terms):  # stable sorts, last term first
+                ordered.sort(key=SORT_FIELDS[field], reverse=descending)
+            return ordered
+
+        # The cursor's offset is not part of the view: every page is a slice of it.
+        key = (tuple((keep.__name__, bound) for keep, bound in filters), tuple(sort_terms), order)
+        ordered = self.view(self.orgs[0], key, build)
         digest = _digest(q) if honoured else ""
         offset = 0
         if q.get("cursor"):

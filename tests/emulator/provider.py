@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Protocol
@@ -19,6 +20,8 @@ from .scenario import COMMON_SWITCHES, Scenario, Switch, as_utc
 UTC = timezone.utc
 TIE_RATE = 0.02  # share of events that repeat their predecessor's timestamp
 MIN_AGE = timedelta(hours=1)  # the newest generated event is at least this old
+VIEW_CACHE_VIEWS = 32  # filtered, sorted views kept per provider (least recently used go first)
+VIEW_CACHE_ITEMS = 4_000_000  # and at most this many event references in all of them
 
 
 def utcnow() -> datetime:
@@ -101,6 +104,51 @@ class QuotaStatus:
     resets_at: datetime
 
 
+class ViewCache:
+    """An LRU of an org's filtered, sorted event lists ("views"), one per distinct query.
+
+    A provider serves a page as a slice of a view, so a page costs O(page size) once the view
+    exists.  The key is (org, the org's version, its event count, the query's own key): a view
+    is never served after the org's events changed, and `clear` frees the stale ones.  Bounded
+    by `max_views` and by `max_items` event references over all views (the newest view is
+    kept even when it alone is larger).
+    """
+
+    def __init__(self, max_views: int = VIEW_CACHE_VIEWS, max_items: int = VIEW_CACHE_ITEMS):
+        self.max_views = max_views
+        self.max_items = max_items
+        self._views: OrderedDict[tuple[Any, ...], list[TruthEvent]] = OrderedDict()
+        self._items = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], list[TruthEvent]]) -> list[TruthEvent]:
+        """The view under `key`, built by `build()` on a miss.  Callers must not change it."""
+        view = self._views.get(key)
+        if view is not None:
+            self._views.move_to_end(key)
+            self.hits += 1
+            return view
+        self.misses += 1
+        view = build()
+        self._views[key] = view
+        self._items += len(view)
+        while len(self._views) > 1 and (
+            len(self._views) > self.max_views or self._items > self.max_items
+        ):
+            _, old = self._views.popitem(last=False)
+            self._items -= len(old)
+        return view
+
+    def clear(self, org: str | None = None) -> None:
+        """Forget every view (of `org`, or of all orgs)."""
+        for key in [k for k in self._views if org is None or k[0] == org]:
+            self._items -= len(self._views.pop(key))
+
+
 class Host(Protocol):
     """What the emulator core offers providers."""
 
@@ -123,6 +171,8 @@ class Provider:
         self.rng = random.Random(f"{scenario.seed}:{self.name}:data")
         self.orgs: list[str] = list(self.opt("orgs"))
         self._events: dict[str, list[TruthEvent]] = {org: [] for org in self.orgs}
+        self._version: dict[str, int] = dict.fromkeys(self.orgs, 0)  # bumped on every change
+        self.views = ViewCache()
         self.setup()
         self._generate()
 
@@ -176,6 +226,30 @@ class Provider:
         planned.sort(key=lambda pair: pair[0])
         for at, org in planned:
             self._events[org].append(self.make_event(org, at))
+        self.events_changed()
+
+    def events_changed(self, org: str | None = None) -> None:
+        """Call after changing `org`'s event list (None: any org's): drops its cached views."""
+        for name in self._version if org is None else (org,):
+            self._version[name] += 1
+        self.views.clear(org)
+
+    def view(
+        self, org: str, key: Hashable, build: Callable[[list[TruthEvent]], list[TruthEvent]]
+    ) -> list[TruthEvent]:
+        """`build(the org's events)`, cached per `key` until the org's events change.
+
+        `key` must hold everything the view depends on besides the events: the query's
+        filters, bounds and order as parsed, and every switch that shapes the view.  The view
+        is shared: slice it, never change it.
+        """
+        events = self._events[org]
+        full_key = (org, self._version[org], len(events), key)
+        return self.views.get(full_key, lambda: build(events))
+
+    def clear_views(self) -> None:
+        """Forget every cached view (after a switch changed)."""
+        self.views.clear()
 
     def add_events(self, org: str, n: int, at: datetime | None = None) -> list[TruthEvent]:
         """Append `n` events to `org` at `at` (default: now)."""
@@ -184,6 +258,7 @@ class Provider:
         when = utcnow() if at is None else as_utc(at)
         made = [self.make_event(org, when) for _ in range(n)]
         self._events[org].extend(made)
+        self.events_changed(org)
         return made
 
     def events(self, org: str) -> list[TruthEvent]:

@@ -53,6 +53,31 @@ class QuotaRule:
     window_s: float = 3600.0
 
 
+# Published request-rate limits, by provider: (max requests, per window seconds).  Pass as
+# `Scenario(rate_limits=DOCUMENTED_RATE_LIMITS)` to enforce them (429 with Retry-After).
+DOCUMENTED_RATE_LIMITS: dict[str, tuple[int, float]] = {
+    "socket": (600, 60.0),  # Socket: 600 requests per minute
+    "torq": (50, 1.0),  # Torq: 50 requests per second
+}
+
+
+def _check_rate_limits(value: Any) -> dict[str, tuple[int, float]]:
+    """`{provider: (max requests, window seconds)}`, both positive; raise ValueError if not."""
+    checked: dict[str, tuple[int, float]] = {}
+    for provider, limit in dict(value or {}).items():
+        try:
+            calls, window_s = limit
+            valid = int(calls) == calls >= 1 and float(window_s) > 0
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"rate_limits[{provider!r}]={limit!r}: want (max requests >= 1, window s > 0)"
+            )
+        checked[provider] = (int(calls), float(window_s))
+    return checked
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -83,11 +108,14 @@ class Scenario:
     max_consecutive_faults: int | None  # random faults never exceed this streak (None: no guard)
     latency_s: float  # fixed delay added to every API response
     quota: dict[str, QuotaRule]  # provider -> quota window
+    # provider -> (max requests, window s): a sliding window over the accepted requests, else
+    # 429 with Retry-After (empty: no limit).  See DOCUMENTED_RATE_LIMITS.
+    rate_limits: dict[str, tuple[int, float]]
     switches: dict[str, Any]  # explicitly set provider switches, by `<provider>_<switch>`
 
     # Fields that may change on a running emulator (the others shape the generated data).
     RUNTIME_FIELDS = frozenset(
-        {"arrivals_every", "faults", "max_consecutive_faults", "latency_s", "quota"}
+        {"arrivals_every", "faults", "max_consecutive_faults", "latency_s", "quota", "rate_limits"}
     )
 
     def __init__(
@@ -102,6 +130,7 @@ class Scenario:
         max_consecutive_faults: int | None = 2,
         latency_s: float = 0.0,
         quota: dict[str, QuotaRule] | None = None,
+        rate_limits: dict[str, tuple[int, float]] | None = None,
         switches: dict[str, Any] | None = None,
         **provider_switches: Any,
     ) -> None:
@@ -115,11 +144,14 @@ class Scenario:
         self.max_consecutive_faults = max_consecutive_faults
         self.latency_s = latency_s
         self.quota = dict(quota or {})
+        self.rate_limits = dict(rate_limits or {})
         self.switches = {}
         for key, value in {**(switches or {}), **provider_switches}.items():
             setattr(self, key, value)
 
     def __setattr__(self, key: str, value: Any) -> None:
+        if key == "rate_limits":
+            value = _check_rate_limits(value)
         if key in _FIELD_NAMES:
             object.__setattr__(self, key, value)
             return

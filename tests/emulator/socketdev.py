@@ -247,13 +247,18 @@ class SocketProvider(Provider):
             return self.error(400, "from must be a unix timestamp in seconds")
         if "type" in q and q["type"] not in EVENT_TYPES:
             return self.error(400, f"Invalid audit log event type: {q['type']!r}")
-        events = self._events[org]
-        if "type" in q:
-            events = [ev for ev in events if ev.item["type"] == lower_camel(q["type"])]
-        if bound is not None:
-            keep = FROM_READINGS[self.opt("from")]
-            events = [ev for ev in events if keep(ev.at, bound)]
-        ordered = ORDERS[self.opt("order")](events, self.scenario.seed)
+        kind, reading, order = q.get("type"), self.opt("from"), self.opt("order")
+
+        def build(events: list[TruthEvent]) -> list[TruthEvent]:
+            if kind is not None:
+                events = [ev for ev in events if ev.item["type"] == lower_camel(kind)]
+            if bound is not None:
+                keep = FROM_READINGS[reading]
+                events = [ev for ev in events if keep(ev.at, bound)]
+            return ORDERS[order](events, self.scenario.seed)
+
+        # The page number is not part of the view: every page of a query is a slice of it.
+        ordered = self.view(org, (kind, bound, reading, order), build)
         start = (page - 1) * per_page
         results = [dict(ev.item) for ev in ordered[start : start + per_page]]
         more = start + per_page < len(ordered)

@@ -248,6 +248,7 @@ class TorqProvider(Provider):
         )
         event = self._event(self.orgs[0], at, len(fraction), int(fraction[6:] or "0"))
         self._events[self.orgs[0]].append(event)
+        self.events_changed(self.orgs[0])
         return event
 
     def _event(self, org: str, at: datetime, digits: int, extra_ns: int) -> TruthEvent:
@@ -312,14 +313,19 @@ class TorqProvider(Provider):
                 since = _ns_of(datetime.now(timezone.utc) - DEFAULT_WINDOW)
             state = {"offset": 0, "since": since, "query": query_id}
         since, until = int(state["since"]), bounds["end_time"]
-        org = self.orgs[0]
-        events = [
-            ev
-            for ev in self._events[org]
-            if self._ns[ev.id] > since and (until is None or self._ns[ev.id] < until)
-        ]
         descending = order == "desc" or self.opt("order_param") == "ignored"
-        events.sort(key=lambda ev: (self._ns[ev.id], self._seq[ev.id]), reverse=descending)
+
+        def build(source: list[TruthEvent]) -> list[TruthEvent]:
+            events = [
+                ev
+                for ev in source
+                if self._ns[ev.id] > since and (until is None or self._ns[ev.id] < until)
+            ]
+            events.sort(key=lambda ev: (self._ns[ev.id], self._seq[ev.id]), reverse=descending)
+            return events
+
+        # The token's offset is not part of the view: every page is a slice of it.
+        events = self.view(self.orgs[0], (since, until, descending), build)
         offset = state["offset"]
         page = [dict(ev.item) for ev in events[offset : offset + page_size]]
         body: dict[str, Any] = {"audit_logs": page}
