@@ -38,7 +38,14 @@ def parse_instant(value: str, *, allow_naive: bool = False) -> int:
 
     A date alone means midnight UTC. A date-time without an offset is rejected unless
     ``allow_naive`` (then it is read as UTC). Raises ValueError on anything else.
+    The last few thousand results are remembered: a page's timestamps are parsed when it
+    is checked and again when its records are read.
     """
+    return _parse_instant(value, allow_naive)
+
+
+@lru_cache(maxsize=4096)
+def _parse_instant(value: str, allow_naive: bool) -> int:
     fast = _UTC.fullmatch(value)
     if fast is not None:  # the usual form, twice as fast; same result as below
         year, month, day, hour, minute, second, fraction = fast.groups()
