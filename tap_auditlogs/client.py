@@ -764,7 +764,7 @@ class AuditLogStream(RESTStream):
         parse: Callable[[t.Any], t.Any] | None,
     ) -> requests.Response:
         flush = getattr(self._tap, "flush_messages", None)
-        if flush is not None and job is None:
+        if flush is not None and threading.current_thread() is threading.main_thread():
             flush()  # what was read so far goes out before we wait for the network
         cancelled = job.cancelled.is_set if job is not None else lambda: False
         max_tries = 1 + int(self.config.get("max_retries", 8))

@@ -534,9 +534,15 @@ class ReadAhead:
         self._lock = threading.Lock()
 
     def plan(self, streams: Iterable[AuditLogStream]) -> None:
-        """Create a job per partition, then start the first ones, taking streams in turn."""
-        for stream in streams:
-            partitions = stream.partitions
+        """Create a job per partition, then start the first ones, taking streams in turn.
+
+        Listing a provider's organizations costs a request: the providers list theirs
+        side by side.
+        """
+        streams = list(streams)
+        with ThreadPoolExecutor(max(1, len(streams)), thread_name_prefix="list") as pool:
+            listed = list(pool.map(lambda stream: stream.partitions, streams))
+        for stream, partitions in zip(streams, listed, strict=True):
             if partitions is not None and not partitions:
                 continue  # the organizations could not be listed (reported already)
             contexts: list[Context] = list(partitions) if partitions is not None else [None]
