@@ -60,7 +60,7 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Record
 
 #: Records held in memory across every channel; beyond this they wait in temporary files.
-MEMORY_BUDGET_RECORDS = 20_000
+MEMORY_BUDGET_RECORDS = 5_000
 #: A worker hands its records over in pages of at most this many (and at every checkpoint).
 HANDOVER_RECORDS = 500
 #: The keys of a partition's state that the strategies own (``PartitionState``).
