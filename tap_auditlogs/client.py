@@ -464,10 +464,16 @@ class AuditLogStream(RESTStream):
             and not maps[0].flattening_enabled
         )
 
+    @cached_property
+    def _write_record_directly(self) -> Callable[[str, Record], None] | None:
+        """The writer's ``write_record`` when records go out unchanged, else None."""
+        write_record = getattr(self._tap.message_writer, "write_record", None)
+        return write_record if self._records_as_they_are else None
+
     def _write_record_message(self, record: Record) -> None:
         """The SDK's, or straight to the writer's buffer when records go out unchanged."""
-        write_record = getattr(self._tap.message_writer, "write_record", None)
-        if write_record is None or not self._records_as_they_are:
+        write_record = self._write_record_directly
+        if write_record is None:
             super()._write_record_message(record)
             return
         write_record(self.name, record)

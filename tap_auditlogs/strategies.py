@@ -301,7 +301,10 @@ def _is_new(ts: int, record_id: str, lower: int | None, *seen: Mapping[str, int]
     """The one place that decides whether a record read from the API is emitted."""
     if lower is not None and ts < lower:
         return False
-    return not any(record_id in ids for ids in seen)
+    for ids in seen:  # noqa: SIM110 - a loop, not any(...): this runs for every record
+        if record_id in ids:
+            return False
+    return True
 
 
 def _max(*values: int | None) -> int | None:
@@ -359,7 +362,7 @@ class Ascending:
                         continue
                     yield record
                     emitted[record_id] = ts
-                    high = _max(high, ts)
+                    high = ts if high is None or ts > high else high
                 if high is not None:
                     floor = high - reader.lookback_ns
                     if ordered:
@@ -483,7 +486,7 @@ class NewestFirst:
                 if not _is_new(ts, record_id, lower, recent, pass_ids):
                     continue
                 yield record
-                ceiling = _max(ceiling, ts)
+                ceiling = ts if ceiling is None or ts > ceiling else ceiling
                 if ceiling is not None and ts >= ceiling - lookback:
                     pass_ids[record_id] = ts
             if not ordered:

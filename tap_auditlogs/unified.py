@@ -401,7 +401,7 @@ class AuditEventsStream(Stream):
 
     def write_event(self, source: AuditLogStream, record: Record, context: Context) -> None:
         """Write the unified record of ``record``, read by ``source`` (when selected)."""
-        if not self.selected:
+        if not self._selected:
             return
         found = self._mappings.get(source.provider)
         if found is None:
@@ -415,6 +415,11 @@ class AuditEventsStream(Stream):
             self._write_schema_message()
             self._schema_written = True
         self._write_record_message(row)
+
+    @cached_property
+    def _selected(self) -> bool:
+        """``selected``, looked up once: the catalog does not change during a run."""
+        return self.selected
 
     def get_records(self, context: Context) -> Iterator[Record]:
         """Nothing: the records are written while the provider streams read theirs."""
