@@ -7,6 +7,7 @@ import contextlib
 import datetime
 import difflib
 import logging
+import signal
 import sys
 import time
 import typing as t
@@ -42,6 +43,7 @@ from tap_auditlogs.unified import UNIFIED_SETTINGS, AuditEventsStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
+    from types import FrameType
 
     import click
     from jsonschema.exceptions import ValidationError
@@ -209,9 +211,8 @@ class FlushBeforeStateWriter(MsgSpecWriter):
             self._extracted_ms = now_ms
             extracted = datetime.datetime.now(datetime.timezone.utc)
             self._extracted = b',"time_extracted":%s}\n' % msgspec_encoder.encode(extracted)
-        self._pending += prefix
-        self._pending += msgspec_encoder.encode(record)
-        self._pending += self._extracted
+        # One append: a signal handler that writes a STATE (SIGTERM) never splits a line.
+        self._pending += b"".join((prefix, msgspec_encoder.encode(record), self._extracted))
         if len(self._pending) >= self.CHUNK:
             self.flush()
 
@@ -355,6 +356,24 @@ class TapAuditLogs(Tap):
             for failure in self.failures:
                 self.logger.error("%s", Redactor.scrub(str(failure)))
             raise SyncIncompleteError(self.failures)
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: write the state of what was emitted, then exit 128 + signal.
+
+        The SDK exits 0, which tells an orchestrator the run succeeded. The workers stop
+        before their next request (``sync_all_or_fail``'s ``finally``).
+        """
+        try:
+            self.write_message(StateMessage(value=self.state))
+            self.flush_messages()
+        finally:
+            name = signal.Signals(signum).name
+            self.logger.warning(
+                "Stopped by %s: the state of everything emitted is saved; the next run "
+                "continues from it.",
+                name,
+            )
+            sys.exit(128 + signum)
 
     def start_read_ahead(self) -> None:
         """With ``concurrency`` > 1, start reading the partitions of every stream to sync."""

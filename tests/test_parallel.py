@@ -8,7 +8,10 @@ Kills under read-ahead are covered by the chaos tests (each run picks a concurre
 
 from __future__ import annotations
 
+import json
 import random
+import signal
+import subprocess
 import threading
 import time
 from datetime import timedelta
@@ -19,7 +22,7 @@ from tap_auditlogs import parallel
 from tap_auditlogs.instants import format_instant, instant_from_datetime
 from tap_auditlogs.parallel import RECORDS, STATE, Channel, MemoryBudget, RateLimiter
 from tap_auditlogs.providers.socketdev import SocketAuditLogStream
-from tests.conftest import TapRun, run_tap, run_tap_cli, tap_config
+from tests.conftest import TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
 from tests.emulator import QuotaRule
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS
 
@@ -279,3 +282,36 @@ def test_a_kill_while_ranges_are_read_ahead_loses_nothing(emulator) -> None:
     assert run.exit_code == 0
     assert truth - set(emitted) == set(), "no event lost"
     assert len(emitted) - len(truth) <= 2 * 500, "at most a page re-read per kill"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_while_reading_ahead_saves_the_state_and_exits_non_zero(
+    emulator, tmp_path, signum: int
+) -> None:
+    """An orchestrator stopping the run: the last line is a STATE covering what was
+    emitted, the exit code says it was stopped (128 + signal), and a resume finishes."""
+    emu = emulator(seed=39, socket_orgs=SOCKET_ORGS, events_per_org=2000, latency_s=0.2)
+    config = tap_config(emu, start_date=start_of(emu), concurrency=8)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    with (tmp_path / "out.jsonl").open("wb") as out:
+        process = subprocess.Popen(
+            [*TAP_COMMAND, "--config", str(config_path)], stdout=out, stderr=subprocess.PIPE
+        )
+        time.sleep(1.5)  # the tap starts in about 0.5 s; reading takes several seconds
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 128 + signum
+    assert "Traceback" not in stderr.decode()
+    assert f"Stopped by {signal.Signals(signum).name}" in stderr.decode()
+    stopped = TapRun(parse_lines((tmp_path / "out.jsonl").read_text()), process.returncode)
+    assert stopped.messages[-1]["type"] == "STATE"
+    assert len(stopped.records()) < sum(len(emu.truth(p)) for p in emu.providers)
+    emu.configure(latency_s=0.0)
+    resumed = run_tap(config, stopped.final_state)
+    assert resumed.exit_code == 0
+    for provider in emu.providers:
+        stream = next(s for s in KEYS if s.startswith(provider))
+        truth = {e.id for e in emu.truth(provider)}
+        emitted = {str(r[KEYS[stream]]) for run in (stopped, resumed) for r in run.records(stream)}
+        assert truth - emitted == set(), f"{stream}: no event lost"
