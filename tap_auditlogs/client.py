@@ -274,7 +274,8 @@ class AuditLogStream(RESTStream):
 
         ``Session.send`` alone ignores ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` (only
         ``Session.request`` merges them) and looks the proxy variables up again for every
-        request (measured: 45% of the tap's CPU time per record); once per host is enough.
+        request (measured: nearly half the tap's CPU time on a 20k-event read); once per
+        host is enough.
         """
         parts = urlsplit(url)
         host = f"{parts.scheme}://{parts.netloc}/"

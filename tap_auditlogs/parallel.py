@@ -107,7 +107,6 @@ class RateLimiter:
         self.window_s = window_s * RATE_LIMIT_MARGIN
         self._places: list[list[float]] = []  # [answered at, or inf while in flight]
         self._lock = threading.Lock()
-        self.waited_s = 0.0
 
     @classmethod
     def per_second(cls, rate: float, window_s: float) -> RateLimiter:
@@ -128,9 +127,7 @@ class RateLimiter:
                 wait = 0.01 if oldest == math.inf else oldest + self.window_s - now
             if cancelled():
                 raise ReadCancelledError
-            wait = min(wait, 1.0)  # look at ``cancelled`` at least once a second
-            self.waited_s += wait
-            time.sleep(wait)
+            time.sleep(min(wait, 1.0))  # look at ``cancelled`` at least once a second
 
     def release(self, place: list[float]) -> None:
         """The request of ``place`` was answered (or failed): it counts from now."""
@@ -581,11 +578,10 @@ class ReadAhead:
             self._started[job.stream.name] -= 1
             self._start_next(job.stream.name)
 
-    def cancel(self, stream_name: str | None = None) -> None:
-        """Stop the workers (of one stream): no new request, and no new job."""
-        for name, cancelled in self._cancelled.items():
-            if stream_name in (None, name):
-                cancelled.set()
+    def cancel(self) -> None:
+        """Stop every worker: no new request, and no new job."""
+        for cancelled in self._cancelled.values():
+            cancelled.set()
 
     def close(self) -> None:
         """Stop every worker and drop what was not emitted (the run is over)."""
