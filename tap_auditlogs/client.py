@@ -611,7 +611,13 @@ class AuditLogStream(RESTStream):
             self._log_progress(
                 context, len(records), None if total is None else total - read_in_pass
             )
-            yield Page(records=records, token=token, next_token=next_token, total=total)
+            yield Page(
+                records=records,
+                token=token,
+                next_token=next_token,
+                total=total,
+                elapsed_s=response.elapsed.total_seconds(),
+            )
             if records:
                 empty_in_a_row = 0
                 continue

@@ -345,6 +345,8 @@ class _WorkerReader:
         self._job.chains.announce(context, requests)
 
     def split_points(self, context: Context, first: Page) -> list[int]:
+        if first.elapsed_s < SPLIT_MIN_LATENCY_S:
+            return []  # an API this fast leaves no waiting to hide: threads would only cost
         return split_points(
             [self._stream.instant_of(record) for record in first.records],
             more=first.next_token is not None,
@@ -353,6 +355,8 @@ class _WorkerReader:
         )
 
 
+#: A read is split only when its first page took at least this long to answer.
+SPLIT_MIN_LATENCY_S = 0.02
 #: A split into ranges read side by side may cost this share of extra requests at most
 #: (each range but the last ends on a partly filled page): issue #9 allows 2%.
 SPLIT_EXTRA_REQUESTS = 0.02
@@ -415,7 +419,9 @@ class _Chain:
             if self.cancelled.is_set():
                 raise ReadCancelledError
             for page in self.stream.pages(self.context, self.params):
-                self.channel.put(PAGE, [page.records, page.token, page.next_token, page.total])
+                self.channel.put(
+                    PAGE, [page.records, page.token, page.next_token, page.total, page.elapsed_s]
+                )
                 if self.upper is not None and self._past_upper(page.records):
                     break
         except BaseException as exc:
@@ -431,8 +437,9 @@ class _Chain:
 
     def __iter__(self) -> Iterator[Page]:
         try:
-            for _, (records, token, next_token, total) in self.channel.events(lambda: None):
-                yield Page(records=records, token=token, next_token=next_token, total=total)
+            for _, payload in self.channel.events(lambda: None):
+                records, token, next_token, total, elapsed_s = payload
+                yield Page(records, token, next_token, total, elapsed_s)
             if self.channel.error is not None:
                 raise self.channel.error
         finally:

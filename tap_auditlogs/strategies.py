@@ -57,6 +57,7 @@ class Page:
     token: t.Any = None  # what fetched this page (None: the first page)
     next_token: t.Any = None  # what fetches the following page; None on the last page
     total: int | None = None  # the provider's total count, when it tells
+    elapsed_s: float = 0.0  # how long the API took to answer it
 
 
 class Reader(t.Protocol):

@@ -250,7 +250,7 @@ def test_a_long_ascending_read_is_split_into_ranges_at_almost_no_extra_cost(
     the rest of a long read is fetched as time ranges side by side, and emitted oldest
     first exactly as one chain would, for at most 2% more requests."""
     emu = emulator(providers=(provider,), seed=37, events_per_org=events, span_days=30,
-                   latency_s=0.002)  # fmt: skip
+                   latency_s=0.03)  # fmt: skip
     start = start_of(emu)
     sequential = run_tap(tap_config(emu, start_date=start, concurrency=1))
     one_chain = len(emu.requests(provider))
@@ -268,9 +268,20 @@ def test_a_long_ascending_read_is_split_into_ranges_at_almost_no_extra_cost(
     assert len(requests) <= one_chain * 1.02 + 1
 
 
+def test_a_fast_api_is_read_as_one_chain(emulator) -> None:
+    """Without latency to hide, ranges would only cost threads and requests."""
+    emu = emulator(providers=("torq",), seed=37, events_per_org=30_000, span_days=30)
+    config = tap_config(emu, start_date=start_of(emu))
+    run_tap({**config, "concurrency": 1})  # the emulator sorts its view once: not latency
+    emu.reset_requests()
+    run = run_tap({**config, "concurrency": 8})
+    assert len(run.records()) == 30_000
+    assert not [r for r in emu.requests("torq") if "end_time" in r.query]
+
+
 def test_a_kill_while_ranges_are_read_ahead_loses_nothing(emulator) -> None:
     emu = emulator(providers=("torq",), seed=38, events_per_org=30_000, span_days=30,
-                   latency_s=0.01)  # fmt: skip
+                   latency_s=0.03)  # fmt: skip
     config = tap_config(emu, start_date=start_of(emu), concurrency=8)
     truth = {e.id for e in emu.truth("torq")}
     emitted: list[str] = []
