@@ -50,12 +50,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -616,19 +616,36 @@ class Bench:
         warmup: bool = True,
     ) -> list[list[str]]:
         """A warm-up pass, then ``rounds`` rounds in a new random order each; the orders."""
-        orders = []
+        orders: list[list[str]] = []
         if warmup:
             print(f"{mode}: warm-up", file=sys.stderr, flush=True)
             for program, stream in variants:
                 self.run(emu, mode, size, 0, program, stream)
-        for number in range(1, rounds + 1):
-            order = list(variants)
-            rng.shuffle(order)
-            orders.append([f"{p}:{s.name if s else ''}" for p, s in order])
-            print(f"{mode}: round {number}/{rounds}", file=sys.stderr, flush=True)
+        names = [f"{p}:{s.name if s else ''}" for p, s in variants]
+        for number, order in shuffled_rounds(variants, names, rounds, rng, mode, orders):
             for program, stream in order:
                 self.run(emu, mode, size, number, program, stream)
         return orders
+
+
+V = TypeVar("V")
+
+
+def shuffled_rounds(
+    variants: list[V],
+    names: list[str],
+    rounds: int,
+    rng: random.Random,
+    mode: str,
+    orders: list[list[str]],
+) -> Iterator[tuple[int, list[V]]]:
+    """Each round's number and its variants in a new random order (named into ``orders``)."""
+    for number in range(1, rounds + 1):
+        picks = list(range(len(variants)))
+        rng.shuffle(picks)
+        orders.append([names[i] for i in picks])
+        print(f"{mode}: round {number}/{rounds}", file=sys.stderr, flush=True)
+        yield number, [variants[i] for i in picks]
 
 
 def _is_page(record: Any) -> bool:
@@ -1246,13 +1263,10 @@ def parallel(args: argparse.Namespace, streams: list[Stream], bench: Bench) -> d
             )
     variants = [(program, n) for program in programs for n in levels]
     rng = random.Random(args.seed)
-    orders = []
+    orders: list[list[str]] = []
     with emu:
-        for number in range(1, rounds + 1):
-            order = list(variants)
-            rng.shuffle(order)
-            orders.append([f"{p}:{n}" for p, n in order])
-            print(f"parallel: round {number}/{rounds}", file=sys.stderr, flush=True)
+        labels = [f"{p}:{n}" for p, n in variants]
+        for number, order in shuffled_rounds(variants, labels, rounds, rng, "parallel", orders):
             for program, n in order:
                 bench.run_parallel(emu, events, number, program, streams, n)
     summary: dict[str, Any] = {

@@ -296,12 +296,10 @@ class AuditLogStream(RESTStream):
     def rate_limiter(self) -> RateLimiter | None:
         """Keeps the provider's rate limit across every thread that reads it."""
         rate = self.settings.get("max_requests_per_second")
-        if self.rate_limit is None:
-            return None if rate is None else RateLimiter.per_second(float(rate), 1.0)
-        limit, window_s = self.rate_limit
-        if rate is None:
-            return RateLimiter(limit, window_s)
-        return RateLimiter.per_second(float(rate), window_s)
+        limit, window_s = self.rate_limit or (None, 1.0)
+        if rate is not None:
+            return RateLimiter.per_second(float(rate), window_s)
+        return None if limit is None else RateLimiter(limit, window_s)
 
     @property
     def lookback_ns(self) -> int:
