@@ -14,7 +14,9 @@ import io
 import json
 import logging
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -178,3 +180,55 @@ def emulator() -> t.Iterator[t.Callable[..., Emulator]]:
 def _quiet_sdk_logs(caplog: pytest.LogCaptureFixture) -> None:
     """Keep the SDK's INFO lines out of failing-test reports unless asked for."""
     caplog.set_level(logging.WARNING)
+
+
+# ----------------------------------------------------------------- PostgreSQL
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> t.Iterator[int]:
+    """A private PostgreSQL server on 127.0.0.1 (installed with apt-get when missing)."""
+    data_dir = tempfile.mkdtemp(prefix="tap-auditlogs-pg-")
+    port = free_port()
+    script = REPO / "scripts" / "ensure_postgres.sh"
+    done = subprocess.run(
+        ["bash", str(script), "start", data_dir, str(port)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        reason = f"no PostgreSQL server could be started: {(done.stderr or done.stdout)[-800:]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield port
+    finally:
+        subprocess.run(["bash", str(script), "stop", data_dir], check=False, timeout=120)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-X", "-A", "-t"]
+
+
+def psql(port: int, query: str) -> list[list[str]]:
+    """Rows of a query on the test server, as lists of text fields."""
+    done = subprocess.run(
+        [*PSQL, "-p", str(port), "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", query],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [line.split("\t") for line in done.stdout.splitlines() if line]

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ import pytest
 import yaml
 
 from tap_auditlogs.providers import all_providers
-from tests.conftest import REPO
+from tests.conftest import REPO, psql
 
 if t.TYPE_CHECKING:
     from tests.emulator import Emulator
@@ -184,12 +183,6 @@ def meltano() -> Meltano:
 
 
 # ------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_emulator(emulator: t.Callable[..., Emulator]) -> Emulator:
@@ -339,47 +332,6 @@ def test_flattening_makes_columns_of_nested_objects(meltano, emulator, tmp_path)
 
 
 # ----------------------------------------------------------------- PostgreSQL
-
-
-@pytest.fixture(scope="module")
-def postgres() -> t.Iterator[int]:
-    """A private PostgreSQL server on 127.0.0.1 (installed with apt-get when missing)."""
-    data_dir = tempfile.mkdtemp(prefix="tap-auditlogs-pg-")
-    port = free_port()
-    script = REPO / "scripts" / "ensure_postgres.sh"
-    done = subprocess.run(
-        ["bash", str(script), "start", data_dir, str(port)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        reason = f"no PostgreSQL server could be started: {(done.stderr or done.stdout)[-800:]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
-        yield port
-    finally:
-        subprocess.run(["bash", str(script), "stop", data_dir], check=False, timeout=120)
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-X", "-A", "-t"]
-
-
-def psql(port: int, query: str) -> list[list[str]]:
-    done = subprocess.run(
-        [*PSQL, "-p", str(port), "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", query],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return [line.split("\t") for line in done.stdout.splitlines() if line]
 
 
 def postgres_counts(port: int, schema: str) -> dict[str, tuple[int, int, int]]:
