@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Protocol
 
+from .awkward import make_awkward
 from .scenario import COMMON_SWITCHES, Scenario, Switch, as_utc
 
 UTC = timezone.utc
@@ -172,6 +173,7 @@ class Provider:
         self.orgs: list[str] = list(self.opt("orgs"))
         self._events: dict[str, list[TruthEvent]] = {org: [] for org in self.orgs}
         self._version: dict[str, int] = dict.fromkeys(self.orgs, 0)  # bumped on every change
+        self._made = 0  # events made so far (their positions, for `awkward_values`)
         self.views = ViewCache()
         self.setup()
         self._generate()
@@ -225,8 +227,15 @@ class Provider:
         ]
         planned.sort(key=lambda pair: pair[0])
         for at, org in planned:
-            self._events[org].append(self.make_event(org, at))
+            self._events[org].append(self._new_event(org, at))
         self.events_changed()
+
+    def _new_event(self, org: str, at: datetime) -> TruthEvent:
+        event = self.make_event(org, at)
+        if self.scenario.awkward_values:
+            make_awkward(event, self._made)
+        self._made += 1
+        return event
 
     def events_changed(self, org: str | None = None) -> None:
         """Call after changing `org`'s event list (None: any org's): drops its cached views."""
@@ -256,7 +265,7 @@ class Provider:
         if org not in self._events:
             raise ValueError(f"{self.name} has no org {org!r}; orgs: {self.orgs}")
         when = utcnow() if at is None else as_utc(at)
-        made = [self.make_event(org, when) for _ in range(n)]
+        made = [self._new_event(org, when) for _ in range(n)]
         self._events[org].extend(made)
         self.events_changed(org)
         return made

@@ -112,6 +112,8 @@ class Scenario:
     # 429 with Retry-After (empty: no limit).  See DOCUMENTED_RATE_LIMITS.
     rate_limits: dict[str, tuple[int, float]]
     switches: dict[str, Any]  # explicitly set provider switches, by `<provider>_<switch>`
+    # NUL characters, undeclared fields, emoji/RTL, 70,000-character strings (awkward.py)
+    awkward_values: bool
 
     # Fields that may change on a running emulator (the others shape the generated data).
     RUNTIME_FIELDS = frozenset(
@@ -132,6 +134,7 @@ class Scenario:
         quota: dict[str, QuotaRule] | None = None,
         rate_limits: dict[str, tuple[int, float]] | None = None,
         switches: dict[str, Any] | None = None,
+        awkward_values: bool = False,
         **provider_switches: Any,
     ) -> None:
         self.seed = seed
@@ -146,6 +149,7 @@ class Scenario:
         self.quota = dict(quota or {})
         self.rate_limits = dict(rate_limits or {})
         self.switches = {}
+        self.awkward_values = awkward_values
         for key, value in {**(switches or {}), **provider_switches}.items():
             setattr(self, key, value)
 
