@@ -1,4 +1,4 @@
-"""Awkward but realistic values, for the target-compatibility tests (`Scenario(awkward_values=True)`).
+"""Awkward but realistic values for the target-compatibility tests: `awkward_values=True`.
 
 Vendors send text that some loaders choke on, and add fields a schema does not declare. With
 the switch on, every provider's generated events get, by a fixed rule on the event's position
