@@ -139,7 +139,7 @@ def meltano_setting(name: str, schema: dict) -> dict:
 
 def _label(name: str) -> str:
     words = name.replace(".", " ").replace("_", " ").split()
-    fixes = {"url": "URL", "id": "ID", "ids": "IDs", "api": "API", "ocsf": "OCSF"}
+    fixes = {"url": "URL", "id": "ID", "ids": "IDs", "api": "API", "ocsf": "OCSF", "nul": "NUL"}
     fixes.update({p.key: p.label for p in all_providers()})  # ConfigCat, Nirvana Labs...
     return " ".join(fixes.get(w, w.capitalize() if i == 0 else w) for i, w in enumerate(words))
 

@@ -20,6 +20,7 @@ Where singer-sdk 0.54 falls short, this module does the work itself:
 from __future__ import annotations
 
 import contextlib
+import copy
 import email.utils
 import logging
 import random
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from singer_sdk import singerlib
+from singer_sdk import SchemaDirectory, singerlib
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._state import get_state_if_exists
 from singer_sdk.helpers._typing import conform_record_data_types
@@ -41,6 +42,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 
+from tap_auditlogs import schemas
+from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
 from tap_auditlogs.errors import (
     AuditLogsError,
     ProviderError,
@@ -74,6 +77,8 @@ USER_AGENT = f"tap-auditlogs/{VERSION} (+https://github.com/tap-auditlogs/tap-au
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PROGRESS_EVERY_SECONDS = 15.0
+#: Characters of an unreadable body quoted in its error message.
+BODY_EXCERPT_CHARS = 80
 #: Empty pages with a next token (APIs that filter after paging) tolerated in a row.
 MAX_EMPTY_PAGES_IN_A_ROW = 50
 
@@ -143,6 +148,33 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def undecodable_body(response: requests.Response, *, quote: bool = True) -> str:
+    """Why a successful answer's body could not be read, naming what came instead.
+
+    The Content-Type and the first 80 characters of the body (secrets scrubbed) tell a
+    maintenance page or a proxy's login page from a cut-off answer. ``quote=False`` leaves
+    the body out (a token endpoint's answer may hold a secret not known yet).
+    """
+    kind = response.headers.get("Content-Type") or "no Content-Type"
+    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
+    text = " ".join(response.content[:400].decode("utf-8", "replace").split())
+    start = Redactor.scrub(text)[:BODY_EXCERPT_CHARS] if quote else ""
+    size = len(response.content)
+    if start:
+        shown = f"{size} bytes, starting {start!r}"
+    else:
+        shown = f"{size} bytes" if size else "an empty body"
+    if encoding not in ("", "identity"):
+        return (
+            f"the {encoding}-compressed response body is corrupt or cut off: it decompressed "
+            f"to text that is not JSON ({kind}; {shown})"
+        )
+    if "json" in kind.lower():
+        return f"the response body is not valid JSON, cut off or malformed ({kind}; {shown})"
+    page = " (an HTML page: maintenance, or a proxy's or login page?)" if "html" in kind else ""
+    return f"the API answered with {kind} instead of JSON{page} ({shown})"
 
 
 def api_error_message(response: requests.Response) -> str:
@@ -215,6 +247,8 @@ class AuditLogStream(RESTStream):
     #: ``<provider>.max_requests_per_second`` replaces the rate (same window).
     rate_limit: t.ClassVar[tuple[int, float] | None] = None
 
+    #: ``schemas/<stream name>.json``, plus ``undeclared_fields`` (conform.py).
+    schema = ClosedStreamSchema(SchemaDirectory(schemas))
     is_sorted = False  # the strategies keep the state; the SDK must not check order
     check_sorted = False
     allow_redirects = False
@@ -566,7 +600,12 @@ class AuditLogStream(RESTStream):
             sink.write_event(self, row, context)
         if context and self.partition_field in context:
             row[self.partition_field] = context[self.partition_field]
-        return row
+        return self.sort_fields(row)
+
+    @cached_property
+    def sort_fields(self) -> FieldSorter:
+        """Moves what the schema does not declare into ``undeclared_fields`` (conform.py)."""
+        return FieldSorter(self.schema)
 
     def generate_child_contexts(self, record: Record, context: Context) -> Iterator[Context]:
         """None: the only child, ``audit_events``, is fed in ``post_process``, never synced."""
@@ -681,7 +720,7 @@ class AuditLogStream(RESTStream):
         # Not ``post_process``: it would feed ``audit_events`` before the verdict is known.
         field = self.partition_field
         added = {field: context[field]} if context and field in context else {}
-        return [{**record, **added} for record in records]
+        return [self.sort_fields({**copy.deepcopy(record), **added}) for record in records]
 
     def check_connections(self) -> list[ConnectionCheck]:
         """Probe the provider: list its organizations when needed, then one page each."""
@@ -866,7 +905,9 @@ class AuditLogStream(RESTStream):
         except requests.ConnectionError as exc:
             raise TransientError(f"connection failed ({_exception_kind(exc)})") from None
         except requests.exceptions.ContentDecodingError:
-            raise TransientError("the response body could not be decompressed") from None
+            raise TransientError(
+                "the compressed response body is corrupt: it could not be decompressed"
+            ) from None
         status = response.status_code
         if status in REDIRECT_STATUSES or status == 401:
             if self.handle_auth_failure(response):
@@ -893,7 +934,7 @@ class AuditLogStream(RESTStream):
         try:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise TransientError("the response body is not valid JSON (truncated?)") from None
+            raise TransientError(undecodable_body(response)) from None
         response.auditlogs_payload = payload  # type: ignore[attr-defined]
         if parse is not None:
             try:

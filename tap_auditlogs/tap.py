@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import datetime
 import difflib
 import logging
 import signal
 import sys
-import time
 import typing as t
 from urllib.parse import urlsplit
 
@@ -18,12 +15,10 @@ from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.configuration._dict_config import parse_environment_config
-from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
-from singer_sdk.contrib.msgspec import encoder as msgspec_encoder
 from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import PluginBase, _ConfigInput
-from singer_sdk.singerlib import RecordMessage, StateMessage
+from singer_sdk.singerlib import StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_auditlogs.client import AuditLogStream, Redactor
@@ -35,6 +30,7 @@ from tap_auditlogs.errors import (
     SyncIncompleteError,
 )
 from tap_auditlogs.instants import now_instant, parse_instant
+from tap_auditlogs.output import FlushBeforeStateWriter
 from tap_auditlogs.parallel import ReadAhead
 from tap_auditlogs.providers import Provider, all_providers, rate_limit_setting
 from tap_auditlogs.strategies import state_problems
@@ -48,7 +44,6 @@ if t.TYPE_CHECKING:
     import click
     from jsonschema.exceptions import ValidationError
     from singer_sdk import Stream
-    from singer_sdk.singerlib.encoding.simple import Message
 
 COMMON_SETTINGS = (
     th.Property(
@@ -87,6 +82,17 @@ COMMON_SETTINGS = (
             "Organizations (partitions) read at the same time, across all providers. The "
             "output keeps the order of a one-at-a-time run, so resuming works the same; 1 "
             "reads one partition after another."
+        ),
+    ),
+    th.Property(
+        "keep_nul_characters",
+        th.BooleanType,
+        default=False,
+        description=(
+            "Keep the NUL character (U+0000) in text as the API sent it. By default each one "
+            "is replaced with U+FFFD, the replacement character, because PostgreSQL cannot "
+            "store it and target-postgres then fails the whole load; set true only for "
+            "targets that store it."
         ),
     ),
     th.Property(
@@ -130,8 +136,11 @@ def config_schema() -> dict:
     return th.PropertiesList(*COMMON_SETTINGS, *UNIFIED_SETTINGS, *blocks).to_dict()
 
 
-def configured_providers(config: Mapping[str, t.Any]) -> list[Provider]:
-    """Providers whose block is present; raises ConfigError when one is half configured."""
+def configured_providers(
+    config: Mapping[str, t.Any], *, allow_none: bool = False
+) -> list[Provider]:
+    """Providers whose block is present; raises ConfigError when one is half configured,
+    or when none is (unless ``allow_none``: then the list is empty)."""
     enabled = []
     for provider in all_providers():
         block = config.get(provider.key)
@@ -145,83 +154,12 @@ def configured_providers(config: Mapping[str, t.Any]) -> list[Provider]:
                 f"({', '.join(sorted(block))} set) but cannot authenticate without it."
             )
         enabled.append(provider)
-    if not enabled:
+    if not enabled and not allow_none:
         keys = ", ".join(f"`{p.key}.{p.required[0]}`" for p in all_providers())
         raise ConfigError(
             f"No provider is configured: set the credentials of at least one ({keys})."
         )
     return enabled
-
-
-class FlushBeforeStateWriter(MsgSpecWriter):
-    """The SDK's msgspec writer without a write and a flush per message.
-
-    RECORD lines collect in memory and go out in chunks of ``CHUNK`` bytes. Every other
-    message (STATE, SCHEMA) first writes out everything before it, then itself, then
-    flushes: a STATE never reaches stdout before the records it covers, and a kill at any
-    point loses only records that no STATE covers yet (the next run reads them again).
-    ``flush()`` also runs before every API request (``AuditLogStream.request_json``), so
-    records never wait for the network, and at exit. The buffer is our own, not
-    ``sys.stdout``'s: PYTHONUNBUFFERED (set by some runners) makes that one unbuffered.
-    """
-
-    CHUNK = 64 * 1024
-
-    def __init__(self) -> None:
-        """Start with an empty buffer; whatever is left goes out when the process exits."""
-        super().__init__()
-        self._pending = bytearray()
-        self._prefixes: dict[str, bytes] = {}
-        self._extracted_ms = -1
-        self._extracted = b""
-        atexit.register(self.flush)
-
-    def serialize_message(self, message: Message) -> bytearray:
-        """A STATE without ``dataclasses.asdict``, which deep-copies the whole state.
-
-        Same bytes as the SDK's (``asdict`` drops only the message's own None fields; a
-        STATE has one field, ``value``), about 100 times faster for a state of 100
-        partitions, which is written after every page.
-        """
-        if isinstance(message, StateMessage):
-            return serialize_jsonl({"type": "STATE", "value": message.value})
-        return super().serialize_message(message)
-
-    def write_message(self, message: Message) -> None:
-        """Buffer a RECORD; write out the buffer with any other message."""
-        self._pending += self.format_message(message)
-        if isinstance(message, RecordMessage) and len(self._pending) < self.CHUNK:
-            return
-        self.flush()
-
-    def write_record(self, stream: str, record: Mapping[str, t.Any]) -> None:
-        """Buffer a RECORD line for a record that goes out as it is (no map, no flattening).
-
-        The same bytes as the SDK's path (``RecordMessage`` -> ``to_dict`` -> msgspec) without
-        a message object, a dict and a timestamp per record; ``time_extracted`` is taken
-        once per millisecond.
-        """
-        prefix = self._prefixes.get(stream)
-        if prefix is None:
-            prefix = self._prefixes[stream] = b'{"type":"RECORD","stream":%s,"record":' % (
-                msgspec_encoder.encode(stream)
-            )
-        now_ms = time.time_ns() // 1_000_000
-        if now_ms != self._extracted_ms:
-            self._extracted_ms = now_ms
-            extracted = datetime.datetime.now(datetime.timezone.utc)
-            self._extracted = b',"time_extracted":%s}\n' % msgspec_encoder.encode(extracted)
-        # One append: a signal handler that writes a STATE (SIGTERM) never splits a line.
-        self._pending += b"".join((prefix, msgspec_encoder.encode(record), self._extracted))
-        if len(self._pending) >= self.CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write out every buffered message, then flush stdout."""
-        if self._pending:
-            sys.stdout.buffer.write(self._pending)
-            self._pending.clear()
-        sys.stdout.flush()
 
 
 class TapAuditLogs(Tap):
@@ -253,6 +191,8 @@ class TapAuditLogs(Tap):
         if isinstance(config, dict):
             _register_secrets(config)
         super().__init__(*args, **kwargs)
+        if isinstance(self.message_writer, FlushBeforeStateWriter):
+            self.message_writer.keep_nul = bool(self.config.get("keep_nul_characters"))
         _register_secrets(self.config)
         Redactor.install()
 
@@ -286,7 +226,7 @@ class TapAuditLogs(Tap):
         problems = validate_settings(self.config)
         if problems and raise_errors:
             raise ConfigError("Invalid configuration: " + " | ".join(problems))
-        if not problems:
+        if not problems and raise_errors:  # not for --discover (SDK: validate_config=False)
             configured_providers(self.config)
         return problems
 
@@ -307,8 +247,19 @@ class TapAuditLogs(Tap):
         super().load_state(state)
 
     def discover_streams(self) -> list[Stream]:
-        """One stream per configured provider, then ``audit_events``, fed by them."""
-        providers = configured_providers(self.config)
+        """One stream per configured provider, then ``audit_events``, fed by them.
+
+        With no provider configured (a new Meltano project, ``meltano select --list``), the
+        catalog lists every provider's stream; a sync or ``--test`` still refuses such a
+        config (``_validate_config``) before any stream is read.
+        """
+        providers = configured_providers(self.config, allow_none=True)
+        if not providers:
+            self.logger.info(
+                "No provider is configured yet: the catalog lists every stream. A sync needs "
+                "the credentials of at least one provider."
+            )
+            providers = list(all_providers())
         streams = [p.stream_class(tap=self) for p in providers]
         unified = AuditEventsStream(self, list(zip(providers, streams, strict=True)))
         return [*streams, unified]

@@ -462,6 +462,47 @@ def test_a_body_that_stays_broken_is_reported_and_the_next_run_reads_on(
     assert broken.records(stream), "the first page was emitted before the failure"
 
 
+#: A 200 that is not the API's JSON: what the error names (Content-Type and the body's start,
+#: or that the compressed body is corrupt), instead of a guess.
+NOT_JSON_ANSWERS = {
+    "maintenance": (
+        "the API answered with text/html; charset=utf-8 instead of JSON (",
+        "starting '<!DOCTYPE html> <html><head><title>Down for maintenance</title>",
+    ),
+    "badgzip": ("the compressed response body is corrupt: it could not be decompressed", ""),
+    "cutgzip": ("the gzip-compressed response body is corrupt or cut off", "application/json"),
+    "badjson": ("the response body is not valid JSON, cut off or malformed", "starting '{"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_JSON_ANSWERS))
+def test_an_answer_that_is_not_json_says_what_came_and_the_next_run_reads_on(
+    emulator, kind: str
+) -> None:
+    provider = sorted(FIRST_PAGE)[0]
+    first, switches = FIRST_PAGE[provider]
+    faults = [FaultRule(kind, nth=tuple(range(first + 1, first + 200)), provider=provider)]
+    emu = emulator(providers=(provider,), seed=33, events_per_org=500, faults=faults, **switches)
+    start_ns = instant_from_datetime(emu.scenario.now - timedelta(days=20))
+    config = tap_config(emu, start_date=format_instant(start_ns), max_retries=1)
+    broken = run_tap_cli(config)
+    assert broken.exit_code == 1, broken.stderr[-2000:]
+    assert "Traceback" not in broken.stderr
+    errors = [line for line in broken.stderr.splitlines() if "ERROR" in line]
+    what, detail = NOT_JSON_ANSWERS[kind]
+    assert any("gave up after 2 attempts" in e and what in e and detail in e for e in errors), (
+        errors
+    )
+    emu.configure(faults=[])
+    again = run_tap(config, broken.final_state)
+    assert again.exit_code == 0
+    stream = STREAM_OF[provider]
+    emitted = {
+        record_key(r, STREAMS[stream][1]) for run in (broken, again) for r in run.records(stream)
+    }
+    assert truth_keys(emu, stream, start_ns) <= emitted, "the first run's stop lost nothing"
+
+
 # ---------------------------------------------------------------------------------------
 # Paging that loops is detected and reported, not followed forever.
 

@@ -7,7 +7,11 @@ import os
 import subprocess
 
 import pytest
+import requests
 
+from tap_auditlogs.client import Redactor, undecodable_body
+from tap_auditlogs.providers import all_providers
+from tap_auditlogs.unified import STREAM_NAME as UNIFIED
 from tests.conftest import REPO, TAP_COMMAND, run_tap_cli, tap_config
 from tests.emulator import SOCKET_TOKEN, FaultRule
 
@@ -63,6 +67,27 @@ def test_bad_config_is_one_clear_line(case: str) -> None:
     assert_one_clear_line(run.stderr, expected)
     assert run.messages == []
     assert SOCKET_TOKEN not in run.stderr
+
+
+def test_discovery_needs_no_credentials_but_a_sync_and_the_test_do(tmp_path) -> None:
+    """A new Meltano project lists the streams (``meltano select --list``) before any
+    credential is set; anything that would call an API still refuses the empty config."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text("{}")
+    done = subprocess.run(
+        [*TAP_COMMAND, "--config", str(config_path), "--discover"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    streams = [entry["tap_stream_id"] for entry in json.loads(done.stdout)["streams"]]
+    assert streams == [*sorted(p.stream_class.name for p in all_providers()), UNIFIED]
+    for args in ((), ("--test",)):
+        run = run_tap_cli({}, args=args)
+        assert run.exit_code == 2, run.stderr
+        assert_one_clear_line(run.stderr, "No provider is configured")
 
 
 def test_bad_state_file_is_one_clear_line(emulator, tmp_path) -> None:
@@ -182,3 +207,19 @@ def test_wrongly_typed_environment_variable_is_one_clear_line() -> None:
     assert done.returncode == 2
     assert_one_clear_line(done.stderr, "TAP_AUDITLOGS_")
     assert SOCKET_TOKEN not in done.stderr
+
+
+def test_an_unreadable_body_is_quoted_without_secrets() -> None:
+    """A page that echoes the token (some proxies do) is quoted scrubbed, 80 characters."""
+    Redactor.register(SOCKET_TOKEN)
+    response = requests.Response()
+    response.status_code = 200
+    response.headers["Content-Type"] = "text/html"
+    response._content = f"<html>\n  <p>Authorization: Bearer {SOCKET_TOKEN}</p>{'x' * 500}".encode()
+    text = undecodable_body(response)
+    assert SOCKET_TOKEN not in text
+    assert "'<html> <p>Authorization: Bearer ***</p>xxx" in text
+    quoted = text.split("starting '", 1)[1].rsplit("')", 1)[0]
+    assert len(quoted) == 80
+    assert "text/html" in text
+    assert "Bearer" not in undecodable_body(response, quote=False)

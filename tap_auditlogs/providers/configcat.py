@@ -37,12 +37,10 @@ import typing as t
 from functools import cached_property
 from urllib.parse import quote
 
-from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream, Redactor, non_empty
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
@@ -116,7 +114,6 @@ class ConfigCatAuditLogStream(AuditLogStream):
         "credentials (a username and password from "
         "https://app.configcat.com/my-account/public-api-credentials, not an SDK key)"
     )
-    schema = StreamSchema(SchemaDirectory(schemas))
 
     _v1_paging_ignored = False  # learnt on the first v1 answer that ignores pageNumber
     _organization_names: dict[str, str] = {}  # id -> name, from discovery (read only)

@@ -30,12 +30,10 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
-from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream, Redactor
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
@@ -81,7 +79,6 @@ class NirvanaAuditLogStream(AuditLogStream):
         "Check nirvana.api_key: a Nirvana Labs API key with the read permission on audit "
         "logs (resource type audit_log)"
     )
-    schema = StreamSchema(SchemaDirectory(schemas))
     # created_at_min goes out in whole seconds (rounded down); items up to 1 s older than
     # the exact bound are expected and do not prove the filter ignored.
     strategy = VerifiedAscending(bound_slack_ns=NS_PER_SECOND)

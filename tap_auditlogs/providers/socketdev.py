@@ -23,12 +23,10 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
-from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream, Redactor, non_empty
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
@@ -75,7 +73,6 @@ class SocketAuditLogStream(AuditLogStream):
         "Check socket.api_token: an organization API token with the scope "
         "audit-log:list (Socket Enterprise plan)"
     )
-    schema = StreamSchema(SchemaDirectory(schemas))
     strategy = NewestFirst()
     probe_query: t.ClassVar[dict[str, t.Any]] = {"per_page": 1}  # the connection test
 

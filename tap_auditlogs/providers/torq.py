@@ -44,18 +44,17 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk import typing as th
 from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs import schemas
 from tap_auditlogs.client import (
     REDIRECT_STATUSES,
     AuditLogStream,
     Redactor,
     api_error_message,
     retry_after_seconds,
+    undecodable_body,
 )
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import format_instant, parse_instant
@@ -197,6 +196,8 @@ class TorqAuthenticator(OAuthAuthenticator):
                 problem = f"no answer within {self._timeout:.0f} s"
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 problem = f"connection failed ({type(exc).__name__})"
+            except requests.exceptions.ContentDecodingError:
+                problem = "the compressed response body is corrupt: it could not be decompressed"
             except requests.RequestException as exc:
                 raise ProviderError(
                     f"Torq: torq.token_url is not a usable URL ({type(exc).__name__}).",
@@ -208,7 +209,7 @@ class TorqAuthenticator(OAuthAuthenticator):
                     self._store(token, started)
                     return
                 if response.status_code == 200:
-                    problem = "the answer is not valid JSON (truncated?)"
+                    problem = undecodable_body(response, quote=False)
                 else:
                     problem = f"HTTP {response.status_code} {response.reason or ''}".strip()
                 wait = retry_after_seconds(response)
@@ -300,7 +301,6 @@ class TorqAuditLogStream(AuditLogStream):
     default_lookback_seconds = 300
     rate_limit = (50, 1.0)  # documented: 50 requests per second
     credentials_hint = CREDENTIALS_HINT
-    schema = StreamSchema(SchemaDirectory(schemas))
     #: ``order=asc`` and ``start_time`` are documented: a long read is split into time
     #: ranges fetched side by side when reading ahead (``Ascending``).
     strategy = Ascending(splittable=True)

@@ -26,7 +26,15 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
-from .faults import BROKEN_JSON, GATEWAY_PAGE, FaultInjector, FaultRule
+from .faults import (
+    BAD_GZIP,
+    BROKEN_JSON,
+    CUT_GZIP,
+    GATEWAY_PAGE,
+    MAINTENANCE_PAGE,
+    FaultInjector,
+    FaultRule,
+)
 from .provider import ApiRequest, Provider, QuotaStatus, Response, TruthEvent, utcnow
 from .registry import available_providers
 from .scenario import QuotaRule, Scenario
@@ -475,6 +483,11 @@ def _fault_response(provider: Provider, rule: FaultRule) -> Response | None:
         return None
     if spec.body == "badjson":
         return Response(spec.status, BROKEN_JSON)
+    if spec.body == "maintenance":
+        return Response(spec.status, MAINTENANCE_PAGE, content_type="text/html; charset=utf-8")
+    if spec.body in ("badgzip", "cutgzip"):
+        body = BAD_GZIP if spec.body == "badgzip" else CUT_GZIP
+        return Response(spec.status, body, headers={"Content-Encoding": "gzip"})
     if spec.body == "redirect":
         resp = Response(spec.status, b"", content_type="text/html")
         resp.headers["Location"] = "/login?next=expired"

@@ -7,6 +7,7 @@ a seeded RNG); `FAULT_KINDS` says what each kind does to the answer.  The core a
 
 from __future__ import annotations
 
+import gzip
 import random
 import re
 from collections.abc import Iterable
@@ -41,9 +42,25 @@ FAULT_KINDS: dict[str, FaultKind] = {
     "truncate": FaultKind(truncate=True, doc="full Content-Length, half the body, then close"),
     "badjson": FaultKind(status=200, body="badjson", doc="200 with broken JSON, exact length"),
     "redirect": FaultKind(status=302, body="redirect", doc="302 to a login page that serves HTML"),
+    "maintenance": FaultKind(
+        status=200, body="maintenance", doc="200 with an HTML maintenance page"
+    ),
+    "badgzip": FaultKind(status=200, body="badgzip", doc="200, gzip body with corrupt bytes"),
+    "cutgzip": FaultKind(
+        status=200, body="cutgzip", doc="200, gzip body cut in half (exact length)"
+    ),
 }
 
 GATEWAY_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>\n"
+MAINTENANCE_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Down for maintenance</title></head>"
+    b"<body><h1>We'll be back soon</h1><p>Scheduled maintenance.</p></body></html>\n"
+)
+_GZIPPED = gzip.compress(b'{"results": [], "nextPage": null, "padding": "' + b"x" * 400 + b'"}')
+#: A gzip stream whose deflate data is damaged (decompressing it fails).
+BAD_GZIP = _GZIPPED[:12] + bytes(b ^ 0x5A for b in _GZIPPED[12:40]) + _GZIPPED[40:]
+#: A gzip stream cut in half: it decompresses to the start of the JSON, then ends.
+CUT_GZIP = _GZIPPED[: len(_GZIPPED) // 2]
 BROKEN_JSON = b'{"results": [{"event_id": "1", "created_at": "2026-01-01T00:00:00.000Z", "type": '
 
 
