@@ -437,3 +437,20 @@ def test_meltano_config_test_and_invoke_test(meltano, emulator, tmp_path) -> Non
     assert '"type":"RECORD"' not in done.stdout
     assert "Traceback" not in text
     assert not [secret for secret in secrets if secret in text]
+
+
+# ----------------------------------------------------- before any credential
+
+
+def test_select_list_works_on_a_project_without_credentials(meltano, tmp_path) -> None:
+    """``meltano select --list`` on a fresh project lists every stream; a run still refuses."""
+    env = {"MELTANO_DATABASE_URI": f"sqlite:///{tmp_path}/meltano.db"}
+    done = meltano("select", "tap-auditlogs", "--list", "--all", env=env)
+    assert done.returncode == 0, tail(done)
+    listed = output_of(done)
+    for stream in [*STREAMS, "audit_events"]:
+        assert f"{stream}." in listed, (stream, tail(done))
+    env["TARGET_DUCKDB_FILEPATH"] = str(tmp_path / "warehouse.duckdb")
+    done = meltano("run", "tap-auditlogs", "target-duckdb", "--no-install", env=env)
+    assert done.returncode != 0
+    assert "No provider is configured" in output_of(done), tail(done)
