@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tap_auditlogs.providers import all_providers  # noqa: E402
-from tap_auditlogs.tap import TapAuditLogs, config_schema  # noqa: E402
+from tap_auditlogs.settings import config_schema  # noqa: E402
+from tap_auditlogs.tap import TapAuditLogs  # noqa: E402
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 KINDS = {

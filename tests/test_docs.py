@@ -10,7 +10,8 @@ import sys
 import yaml
 
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.tap import TapAuditLogs, config_schema
+from tap_auditlogs.settings import config_schema
+from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import REPO
 
 HUB_FILE = REPO / "meltano-hub" / "tap-auditlogs.yml"

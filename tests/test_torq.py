@@ -17,7 +17,8 @@ import requests
 
 from tap_auditlogs.instants import format_instant, parse_instant
 from tap_auditlogs.providers.torq import REGIONS, TorqAuthenticator
-from tap_auditlogs.tap import TapAuditLogs, validate_settings
+from tap_auditlogs.settings import validate_settings
+from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator import FaultRule
 from tests.emulator.torq import CLIENT_ID, CLIENT_SECRET, TOKEN_PREFIX

@@ -1,0 +1,287 @@
+"""The tap's settings: the schema, which providers are configured, and validation.
+
+Settings are assembled from the providers' own blocks (``providers/``) plus the common ones
+below. Validation gives one line per problem, naming the setting and never quoting a value
+(it could be a secret).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import typing as t
+from functools import cache
+from urllib.parse import urlsplit
+
+from jsonschema import Draft7Validator
+from singer_sdk import typing as th
+from singer_sdk.configuration._dict_config import parse_environment_config
+
+from tap_auditlogs.client import Redactor
+from tap_auditlogs.errors import ConfigError
+from tap_auditlogs.instants import now_instant, parse_instant
+from tap_auditlogs.providers import Provider, all_providers, rate_limit_setting
+from tap_auditlogs.unified import UNIFIED_SETTINGS
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from jsonschema.exceptions import ValidationError
+
+COMMON_SETTINGS = (
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description=(
+            "Read events at or after this instant (ISO 8601 with a timezone, e.g. "
+            "2024-01-01T00:00:00Z; a bare date means midnight UTC). Default: each "
+            "provider's own default (Socket and Nirvana: everything; ConfigCat: 7 days; "
+            "Torq: 24 hours)."
+        ),
+    ),
+    th.Property(
+        "request_timeout",
+        th.IntegerType,
+        default=60,
+        description="Seconds to wait for a connection or for data before retrying.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=8,
+        description="Retries of one request after 429, 5xx, timeouts or broken responses.",
+    ),
+    th.Property(
+        "backoff_base_seconds",
+        th.NumberType,
+        default=1.0,
+        description="First wait between retries (doubled each time, with jitter, at most 60 s).",
+    ),
+    th.Property(
+        "concurrency",
+        th.IntegerType,
+        default=8,
+        description=(
+            "Organizations (partitions) read at the same time, across all providers. The "
+            "output keeps the order of a one-at-a-time run, so resuming works the same; 1 "
+            "reads one partition after another."
+        ),
+    ),
+    th.Property(
+        "keep_nul_characters",
+        th.BooleanType,
+        default=False,
+        description=(
+            "Keep the NUL character (U+0000) in text as the API sent it. By default each one "
+            "is replaced with U+FFFD, the replacement character, because PostgreSQL cannot "
+            "store it and target-postgres then fails the whole load; set true only for "
+            "targets that store it."
+        ),
+    ),
+    th.Property(
+        "max_retry_wait",
+        th.IntegerType,
+        default=300,
+        description=(
+            "Longest Retry-After (seconds) the tap waits out. A longer one stops that "
+            "provider cleanly with its state saved, so the next run continues."
+        ),
+    ),
+)
+
+#: Numeric settings that must be positive (name -> minimum).
+MINIMUMS = {
+    "request_timeout": 1,
+    "max_retries": 0,
+    "backoff_base_seconds": 0,
+    "max_retry_wait": 0,
+    "concurrency": 1,
+}
+
+
+@cache
+def config_schema() -> dict:
+    """The settings schema: common settings plus one object per provider (one object: the
+    SDK adds its own settings to it, see ``settings_from_environment``)."""
+    blocks = [
+        th.Property(
+            provider.key,
+            th.ObjectType(
+                *provider.settings,
+                rate_limit_setting(provider.stream_class),
+                additional_properties=False,
+            ),
+            description=f"{provider.description} Set {', '.join(provider.required)} to enable.",
+        )
+        for provider in all_providers()
+    ]
+    return th.PropertiesList(*COMMON_SETTINGS, *UNIFIED_SETTINGS, *blocks).to_dict()
+
+
+def configured_providers(
+    config: Mapping[str, t.Any], *, allow_none: bool = False
+) -> list[Provider]:
+    """Providers whose block is present; raises ConfigError when one is half configured,
+    or when none is (unless ``allow_none``: then the list is empty)."""
+    enabled = []
+    for provider in all_providers():
+        block = config.get(provider.key)
+        if not block:
+            continue
+        missing = [name for name in provider.required if not block.get(name)]
+        if missing:
+            names = ", ".join(f"`{provider.key}.{name}`" for name in missing)
+            raise ConfigError(
+                f"Setting {names} is missing: the {provider.label} provider is configured "
+                f"({', '.join(sorted(block))} set) but cannot authenticate without it."
+            )
+        enabled.append(provider)
+    if not enabled and not allow_none:
+        keys = ", ".join(f"`{p.key}.{p.required[0]}`" for p in all_providers())
+        raise ConfigError(
+            f"No provider is configured: set the credentials of at least one ({keys})."
+        )
+    return enabled
+
+
+def settings_from_environment(schema: dict[str, t.Any], prefix: str) -> dict[str, t.Any]:
+    """Settings from ``<prefix>*`` variables (``--config ENV``), provider blocks included.
+
+    The SDK reads top-level settings only, so a provider block would have to be one JSON
+    variable; here ``TAP_AUDITLOGS_SOCKET_API_TOKEN`` sets ``socket.api_token``, as in
+    Meltano. A block's JSON variable still works; single variables win over it.
+    """
+    try:
+        config = parse_environment_config(schema, prefix)
+        for provider in all_providers():
+            block_schema = schema["properties"][provider.key]
+            nested = parse_environment_config(block_schema, f"{prefix}{provider.key.upper()}_")
+            if nested:
+                config[provider.key] = {**(config.get(provider.key) or {}), **nested}
+    except ValueError as exc:
+        raise ConfigError(
+            f"An environment variable {prefix}* has a value of the wrong type ({exc})."
+        ) from None
+    _coerce_numbers(config, schema)
+    return config
+
+
+def _coerce_numbers(config: dict[str, t.Any], schema: Mapping[str, t.Any]) -> None:
+    """Turn number settings read from the environment (strings) into floats, in place."""
+    for key, value in list(config.items()):
+        prop = schema.get("properties", {}).get(key, {})
+        kinds = prop.get("type", [])
+        if isinstance(value, dict):
+            _coerce_numbers(value, prop)
+        elif isinstance(value, str) and "number" in (kinds if isinstance(kinds, list) else [kinds]):
+            with contextlib.suppress(ValueError):  # else validation names the setting
+                config[key] = float(value)
+
+
+def register_secrets(config: Mapping[str, t.Any]) -> None:
+    """Have every secret setting of ``config`` scrubbed from all output."""
+    for provider in all_providers():
+        block = config.get(provider.key)
+        if not isinstance(block, dict):
+            continue
+        for prop in provider.settings:
+            if prop.to_dict()[prop.name].get("secret"):
+                Redactor.register(block.get(prop.name))
+
+
+def validate_settings(config: Mapping[str, t.Any]) -> list[str]:
+    """All problems with the settings, each one line that names the setting."""
+    schema = config_schema()
+    problems = [
+        _describe(error)
+        for error in sorted(Draft7Validator(schema).iter_errors(dict(config)), key=str)
+    ]
+    problems += _check_values(config)
+    return problems
+
+
+def _describe(error: ValidationError) -> str:
+    """One line for a JSON-schema error; never quotes a value (it could be a secret)."""
+    path = ".".join(str(p) for p in error.absolute_path)
+    expected = error.validator_value
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        where = f"in `{path}`" if path else "at the top level"
+        known = ", ".join(sorted(error.schema.get("properties", {})))
+        return f"unknown setting(s) {', '.join(extra)} {where} (known: {known})"
+    if error.validator == "type":
+        kinds = expected if isinstance(expected, list) else [expected]
+        kinds = [k for k in kinds if k != "null"]
+        return f"setting `{path}` must be of type {' or '.join(kinds)}"
+    if error.validator == "required":
+        return f"setting `{path}` is missing a required value: {error.message}"
+    return f"setting `{path}` is invalid ({error.validator} {expected!r})"
+
+
+#: Settings the SDK adds for its capabilities (stream maps, flattening...).
+_SDK_SETTINGS = (
+    "stream_maps",
+    "stream_map_config",
+    "faker_config",
+    "flattening_enabled",
+    "flattening_max_depth",
+    "flattening_max_key_length",
+    "flattening_separator",
+    "batch_config",
+)
+
+
+def _check_values(config: Mapping[str, t.Any]) -> list[str]:
+    """Checks JSON schema does not do: date-times, URLs, ranges, lists."""
+    problems = []
+    known = set(config_schema()["properties"]) | set(_SDK_SETTINGS)
+    for name in sorted(set(config) - known):
+        if name.startswith("_"):
+            continue  # private keys some orchestrators add
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        problems.append(f"unknown setting `{name}` at the top level{hint}")
+    if config.get("batch_config"):
+        problems.append(
+            "setting `batch_config` is not supported: BATCH files would be announced after "
+            "the STATE that covers them, so a killed run could skip events; remove it"
+        )
+    start = config.get("start_date")
+    if isinstance(start, str):
+        try:
+            start_ns = parse_instant(start)
+        except ValueError as exc:
+            problems.append(f"setting `start_date`: {exc}")
+        else:
+            if start_ns > now_instant():
+                problems.append(f"setting `start_date` is in the future ({start}); nothing to read")
+    for name, minimum in MINIMUMS.items():
+        value = config.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
+            problems.append(f"setting `{name}` must be at least {minimum}")
+    for provider in all_providers():
+        block = config.get(provider.key)
+        if not isinstance(block, dict):
+            continue
+        for name, value in block.items():
+            if name.endswith("_url") and isinstance(value, str) and not _is_http_url(value):
+                problems.append(
+                    f"setting `{provider.key}.{name}` must be an http(s) URL, got {value!r}"
+                )
+        rate = block.get("max_requests_per_second")
+        if isinstance(rate, (int, float)) and rate <= 0:
+            problems.append(f"setting `{provider.key}.max_requests_per_second` must be more than 0")
+        lookback = block.get("lookback_seconds")
+        if isinstance(lookback, int) and lookback < 0:
+            problems.append(f"setting `{provider.key}.lookback_seconds` must be 0 or more")
+        for name, value in block.items():
+            if isinstance(value, list) and not [v for v in value if str(v).strip()]:
+                problems.append(
+                    f"setting `{provider.key}.{name}` is an empty list; remove it to mean 'all'"
+                )
+    return problems
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
