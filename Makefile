@@ -43,7 +43,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy tap_auditlogs
+	$(BIN)/mypy tap_auditlogs benchmarks
 
 check: lint typecheck test
 
