@@ -21,8 +21,8 @@ from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.singerlib import StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
 
-from tap_auditlogs.client import Redactor
 from tap_auditlogs.errors import EXIT_PROVIDER, AuditLogsError, ConfigError, SyncIncompleteError
+from tap_auditlogs.redaction import Redactor
 
 if t.TYPE_CHECKING:
     from types import FrameType

@@ -1,37 +1,28 @@
-"""``AuditLogStream``: the HTTP policy and incremental plumbing every provider shares.
+"""``AuditLogStream``: what every provider stream shares, as singer-sdk stream glue.
 
 No provider names appear here. A provider module subclasses ``AuditLogStream`` and says
 where its API lives, how it authenticates, how a page is parsed and which reading
 strategy (``strategies.py``) fits its API.
 
-Where singer-sdk 0.54 falls short, this module does the work itself:
-
-* Retries: the SDK ignores ``Retry-After``, cannot stop cleanly when a quota wait is
-  too long, and does not retry a 200 with a broken body. ``request_json`` is one
-  explicit loop that does all three.
-* Secrets: the SDK redacts nothing. ``Redactor`` scrubs every secret from every log line
-  and error message, and error messages are built here from status, path and the API's
-  own message, never from headers or full URLs.
+* HTTP: ``request_json`` hands every GET to the provider's ``ApiClient`` (api.py: retries
+  with ``backoff``, ``Retry-After``, no redirects, errors without secrets).
+* Secrets: ``Redactor`` (redaction.py) scrubs every secret from every log line.
 * State: the SDK's bookmarks assume sorted streams or end-of-run promotion; the reading
   strategies keep their own state in the SDK's partition state dicts instead, so
   ``_increment_stream_state`` is a no-op here.
+* Output: every record fits the stream's schema (conform.py, ``undeclared_fields``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import email.utils
 import logging
-import random
 import threading
 import time
 import typing as t
 from functools import cached_property
-from importlib import metadata
 from urllib.parse import urlsplit
 
-import orjson
 import requests
 from singer_sdk import SchemaDirectory, singerlib
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
@@ -43,12 +34,19 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 
 from tap_auditlogs import schemas
+from tap_auditlogs.api import (
+    ERROR_MESSAGE_KEYS,
+    USER_AGENT,
+    ApiClient,
+    ApiResponse,
+    RetryPolicy,
+    retry_after_seconds,
+)
 from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
 from tap_auditlogs.errors import (
     AuditLogsError,
     ProviderError,
     QuotaExhaustedError,
-    TransientError,
 )
 from tap_auditlogs.instants import now_instant, parse_instant, seconds_to_ns
 from tap_auditlogs.parallel import (
@@ -58,6 +56,7 @@ from tap_auditlogs.parallel import (
     apply_state,
     current_job,
 )
+from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import Page, PartitionState
 
 if t.TYPE_CHECKING:
@@ -65,148 +64,12 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.pagination import BaseAPIPaginator
 
-    from tap_auditlogs.parallel import Job, Worker
+    from tap_auditlogs.parallel import Job
     from tap_auditlogs.strategies import Context, Record, Strategy
 
-try:
-    VERSION = metadata.version("tap-auditlogs")
-except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    VERSION = "0.0.0"
-
-USER_AGENT = f"tap-auditlogs/{VERSION} (+https://github.com/tap-auditlogs/tap-auditlogs)"
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PROGRESS_EVERY_SECONDS = 15.0
-#: Characters of an unreadable body quoted in its error message.
-BODY_EXCERPT_CHARS = 80
 #: Empty pages with a next token (APIs that filter after paging) tolerated in a row.
 MAX_EMPTY_PAGES_IN_A_ROW = 50
-
-
-class Redactor(logging.Filter):
-    """Replaces every registered secret with ``***`` in log records and messages."""
-
-    _secrets: t.ClassVar[set[str]] = set()
-
-    @classmethod
-    def register(cls, *values: object) -> None:
-        """Remember secrets to scrub (config values, tokens obtained at run time)."""
-        for value in values:
-            if isinstance(value, str) and len(value) >= 4:
-                cls._secrets.add(value)
-
-    @classmethod
-    def scrub(cls, text: str) -> str:
-        """Return ``text`` with every known secret replaced."""
-        for secret in sorted(cls._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Scrub the formatted message and any traceback of a log record."""
-        if not self._secrets:
-            return True
-        record.msg = self.scrub(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            formatter = logging.Formatter()
-            record.exc_text = self.scrub(formatter.formatException(record.exc_info))
-            record.exc_info = None
-        if record.stack_info:
-            record.stack_info = self.scrub(record.stack_info)
-        return True
-
-    @classmethod
-    def install(cls) -> None:
-        """Attach the filter to every handler there is now (idempotent)."""
-        loggers: list[logging.Logger] = [logging.getLogger()]
-        loggers += [
-            logger
-            for logger in logging.root.manager.loggerDict.values()
-            if isinstance(logger, logging.Logger)
-        ]
-        for logger in loggers:
-            for handler in logger.handlers:
-                if not any(isinstance(f, cls) for f in handler.filters):
-                    handler.addFilter(cls())
-
-
-def retry_after_seconds(response: requests.Response | None) -> float | None:
-    """Seconds the server asks us to wait (``Retry-After`` in seconds or as an HTTP date)."""
-    if response is None:
-        return None
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def undecodable_body(response: requests.Response, *, quote: bool = True) -> str:
-    """Why a successful answer's body could not be read, naming what came instead.
-
-    The Content-Type and the first 80 characters of the body (secrets scrubbed) tell a
-    maintenance page or a proxy's login page from a cut-off answer. ``quote=False`` leaves
-    the body out (a token endpoint's answer may hold a secret not known yet).
-    """
-    kind = response.headers.get("Content-Type") or "no Content-Type"
-    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
-    text = " ".join(response.content[:400].decode("utf-8", "replace").split())
-    start = Redactor.scrub(text)[:BODY_EXCERPT_CHARS] if quote else ""
-    size = len(response.content)
-    if start:
-        shown = f"{size} bytes, starting {start!r}"
-    else:
-        shown = f"{size} bytes" if size else "an empty body"
-    if encoding not in ("", "identity"):
-        return (
-            f"the {encoding}-compressed response body is corrupt or cut off: it decompressed "
-            f"to text that is not JSON ({kind}; {shown})"
-        )
-    if "json" in kind.lower():
-        return f"the response body is not valid JSON, cut off or malformed ({kind}; {shown})"
-    page = " (an HTML page: maintenance, or a proxy's or login page?)" if "html" in kind else ""
-    return f"the API answered with {kind} instead of JSON{page} ({shown})"
-
-
-def api_error_message(response: requests.Response) -> str:
-    """The API's own error text from a response body, short and scrubbed."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        text = response.text.strip().replace("\n", " ")
-        return Redactor.scrub(text[:200]) if text and "<html" not in text.lower() else ""
-    return Redactor.scrub(_message_from_body(body)[:300])
-
-
-def _message_from_body(body: object) -> str:
-    """Find the message in the error bodies the providers use."""
-    if isinstance(body, dict):
-        for key in ("error", "message", "error_description", "detail", "title"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value
-            if isinstance(value, dict):
-                return _message_from_body(value)
-        # ConfigCat-style validation errors: {"field": ["message", ...]}
-        parts = [
-            f"{key}: {'; '.join(str(m) for m in value)}"
-            for key, value in body.items()
-            if isinstance(value, list) and value
-        ]
-        if parts:
-            return ", ".join(parts)
-    if isinstance(body, str):
-        return body
-    return ""
 
 
 class ConnectionCheck(t.NamedTuple):
@@ -241,6 +104,8 @@ class AuditLogStream(RESTStream):
     default_lookback_seconds: t.ClassVar[int] = 300
     #: Hint shown with authentication errors.
     credentials_hint: t.ClassVar[str] = "check the credentials"
+    #: Keys of the API's error bodies that hold the message, in order of preference.
+    error_message_keys: t.ClassVar[tuple[str, ...]] = ERROR_MESSAGE_KEYS
     #: Query parameters that make the connection test's page as small as the API allows.
     probe_query: t.ClassVar[dict[str, t.Any]] = {}
     #: The documented rate limit: (requests, per seconds); None when none is documented.
@@ -263,13 +128,7 @@ class AuditLogStream(RESTStream):
         self._run_started = now_instant()
         self._halted: ProviderError | None = None
         self._said: set[tuple[int, str]] = set()
-        self._local = threading.local()  # per thread: HTTP session, progress of the read
-        self._send_cache: dict[str, dict[str, t.Any]] = {}
-        #: Set by the first answer that is not an error: from then on read-ahead workers
-        #: send requests side by side. Until then they take turns (``_proving``), so bad
-        #: credentials or an exhausted quota cost one request, not one per worker.
-        self._answered = threading.Event()
-        self._proving = threading.Lock()
+        self._local = threading.local()  # per thread: progress of the read
         #: Streams fed with every record as it is read (``audit_events``, see unified.py).
         self.event_sinks: list[EventSink] = []
 
@@ -295,28 +154,19 @@ class AuditLogStream(RESTStream):
         """Seconds to wait for a connection or for each read of a response."""
         return int(self.config.get("request_timeout", 60))
 
-    @property
-    def requests_session(self) -> requests.Session:
-        """One HTTP session per thread (read-ahead workers share nothing but the limiter)."""
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return t.cast("requests.Session", session)
+    @cached_property
+    def api(self) -> ApiClient:
+        """This provider's API client (shared by every thread that reads it)."""
+        return ApiClient(
+            self,
+            timeout_s=self.timeout,
+            policy=RetryPolicy.from_config(self.config),
+            rate_limiter=self.rate_limiter,
+        )
 
-    def _send_settings(self, url: str) -> dict[str, t.Any]:
-        """Proxies, CA bundle and the like from the environment, for ``url``'s host.
-
-        ``Session.send`` alone ignores ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` (only
-        ``Session.request`` merges them) and looks the proxy variables up again for every
-        request (measured: nearly half the tap's CPU time on a 20k-event read); once per
-        host is enough.
-        """
-        parts = urlsplit(url)
-        host = f"{parts.scheme}://{parts.netloc}/"
-        if host not in self._send_cache:
-            merged = self.requests_session.merge_environment_settings(host, {}, None, None, None)
-            self._send_cache[host] = dict(merged)
-        return self._send_cache[host]
+    def rate_limit_wait(self, response: requests.Response) -> float | None:
+        """Seconds a 429 or 503 asks to wait: ``Retry-After``; a provider may read others."""
+        return retry_after_seconds(response)
 
     @property
     def _progress(self) -> dict[str, t.Any]:
@@ -627,9 +477,9 @@ class AuditLogStream(RESTStream):
             token = paginator.current_value
             query = {**params, **(self.page_params(token) if token is not None else {})}
             response = self.request_json(context, url, query, parse=self.parse_page)
-            records, total = response.auditlogs_page  # type: ignore[attr-defined]
+            records, total = response.page
             try:
-                paginator.advance(response)
+                paginator.advance(t.cast("requests.Response", response))  # read as one
             except RuntimeError as loop:
                 raise self._loop_error(context, token) from loop
             # A server that ignores the page parameter serves the same page again under
@@ -658,7 +508,7 @@ class AuditLogStream(RESTStream):
             if records:
                 empty_in_a_row = 0
                 continue
-            if not paginator.continue_if_empty(response):
+            if not paginator.continue_if_empty(t.cast("requests.Response", response)):
                 return
             empty_in_a_row += 1
             if empty_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW:
@@ -716,7 +566,7 @@ class AuditLogStream(RESTStream):
         url = self.get_url(dict(context or {}))
         params = self.probe_params(context)
         response = self.request_json(context, url, params, parse=self.parse_page)
-        records, _total = response.auditlogs_page  # type: ignore[attr-defined]
+        records, _total = response.page
         # Not ``post_process``: it would feed ``audit_events`` before the verdict is known.
         field = self.partition_field
         added = {field: context[field]} if context and field in context else {}
@@ -783,178 +633,16 @@ class AuditLogStream(RESTStream):
         params: Mapping[str, t.Any],
         *,
         parse: Callable[[t.Any], t.Any] | None = None,
-    ) -> requests.Response:
-        """GET ``url`` with the tap's retry policy; returns the response with its body decoded.
+    ) -> ApiResponse:
+        """GET ``url`` with the tap's retry policy (api.py); the answer comes decoded.
 
-        The decoded body is ``response.auditlogs_payload`` and, with ``parse``, its parsed
-        form ``response.auditlogs_page``. 408/425/429/5xx, dropped connections, timeouts,
-        truncated and undecodable bodies are retried with exponential backoff and jitter,
-        or exactly as long as ``Retry-After`` says. A ``Retry-After`` longer than
-        ``max_retry_wait`` stops the provider cleanly (``QuotaExhaustedError``).
+        What was read so far goes out first, so records never wait for the network.
         """
-        job = current_job()
-        if job is None:
-            return self._request_json(job, context, url, params, parse)
-        try:
-            if self._answered.is_set():
-                return self._request_json(job, context, url, params, parse)
-            with self._proving:
-                return self._request_json(job, context, url, params, parse)
-        except ProviderError as error:
-            if error.whole_provider:
-                job.cancelled.set()  # before the next worker takes its turn
-            raise
-
-    def _request_json(
-        self,
-        job: Worker | None,
-        context: Context,
-        url: str,
-        params: Mapping[str, t.Any],
-        parse: Callable[[t.Any], t.Any] | None,
-    ) -> requests.Response:
         flush = getattr(self._tap, "flush_messages", None)
         if flush is not None and threading.current_thread() is threading.main_thread():
-            flush()  # what was read so far goes out before we wait for the network
-        cancelled = job.cancelled.is_set if job is not None else lambda: False
-        max_tries = 1 + int(self.config.get("max_retries", 8))
-        base_wait = float(self.config.get("backoff_base_seconds", 1.0))
-        max_wait = float(self.config.get("max_retry_wait", 300))
-        path = urlsplit(url).path
-        where = f"{self.describe(context)}: GET {path}"
-        auth_renewed = False
-        attempt = 0
-        while True:
-            attempt += 1
-            if cancelled():
-                raise ReadCancelledError
-            try:
-                with contextlib.nullcontext() if job is None else job.slots:
-                    limiter = self.rate_limiter
-                    place = None if limiter is None else limiter.acquire(cancelled)
-                    try:
-                        response = self._attempt(where, url, params, parse)
-                    finally:
-                        if limiter is not None and place is not None:
-                            limiter.release(place)
-            except _AuthRenewedError as renewed:
-                if auth_renewed:
-                    raise self._auth_error(where, renewed.response, renewed=True) from None
-                auth_renewed = True
-                attempt -= 1
-                continue
-            except TransientError as problem:
-                # Credentials renewed before this attempt may expire again while we wait
-                # to retry: only two refusals in a row mean they are refused for good.
-                auth_renewed = False
-                if problem.retry_after is not None and problem.retry_after > max_wait:
-                    raise QuotaExhaustedError(
-                        f"{where}: {problem}; the API asks to wait {problem.retry_after:.0f} s "
-                        f"(Retry-After), longer than max_retry_wait ({max_wait:.0f} s). "
-                        "Stopped this provider cleanly: the state is saved and the next run "
-                        "continues where this one stopped.",
-                        wait_seconds=problem.retry_after,
-                    ) from None
-                if attempt >= max_tries:
-                    raise ProviderError(
-                        f"{where}: gave up after {attempt} attempts; last error: {problem}. "
-                        "The state up to the last page is saved; run again later, or raise "
-                        "max_retries."
-                    ) from None
-                if problem.retry_after is not None:
-                    wait = problem.retry_after
-                    how = "as Retry-After asks"
-                else:
-                    ceiling = min(60.0, base_wait * 2 ** (attempt - 1))
-                    wait = random.uniform(ceiling / 2, ceiling)
-                    how = "backoff"
-                self.logger.warning(
-                    "%s: %s; retrying in %.1f s (%s, attempt %d of %d).",
-                    where,
-                    problem,
-                    wait,
-                    how,
-                    attempt + 1,
-                    max_tries,
-                )
-                time.sleep(wait)
-            else:
-                self._answered.set()
-                return response
-
-    def _attempt(
-        self,
-        where: str,
-        url: str,
-        params: Mapping[str, t.Any],
-        parse: Callable[[t.Any], t.Any] | None,
-    ) -> requests.Response:
-        """One request: a decoded response, or the exception that says what to do next."""
-        request = requests.Request("GET", url, params=dict(params), headers=self.http_headers)
-        prepared = self.requests_session.prepare_request(request)
-        prepared = self.authenticator(prepared)
-        try:
-            response = self.requests_session.send(
-                prepared, timeout=self.timeout, allow_redirects=False, **self._send_settings(url)
-            )
-        except requests.Timeout:
-            raise TransientError(f"no answer within {self.timeout} s") from None
-        except requests.exceptions.ChunkedEncodingError as exc:
-            problem = f"the response body was cut off (truncated: {_exception_kind(exc)})"
-            raise TransientError(problem) from None
-        except requests.ConnectionError as exc:
-            raise TransientError(f"connection failed ({_exception_kind(exc)})") from None
-        except requests.exceptions.ContentDecodingError:
-            raise TransientError(
-                "the compressed response body is corrupt: it could not be decompressed"
-            ) from None
-        status = response.status_code
-        if status in REDIRECT_STATUSES or status == 401:
-            if self.handle_auth_failure(response):
-                raise _AuthRenewedError(response)
-            if status == 401:
-                raise self._auth_error(where, response)
-            target = urlsplit(response.headers.get("Location", ""))
-            location = target.netloc or target.path or "an unnamed location"
-            raise ProviderError(
-                f"{where}: HTTP {status} redirect to {location}; API calls never follow "
-                f"redirects. {self.redirect_hint()}"
-            )
-        if status in RETRY_STATUSES:
-            raise TransientError(
-                f"HTTP {status} {response.reason or ''}".strip(),
-                retry_after=retry_after_seconds(response),
-            )
-        if status >= 400:
-            raise ProviderError(
-                f"{where}: HTTP {status} {response.reason or ''}: "
-                f"{api_error_message(response) or 'no message'}. {self.error_hint(status)}",
-                status=status,
-            )
-        try:
-            payload = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise TransientError(undecodable_body(response)) from None
-        response.auditlogs_payload = payload  # type: ignore[attr-defined]
-        if parse is not None:
-            try:
-                response.auditlogs_page = parse(payload)  # type: ignore[attr-defined]
-            except (KeyError, TypeError, ValueError, AttributeError):
-                problem = "the response body does not have the documented shape"
-                raise TransientError(problem) from None
-        return response
-
-    def _auth_error(
-        self, where: str, response: requests.Response, *, renewed: bool = False
-    ) -> ProviderError:
-        detail = api_error_message(response) if response.status_code == 401 else ""
-        detail = f": {detail}" if detail else ""
-        again = ", also after renewing them once" if renewed else ""
-        return ProviderError(
-            f"{where}: the credentials were refused (HTTP {response.status_code}{detail}"
-            f"{again}). {self.credentials_hint}.",
-            whole_provider=True,
-        )
+            flush()
+        where = f"{self.describe(context)}: GET {urlsplit(url).path}"
+        return self.api.get(where, url, params, parse=parse, worker=current_job())
 
     def redirect_hint(self) -> str:
         """What the user can do about an unexpected redirect."""
@@ -974,25 +662,9 @@ def _new_progress() -> dict[str, t.Any]:
     return {"pages": 0, "records": 0, "started": time.monotonic(), "logged": 0.0}
 
 
-class _AuthRenewedError(Exception):
-    """Credentials were renewed after ``response`` refused them; repeat the request once."""
-
-    def __init__(self, response: requests.Response) -> None:
-        super().__init__()
-        self.response = response
-
-
-def _exception_kind(exc: Exception) -> str:
-    """Name a connection failure without quoting its text (which holds the URL)."""
-    reason = exc
-    while reason.__context__ is not None and reason.__context__ is not reason:
-        reason = t.cast("Exception", reason.__context__)
-    return type(exc).__name__ if reason is exc else f"{type(exc).__name__}: {type(reason).__name__}"
-
-
 def non_empty(values: Iterable[object] | None) -> list[str]:
     """Strings of a config list, blanks dropped."""
     return [str(v).strip() for v in values or () if str(v).strip()]
 
 
-__all__ = ["AuditLogStream", "AuditLogsError", "ConnectionCheck", "Redactor", "non_empty"]
+__all__ = ["AuditLogStream", "AuditLogsError", "ConnectionCheck", "non_empty"]

@@ -17,10 +17,10 @@ from jsonschema import Draft7Validator
 from singer_sdk import typing as th
 from singer_sdk.configuration._dict_config import parse_environment_config
 
-from tap_auditlogs.client import Redactor
 from tap_auditlogs.errors import ConfigError
 from tap_auditlogs.instants import now_instant, parse_instant
 from tap_auditlogs.providers import Provider, all_providers, rate_limit_setting
+from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.unified import UNIFIED_SETTINGS
 
 if t.TYPE_CHECKING:

@@ -12,11 +12,12 @@ from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_auditlogs.cli import CommandLineTap, run
-from tap_auditlogs.client import AuditLogStream, Redactor
+from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.errors import ConfigError, ProviderError, SyncIncompleteError
 from tap_auditlogs.output import FlushBeforeStateWriter
 from tap_auditlogs.parallel import ReadAhead
 from tap_auditlogs.providers import all_providers
+from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.settings import (
     config_schema,
     configured_providers,

@@ -541,8 +541,13 @@ def test_bad_settings_are_config_errors(emulator, settings: dict, expected: str)
 
 
 class _Answer:
+    """A decoded answer as paginators read it (``ApiResponse.json()``)."""
+
     def __init__(self, payload: Any) -> None:
-        self.auditlogs_payload = payload
+        self.payload = payload
+
+    def json(self) -> Any:
+        return self.payload
 
 
 def test_paginator_follows_has_next_and_refuses_an_ignored_page_number() -> None:

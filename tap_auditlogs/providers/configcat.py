@@ -41,10 +41,11 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.client import AuditLogStream, Redactor, non_empty
+from tap_auditlogs.client import AuditLogStream, non_empty
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
+from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import TimeWindows
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -53,6 +54,7 @@ if t.TYPE_CHECKING:
 
     import requests
 
+    from tap_auditlogs.api import ApiResponse
     from tap_auditlogs.strategies import Context, Page, Record
     from tap_auditlogs.unified import Taxon
 
@@ -80,7 +82,7 @@ class ConfigCatPaginator(BaseAPIPaginator["int | None"]):
 
     def has_more(self, response: requests.Response) -> bool:
         """More pages while ``hasNext`` and ``data``; a missing ``paging``: a full page."""
-        payload = response.auditlogs_payload  # type: ignore[attr-defined]
+        payload = response.json()
         if not isinstance(payload, dict):
             return False
         data = payload.get("data") or []
@@ -165,7 +167,7 @@ class ConfigCatAuditLogStream(AuditLogStream):
         response = self.request_json(
             None, f"{self.url_base}/v1/organizations", {}, parse=_parse_organizations
         )
-        organizations: dict[str, str] = response.auditlogs_page  # type: ignore[attr-defined]
+        organizations: dict[str, str] = response.page
         if not organizations:
             raise ProviderError(
                 "ConfigCat: the credentials see no organization (GET /v1/organizations "
@@ -231,7 +233,7 @@ class ConfigCatAuditLogStream(AuditLogStream):
         params: Mapping[str, t.Any],
         *,
         parse: t.Callable[[t.Any], t.Any] | None = None,
-    ) -> requests.Response:
+    ) -> ApiResponse:
         """The client's request, then the rate-limit headers at debug level."""
         response = super().request_json(context, url, params, parse=parse)
         remaining = response.headers.get("X-Rate-Limit-Remaining")

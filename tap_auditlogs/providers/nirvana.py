@@ -34,9 +34,10 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.client import AuditLogStream, Redactor
+from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
+from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import VerifiedAscending
 from tap_auditlogs.unified import UnifiedMapping, as_object
 
@@ -54,13 +55,13 @@ class NirvanaCursorPaginator(BaseAPIPaginator["str | None"]):
 
     def has_more(self, response: requests.Response) -> bool:
         """More pages exist while the page had items and a usable ``next_cursor``."""
-        payload = response.auditlogs_payload  # type: ignore[attr-defined]
+        payload = response.json()
         cursor = (payload.get("pagination") or {}).get("next_cursor")
         return bool(payload.get("items")) and cursor not in (None, "")
 
     def get_next(self, response: requests.Response) -> str | None:
         """The next cursor."""
-        return str(response.auditlogs_payload["pagination"]["next_cursor"])  # type: ignore[attr-defined]
+        return str(response.json()["pagination"]["next_cursor"])
 
 
 class NirvanaAuditLogStream(AuditLogStream):

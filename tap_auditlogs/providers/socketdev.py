@@ -27,9 +27,10 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.client import AuditLogStream, Redactor, non_empty
+from tap_auditlogs.client import AuditLogStream, non_empty
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
+from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import NewestFirst
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -48,12 +49,12 @@ class SocketPageTokenPaginator(BaseAPIPaginator["str | None"]):
 
     def has_more(self, response: requests.Response) -> bool:
         """More pages exist while the page had results and a usable ``nextPage``."""
-        payload = response.auditlogs_payload  # type: ignore[attr-defined]
+        payload = response.json()
         return bool(payload.get("results")) and payload.get("nextPage") not in END_MARKERS
 
     def get_next(self, response: requests.Response) -> str | None:
         """The next page token, as a string."""
-        return str(response.auditlogs_payload["nextPage"])  # type: ignore[attr-defined]
+        return str(response.json()["nextPage"])
 
 
 class SocketAuditLogStream(AuditLogStream):
@@ -100,7 +101,7 @@ class SocketAuditLogStream(AuditLogStream):
 
     def _discover_org_slugs(self) -> list[str]:
         response = self.request_json(None, f"{self.url_base}/organizations", {})
-        organizations = response.auditlogs_payload.get("organizations") or {}  # type: ignore[attr-defined]
+        organizations = response.payload.get("organizations") or {}
         slugs = sorted(str(org["slug"]) for org in organizations.values() if org.get("slug"))
         if not slugs:
             raise ProviderError(

@@ -34,7 +34,7 @@ API: ``GET {base}/v1alpha/audit_logs``, base ``https://api.torq.io/public``
 from __future__ import annotations
 
 import dataclasses
-import random
+import math
 import threading
 import time
 import typing as t
@@ -48,17 +48,21 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.client import (
+from tap_auditlogs.api import (
     REDIRECT_STATUSES,
-    AuditLogStream,
-    Redactor,
+    RETRY_STATUSES,
+    RetriesExhaustedError,
+    RetryPolicy,
     api_error_message,
+    call_with_retries,
     retry_after_seconds,
     undecodable_body,
 )
-from tap_auditlogs.errors import ProviderError
+from tap_auditlogs.client import AuditLogStream
+from tap_auditlogs.errors import ProviderError, TransientError
 from tap_auditlogs.instants import format_instant, parse_instant
 from tap_auditlogs.providers import Provider, lookback_setting
+from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import Ascending
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -91,7 +95,6 @@ TOKEN_ATTEMPTS = 3
 TOKEN_MAX_WAIT_SECONDS = 10.0
 #: Statuses of the token endpoint that mean "these credentials are not accepted here".
 REFUSED_STATUSES = frozenset({400, 401, 403})
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 CREDENTIALS_HINT = (
     "Check torq.client_id and torq.client_secret (a Torq API key, which only a workspace "
@@ -175,14 +178,17 @@ class TorqAuthenticator(OAuthAuthenticator):
             self._renewed_after_failure = True
 
     def update_access_token(self) -> None:
-        """Get a new access token, or raise one clear ``ProviderError``."""
+        """Get a new access token, or raise one clear ``ProviderError``.
+
+        Retried like an API request (api.py, ``backoff``), within the token's own limits:
+        ``TOKEN_ATTEMPTS`` tries, no wait longer than ``TOKEN_MAX_WAIT_SECONDS``.
+        """
         url = str(self.auth_endpoint)
         parts = urlsplit(url)
         where = f"the token endpoint {parts.netloc}{parts.path}"
         started = time.monotonic()
-        problem = ""
-        for attempt in range(1, TOKEN_ATTEMPTS + 1):
-            wait: float | None = None
+
+        def one_try() -> dict:
             try:
                 response = self._session.post(
                     url,
@@ -193,49 +199,56 @@ class TorqAuthenticator(OAuthAuthenticator):
                     allow_redirects=False,
                 )
             except requests.Timeout:
-                problem = f"no answer within {self._timeout:.0f} s"
+                raise TransientError(f"no answer within {self._timeout:.0f} s") from None
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                problem = f"connection failed ({type(exc).__name__})"
+                raise TransientError(f"connection failed ({type(exc).__name__})") from None
             except requests.exceptions.ContentDecodingError:
                 problem = "the compressed response body is corrupt: it could not be decompressed"
+                raise TransientError(problem) from None
             except requests.RequestException as exc:
                 raise ProviderError(
                     f"Torq: torq.token_url is not a usable URL ({type(exc).__name__}).",
                     whole_provider=True,
                 ) from None
-            else:
-                token = self._accept(response, where)
-                if token is not None:
-                    self._store(token, started)
-                    return
-                if response.status_code == 200:
-                    problem = undecodable_body(response, quote=False)
-                else:
-                    problem = f"HTTP {response.status_code} {response.reason or ''}".strip()
-                wait = retry_after_seconds(response)
-            if attempt < TOKEN_ATTEMPTS:
-                if wait is None:
-                    ceiling = self._backoff_base * 2 ** (attempt - 1)
-                    wait = random.uniform(ceiling / 2, ceiling)
-                wait = min(wait, TOKEN_MAX_WAIT_SECONDS)
-                self.logger.warning(
-                    "Torq: getting an access token from %s failed: %s; retrying in %.1f s.",
-                    where,
-                    problem,
-                    wait,
-                )
-                time.sleep(wait)
-        raise ProviderError(
-            f"Torq: could not get an access token from {where} after {TOKEN_ATTEMPTS} "
-            f"attempts; last error: {problem}. Check torq.region and torq.token_url, or "
-            "run again later.",
-            whole_provider=True,
+            token = self._accept(response, where)
+            if token is not None:
+                return token
+            if response.status_code == 200:
+                raise TransientError(undecodable_body(response, quote=False))
+            raise TransientError(
+                f"HTTP {response.status_code} {response.reason or ''}".strip(),
+                retry_after=retry_after_seconds(response),
+            )
+
+        def warn(problem: TransientError, wait: float, _attempt: int) -> None:
+            self.logger.warning(
+                "Torq: getting an access token from %s failed: %s; retrying in %.1f s.",
+                where,
+                problem,
+                wait,
+            )
+
+        policy = RetryPolicy(
+            tries=TOKEN_ATTEMPTS,
+            base_wait_s=self._backoff_base,
+            cap_s=math.inf,
+            clip_s=TOKEN_MAX_WAIT_SECONDS,
         )
+        try:
+            token = call_with_retries(one_try, policy, warn)
+        except RetriesExhaustedError as exhausted:
+            raise ProviderError(
+                f"Torq: could not get an access token from {where} after {TOKEN_ATTEMPTS} "
+                f"attempts; last error: {exhausted.problem}. Check torq.region and "
+                "torq.token_url, or run again later.",
+                whole_provider=True,
+            ) from None
+        self._store(token, started)
 
     def _accept(self, response: requests.Response, where: str) -> dict | None:
         """The decoded token answer; None to retry; ProviderError when retrying is useless."""
         status = response.status_code
-        if status in TRANSIENT_STATUSES:
+        if status in RETRY_STATUSES:
             return None
         if status != 200:
             detail = api_error_message(response)
@@ -274,7 +287,7 @@ class TorqPageTokenPaginator(BaseAPIPaginator["str | None"]):
 
     def get_next(self, response: requests.Response) -> str | None:
         """The next page token; None (the end) when it is missing or empty."""
-        token = response.auditlogs_payload.get("next_page_token")  # type: ignore[attr-defined]
+        token = response.json().get("next_page_token")
         return str(token) if token else None
 
     def continue_if_empty(self, response: requests.Response) -> bool:
