@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 import typing as t
 
 import orjson
 from singer_sdk import Tap
-from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.singerlib import StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_auditlogs.errors import EXIT_PROVIDER, AuditLogsError, ConfigError, SyncIncompleteError
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.sdk import TapHooks
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -33,7 +34,7 @@ if t.TYPE_CHECKING:
 PROBE_LIMITS = {"max_retries": 2, "backoff_base_seconds": 0.5, "max_retry_wait": 10}
 
 
-class CommandLineTap(Tap):
+class CommandLineTap(TapHooks):
     """A ``Tap`` whose sync fails when a partition failed, with the tap's CLI callbacks."""
 
     def sync_all_or_fail(self) -> None:
@@ -61,13 +62,12 @@ class CommandLineTap(Tap):
         if value in (CliTestOptionValue.Disabled.value, CliTestOptionValue.Schema.value):
             super().cb_test(ctx, param, value)
             return
-        config: _ConfigInput = ctx.params.get("config", _ConfigInput())
-        settings = dict(config.config)
+        settings, parse_env = _config_option(ctx.params.get("config"))
         for name, limit in PROBE_LIMITS.items():
             value_set = settings.get(name, limit)
             if isinstance(value_set, (int, float)) and not isinstance(value_set, bool):
                 settings[name] = min(value_set, limit)
-        tap = cls(config=settings, parse_env_config=config.parse_env, validate_config=True)
+        tap = cls(config=settings, parse_env_config=parse_env, validate_config=True)
         ctx.exit(0 if tap.check_connections() else EXIT_PROVIDER)
 
     @classmethod
@@ -76,7 +76,7 @@ class CommandLineTap(Tap):
         *,
         about: bool = False,
         about_format: str | None = None,
-        config: _ConfigInput | None = None,
+        config: t.Any = None,
         state: t.IO[str] | None = None,
         catalog: t.IO[str] | None = None,
     ) -> None:
@@ -84,19 +84,26 @@ class CommandLineTap(Tap):
 
         ``Tap.sync_all`` is final in the SDK, so the failure check lives here.
         """
-        PluginBase.invoke.__func__(cls, about=about, about_format=about_format)  # type: ignore[attr-defined]
+        super(Tap, cls).invoke(about=about, about_format=about_format)  # --about, as Tap does
         cls.print_version(print_fn=cls.logger.info)
-        config = config or _ConfigInput()
+        settings, parse_env = _config_option(config)
         tap = cls(
-            config=config.config,
+            config=settings,
             state=_load_json_file(state, "--state"),
             catalog=_load_json_file(catalog, "--catalog"),
-            parse_env_config=config.parse_env,
+            parse_env_config=parse_env,
             validate_config=True,
         )
         tap.sync_all_or_fail()
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+    def stop_on_signals(self) -> None:
+        """SIGTERM and SIGINT end a run with its state saved (``on_signal``), not as the
+        SDK's handlers do (exit 0, which tells an orchestrator the run succeeded)."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self.on_signal)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: write the state of what was emitted, then exit 128 + signal.
 
         The SDK exits 0, which tells an orchestrator the run succeeded. The workers stop
@@ -129,6 +136,11 @@ def _load_json_file(handle: t.IO[str] | None, option: str) -> dict | None:
     if not isinstance(value, dict):
         raise ConfigError(f"The {option} file must hold a JSON object.")
     return value
+
+
+def _config_option(option: t.Any) -> tuple[dict[str, t.Any], bool]:
+    """The settings and the "from the environment" flag of the SDK's ``--config`` option."""
+    return dict(getattr(option, "config", None) or {}), bool(getattr(option, "parse_env", False))
 
 
 def run(tap_class: type[Tap]) -> None:

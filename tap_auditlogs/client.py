@@ -9,7 +9,7 @@ strategy (``strategies.py``) fits its API.
 * Secrets: ``Redactor`` (redaction.py) scrubs every secret from every log line.
 * State: the SDK's bookmarks assume sorted streams or end-of-run promotion; the reading
   strategies keep their own state in the SDK's partition state dicts instead, so
-  ``_increment_stream_state`` is a no-op here.
+  the SDK's record-by-record bookmarking is switched off (sdk.py).
 * Output: every record fits the stream's schema (conform.py, ``undeclared_fields``).
 """
 
@@ -24,11 +24,7 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 import requests
-from singer_sdk import SchemaDirectory, singerlib
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers._state import get_state_if_exists
-from singer_sdk.helpers._typing import conform_record_data_types
-from singer_sdk.helpers._util import utc_now
+from singer_sdk import SchemaDirectory
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
@@ -57,10 +53,11 @@ from tap_auditlogs.parallel import (
     current_job,
 )
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.sdk import StreamHooks
 from tap_auditlogs.strategies import Page, PartitionState
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from singer_sdk.pagination import BaseAPIPaginator
 
@@ -87,7 +84,7 @@ class EventSink(t.Protocol):
         """Write what ``record`` (read by ``source``, unchanged) becomes in this stream."""
 
 
-class AuditLogStream(RESTStream):
+class AuditLogStream(StreamHooks, RESTStream):
     """Base class of the provider streams: HTTP policy, errors, state, progress."""
 
     #: Provider key: the name of its settings block (``socket``, ``configcat``...).
@@ -124,7 +121,7 @@ class AuditLogStream(RESTStream):
 
     def __init__(self, tap: t.Any) -> None:
         """Create the stream for a configured provider."""
-        super().__init__(tap=tap)
+        super().__init__(tap)
         self._run_started = now_instant()
         self._halted: ProviderError | None = None
         self._said: set[tuple[int, str]] = set()
@@ -232,7 +229,7 @@ class AuditLogStream(RESTStream):
     def saved_state_of(self, context: Context) -> dict:
         """A copy of the partition's saved state (checked as ``state_of`` does), leaving
         the SDK's state as it is: no empty partition entries written into it."""
-        raw = get_state_if_exists(self.tap_state, self.name, context or None) or {}
+        raw = saved_state(self.tap_state, self.name, context) or {}
         self._check_saved_state(raw, context)
         return dict(raw)
 
@@ -242,7 +239,7 @@ class AuditLogStream(RESTStream):
             other = raw.get("replication_key")
             if other not in (None, key):
                 self._ignored_bookmark(context, f"is for the replication key {other!r}")
-        elif context and (get_state_if_exists(self.tap_state, self.name) or {}).get(
+        elif context and (saved_state(self.tap_state, self.name, None) or {}).get(
             "replication_key_value"
         ):
             self._ignored_bookmark(context, "is for the whole stream, read per partition now")
@@ -259,8 +256,7 @@ class AuditLogStream(RESTStream):
 
     def checkpoint(self) -> None:
         """Write a STATE message now (the SDK would skip it when no record was written)."""
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        self.write_state()
 
     def warn_once(self, key: str, message: str, *args: object) -> None:
         """Log a warning once per run and key."""
@@ -306,34 +302,6 @@ class AuditLogStream(RESTStream):
         """True when the catalog deselects no property (the usual case)."""
         return all(self.mask.values())
 
-    def _generate_record_messages(
-        self, record: Record
-    ) -> Generator[singerlib.RecordMessage, None, None]:
-        """``Stream._generate_record_messages`` of singer-sdk 0.54.9, minus one walk.
-
-        The SDK calls ``pop_deselected_record_properties`` for every record, which looks
-        up every property in the selection mask even when nothing is deselected; here it
-        runs only when something is.
-        """
-        if not self._everything_selected:
-            pop_deselected_record_properties(record, self.schema, self.mask)
-        record = conform_record_data_types(
-            stream_name=self.name,
-            record=record,
-            schema=self.effective_schema,
-            level=self.TYPE_CONFORMANCE_LEVEL,
-            logger=self.logger,
-        )
-        for stream_map in self.stream_maps:
-            mapped_record = stream_map.transform(record)
-            if mapped_record is not None:
-                yield singerlib.RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped_record,
-                    version=self._stream_version,
-                    time_extracted=utc_now(),
-                )
-
     @cached_property
     def _records_as_they_are(self) -> bool:
         """True when every record goes out unchanged: nothing deselected, no stream map
@@ -348,26 +316,22 @@ class AuditLogStream(RESTStream):
         )
 
     @cached_property
-    def _write_record_directly(self) -> Callable[[str, Record], None] | None:
+    def _direct_writer(self) -> Callable[[str, Record], None] | None:
         """The writer's ``write_record`` when records go out unchanged, else None."""
-        write_record = getattr(self._tap.message_writer, "write_record", None)
+        write_record = getattr(self.owner.message_writer, "write_record", None)
         return write_record if self._records_as_they_are else None
 
-    def _write_record_message(self, record: Record) -> None:
-        """The SDK's, or straight to the writer's buffer when records go out unchanged."""
-        write_record = self._write_record_directly
-        if write_record is None:
-            super()._write_record_message(record)
-            return
-        write_record(self.name, record)
-        self.state_manager.is_flushed = False
+    def write_unchanged(self, record: Record) -> bool:
+        """Straight into the writer's buffer when records go out unchanged (sdk.py)."""
+        write = self._direct_writer
+        if write is None:
+            return False
+        write(self.name, record)
+        return True
 
     def get_replication_key_signpost(self, context: Context = None) -> None:
         """No signpost: the strategies bound every pass themselves."""
         return
-
-    def _increment_stream_state(self, latest_record: Record, *, context: Context = None) -> None:
-        """The strategies move the bookmark, only after a page was emitted."""
 
     def describe(self, context: Context) -> str:
         """Provider and partition, for messages: ``Socket org 'acme'``."""
@@ -382,7 +346,7 @@ class AuditLogStream(RESTStream):
         When the partition was read ahead (``parallel.py``), its channel is replayed
         instead: the same records and checkpoints, in the same order.
         """
-        read_ahead = getattr(self._tap, "read_ahead", None)
+        read_ahead = getattr(self.owner, "read_ahead", None)
         job = None if read_ahead is None else read_ahead.take(self, context)
         if read_ahead is not None and job is not None:
             try:
@@ -405,7 +369,7 @@ class AuditLogStream(RESTStream):
 
     def _replay(self, job: Job, context: Context) -> Iterator[Record]:
         """Emit what a worker read: its records, and its state at each checkpoint."""
-        flush = getattr(self._tap, "flush_messages", lambda: None)
+        flush = getattr(self.owner, "flush_messages", lambda: None)
         records = 0
         for kind, payload in job.channel.events(before_waiting=flush):
             if kind == RECORDS:
@@ -434,7 +398,7 @@ class AuditLogStream(RESTStream):
         """Hand a failure to the tap; ``halt`` (or a provider-wide error) stops this stream."""
         if halt or error.whole_provider:
             self._halted = error
-        record_failure = getattr(self._tap, "record_failure", None)
+        record_failure = getattr(self.owner, "record_failure", None)
         if record_failure is None:  # pragma: no cover - used without TapAuditLogs
             raise error
         record_failure(error)
@@ -574,7 +538,7 @@ class AuditLogStream(RESTStream):
 
     def check_connections(self) -> list[ConnectionCheck]:
         """Probe the provider: list its organizations when needed, then one page each."""
-        failures = getattr(self._tap, "failures", None)
+        failures = getattr(self.owner, "failures", None)
         known = len(failures) if failures is not None else 0
         label = self.provider_label
         try:
@@ -638,7 +602,7 @@ class AuditLogStream(RESTStream):
 
         What was read so far goes out first, so records never wait for the network.
         """
-        flush = getattr(self._tap, "flush_messages", None)
+        flush = getattr(self.owner, "flush_messages", None)
         if flush is not None and threading.current_thread() is threading.main_thread():
             flush()
         where = f"{self.describe(context)}: GET {urlsplit(url).path}"
@@ -660,6 +624,17 @@ class AuditLogStream(RESTStream):
 
 def _new_progress() -> dict[str, t.Any]:
     return {"pages": 0, "records": 0, "started": time.monotonic(), "logged": 0.0}
+
+
+def saved_state(tap_state: Mapping[str, t.Any], stream: str, context: Context) -> dict | None:
+    """The saved state of ``stream`` (of its partition ``context``, when given), if any."""
+    stream_state = (tap_state.get("bookmarks") or {}).get(stream)
+    if not isinstance(stream_state, dict) or not context:
+        return stream_state if isinstance(stream_state, dict) else None
+    for partition in stream_state.get("partitions") or ():
+        if isinstance(partition, dict) and partition.get("context") == context:
+            return partition
+    return None
 
 
 def non_empty(values: Iterable[object] | None) -> list[str]:

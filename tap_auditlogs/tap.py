@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import typing as t
 
-from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_auditlogs.cli import CommandLineTap, run
@@ -18,6 +17,7 @@ from tap_auditlogs.output import FlushBeforeStateWriter
 from tap_auditlogs.parallel import ReadAhead
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.sdk import ENV_PREFIX
 from tap_auditlogs.settings import (
     config_schema,
     configured_providers,
@@ -66,15 +66,15 @@ class TapAuditLogs(CommandLineTap):
             self.message_writer.keep_nul = bool(self.config.get("keep_nul_characters"))
         register_secrets(self.config)
         Redactor.install()
+        self.stop_on_signals()
 
-    @classproperty
-    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805
+    def settings_from_environment(self) -> dict[str, t.Any]:
         """Settings from ``TAP_AUDITLOGS_*`` variables, provider blocks included (settings.py)."""
-        schema = cls.config_jsonschema
-        cls.append_builtin_config(schema)
-        return settings_from_environment(schema, cls._env_var_prefix)
+        schema = type(self).config_jsonschema
+        self.append_builtin_config(schema)
+        return settings_from_environment(schema, ENV_PREFIX)
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+    def validate(self, *, raise_errors: bool) -> list[str]:
         """Validate the settings; every problem becomes one line naming the setting."""
         problems = validate_settings(self.config)
         if problems and raise_errors:
@@ -104,7 +104,7 @@ class TapAuditLogs(CommandLineTap):
 
         With no provider configured (a new Meltano project, ``meltano select --list``), the
         catalog lists every provider's stream; a sync or ``--test`` still refuses such a
-        config (``_validate_config``) before any stream is read.
+        config (``validate``) before any stream is read.
         """
         providers = configured_providers(self.config, allow_none=True)
         if not providers:
@@ -190,7 +190,7 @@ class TapAuditLogs(CommandLineTap):
         results = [
             (stream, stream.check_connections())
             for stream in self.streams.values()
-            if hasattr(stream, "check_connections")
+            if isinstance(stream, AuditLogStream)
         ]
         checks = [check for _, stream_checks in results for check in stream_checks]
         problems = [check.problem for check in checks if check.problem]
@@ -210,14 +210,14 @@ class TapAuditLogs(CommandLineTap):
             sample = next((check.records[0] for check in stream_checks if check.records), None)
             if sample is not None:
                 stream.selected = True
-                stream._write_schema_message()  # as the SDK's own test does
-                stream._write_record_message(sample)
+                stream.write_schema()  # as the SDK's own test does
+                stream.write_record(sample)
                 emitted += 1
         none = "" if emitted else " No event on the probed pages, so no RECORD was written."
         self.logger.info(
             "Connection test passed: %d checks OK (%s).%s",
             len(checks),
-            ", ".join(getattr(stream, "provider_label", stream.name) for stream, _ in results),
+            ", ".join(stream.provider_label for stream, _ in results),
             none,
         )
         return True

@@ -15,7 +15,7 @@ What lives where, and why:
 One pass feeds both tables. ``audit_events`` never calls an API. Every provider stream
 hands each record it reads, exactly as the API sent it, to ``AuditEventsStream.write_event``
 (from ``AuditLogStream.post_process``), which writes the unified record through this
-stream's own ``_write_record_message``, so its stream maps and field selection apply; its
+stream's own record writing, so its stream maps and field selection apply; its
 SCHEMA goes out once, before its first record. ``post_process`` runs for every record
 whether or not the provider stream itself is selected, so:
 
@@ -54,12 +54,13 @@ import re
 import typing as t
 from functools import cached_property
 
-from singer_sdk import SchemaDirectory, Stream, StreamSchema
+from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk import typing as th
 
 from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.sdk import StreamHooks
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -371,7 +372,7 @@ def _present(values: Mapping[str, t.Any]) -> dict[str, t.Any]:
 # -------------------------------------------------------------------------------- stream
 
 
-class AuditEventsStream(Stream):
+class AuditEventsStream(StreamHooks):
     """Every event of every configured provider in one shape (fed by the provider streams)."""
 
     name = STREAM_NAME
@@ -386,7 +387,7 @@ class AuditEventsStream(Stream):
 
     def __init__(self, tap: Tap, feeders: Sequence[tuple[Provider, AuditLogStream]]) -> None:
         """Create the stream and register it with the provider streams that feed it."""
-        super().__init__(tap=tap)
+        super().__init__(tap)
         self._mappings: dict[str, tuple[UnifiedMapping, str]] = {}
         self._schema_written = False
         self._ocsf = bool(self.config.get("unified_ocsf"))
@@ -412,9 +413,9 @@ class AuditEventsStream(Stream):
         if self._ocsf:
             row["ocsf"] = ocsf_event(row, label)
         if not self._schema_written:
-            self._write_schema_message()
+            self.write_schema()
             self._schema_written = True
-        self._write_record_message(row)
+        self.write_record(row)
 
     @cached_property
     def _selected(self) -> bool:
