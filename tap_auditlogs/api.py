@@ -80,6 +80,15 @@ class ApiResponse:
         """The decoded body (decoded once, when it arrived)."""
         return self.payload
 
+    @property
+    def links(self) -> dict[str, dict[str, str]]:
+        """The ``Link`` header by ``rel``, as ``requests.Response.links`` gives it."""
+        header = self.headers.get("Link")
+        if not header:
+            return {}
+        links = requests.utils.parse_header_links(header)
+        return {link.get("rel") or link.get("url", ""): link for link in links}
+
 
 def retry_after_seconds(response: requests.Response | None) -> float | None:
     """Seconds the server asks us to wait (``Retry-After`` in seconds or as an HTTP date)."""

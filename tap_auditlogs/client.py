@@ -287,6 +287,16 @@ class AuditLogStream(StreamHooks, RESTStream):
         """Query parameters that select the page ``token``."""
         raise NotImplementedError
 
+    def page_request(self, url: str, params: dict, token: t.Any) -> tuple[str, dict]:
+        """URL and query of the page ``token`` (None: the first page) of a pass.
+
+        By default the pass's query plus ``page_params(token)``; an API whose next page is
+        a full URL (a ``Link`` header) returns that URL and no query.
+        """
+        if token is None:
+            return url, params
+        return url, {**params, **self.page_params(token)}
+
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
         """Records and total count of a decoded page; ValueError if the shape is wrong."""
         raise NotImplementedError
@@ -439,8 +449,8 @@ class AuditLogStream(StreamHooks, RESTStream):
         empty_in_a_row = 0
         while not paginator.finished:
             token = paginator.current_value
-            query = {**params, **(self.page_params(token) if token is not None else {})}
-            response = self.request_json(context, url, query, parse=self.parse_page)
+            page_url, query = self.page_request(url, params, token)
+            response = self.request_json(context, page_url, query, parse=self.parse_page)
             records, total = response.page
             try:
                 paginator.advance(t.cast("requests.Response", response))  # read as one

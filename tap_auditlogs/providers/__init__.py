@@ -4,6 +4,11 @@ A provider module defines ``PROVIDER = Provider(...)``: its settings block, the 
 the settings that must be set for it to count as configured, and its stream class.
 Adding a fifth provider is one new module here, one schema, one emulator module and one
 test file; nothing else changes.
+
+A provider can also live in a package of its own: it registers under the entry-point group
+``tap_auditlogs.providers`` (in its ``pyproject.toml``:
+``[project.entry-points."tap_auditlogs.providers"] okta = "tap_auditlogs_okta:PROVIDER"``),
+and the tap finds it once that package is installed beside it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import importlib
 import pkgutil
 import typing as t
 from functools import cache
+from importlib import metadata
 
 from singer_sdk import typing as th
 
@@ -36,16 +42,37 @@ class Provider:
     unified: UnifiedMapping | None = None
 
 
+#: Where installed packages register providers (``module:PROVIDER``, or a module that has one).
+ENTRY_POINT_GROUP = "tap_auditlogs.providers"
+
+
 @cache
 def all_providers() -> tuple[Provider, ...]:
-    """Every provider module in this package, sorted by key."""
-    found = []
-    for module_info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        provider = getattr(module, "PROVIDER", None)
-        if isinstance(provider, Provider):
-            found.append(provider)
-    return tuple(sorted(found, key=lambda p: p.key))
+    """Every provider module in this package and every registered provider, sorted by key."""
+    found: dict[str, Provider] = {}
+    modules = [
+        importlib.import_module(f"{__name__}.{module_info.name}")
+        for module_info in pkgutil.iter_modules(__path__)
+    ]
+    candidates: list[tuple[str, object]] = [
+        (module.__name__, getattr(module, "PROVIDER", None)) for module in modules
+    ]
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        loaded = entry.load()
+        provider = getattr(loaded, "PROVIDER", loaded)
+        if not isinstance(provider, Provider):
+            raise TypeError(
+                f"The entry point {entry.name} = {entry.value} ({ENTRY_POINT_GROUP}) is not "
+                "a tap_auditlogs.providers.Provider."
+            )
+        candidates.append((entry.value, provider))
+    for origin, provider in candidates:
+        if not isinstance(provider, Provider):
+            continue
+        if provider.key in found and found[provider.key] is not provider:
+            raise TypeError(f"Two providers use the key {provider.key!r} ({origin}).")
+        found[provider.key] = provider
+    return tuple(sorted(found.values(), key=lambda p: p.key))
 
 
 LOOKBACK_DESCRIPTION = "Seconds re-read before the bookmark on every run, for late events."

@@ -8,7 +8,7 @@ Start one with ``with Emulator(Scenario(seed=1, socket_order="asc")) as emu:``, 
 from .core import Emulator, RequestRecord
 from .faults import FAULT_KINDS, FaultKind, FaultRule
 from .provider import ApiRequest, Provider, QuotaStatus, Response, Route, TruthEvent
-from .registry import available_providers
+from .registry import available_providers, register_provider, unregister_provider
 from .scenario import DOCUMENTED_RATE_LIMITS, QuotaRule, Scenario, Switch
 from .socketdev import TOKEN as SOCKET_TOKEN
 
@@ -30,4 +30,6 @@ __all__ = [
     "Switch",
     "TruthEvent",
     "available_providers",
+    "register_provider",
+    "unregister_provider",
 ]
