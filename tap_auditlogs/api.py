@@ -21,26 +21,26 @@ whose body is broken.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import email.utils
 import logging
-import random
 import threading
-import time
 import typing as t
-from datetime import timedelta
 from importlib import metadata
 from urllib.parse import urlsplit
 
-import backoff
 import orjson
 import requests
 
 from tap_auditlogs.errors import ProviderError, QuotaExhaustedError, TransientError
-from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import (
+    ApiResponse,
+    api_error_message,
+    exception_kind,
+    undecodable_body,
+)
+from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Mapping
+    from collections.abc import Callable, Mapping
 
     from tap_auditlogs.parallel import RateLimiter, Worker
 
@@ -52,229 +52,6 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
 USER_AGENT = f"tap-auditlogs/{VERSION} (+https://github.com/tap-auditlogs/tap-auditlogs)"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-#: Characters of an unreadable body quoted in its error message.
-BODY_EXCERPT_CHARS = 80
-#: Keys of the providers' error bodies that hold the message, in order of preference.
-ERROR_MESSAGE_KEYS = ("error", "message", "error_description", "detail", "title")
-
-
-# ------------------------------------------------------------------ the answer
-
-
-class ApiResponse:
-    """A decoded answer. SDK paginators read it as they read a response: ``json()``,
-    ``headers``, ``status_code``, ``elapsed``."""
-
-    __slots__ = ("elapsed", "headers", "page", "payload", "status_code")
-
-    def __init__(self, response: requests.Response, payload: t.Any, page: t.Any = None) -> None:
-        """Keep what the tap reads of ``response``; the body is decoded already."""
-        self.payload = payload
-        #: ``parse(payload)`` when the caller gave a parser (e.g. records and total).
-        self.page = page
-        self.headers = response.headers
-        self.status_code = response.status_code
-        self.elapsed: timedelta = response.elapsed
-
-    def json(self) -> t.Any:
-        """The decoded body (decoded once, when it arrived)."""
-        return self.payload
-
-    @property
-    def links(self) -> dict[str, dict[str, str]]:
-        """The ``Link`` header by ``rel``, as ``requests.Response.links`` gives it."""
-        header = self.headers.get("Link")
-        if not header:
-            return {}
-        links = requests.utils.parse_header_links(header)
-        return {link.get("rel") or link.get("url", ""): link for link in links}
-
-
-def retry_after_seconds(response: requests.Response | None) -> float | None:
-    """Seconds the server asks us to wait (``Retry-After`` in seconds or as an HTTP date)."""
-    if response is None:
-        return None
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def undecodable_body(response: requests.Response, *, quote: bool = True) -> str:
-    """Why a successful answer's body could not be read, naming what came instead.
-
-    The Content-Type and the first 80 characters of the body (secrets scrubbed) tell a
-    maintenance page or a proxy's login page from a cut-off answer. ``quote=False`` leaves
-    the body out (a token endpoint's answer may hold a secret not known yet).
-    """
-    kind = response.headers.get("Content-Type") or "no Content-Type"
-    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
-    text = " ".join(response.content[:400].decode("utf-8", "replace").split())
-    start = Redactor.scrub(text)[:BODY_EXCERPT_CHARS] if quote else ""
-    size = len(response.content)
-    if start:
-        shown = f"{size} bytes, starting {start!r}"
-    else:
-        shown = f"{size} bytes" if size else "an empty body"
-    if encoding not in ("", "identity"):
-        return (
-            f"the {encoding}-compressed response body is corrupt or cut off: it decompressed "
-            f"to text that is not JSON ({kind}; {shown})"
-        )
-    if "json" in kind.lower():
-        return f"the response body is not valid JSON, cut off or malformed ({kind}; {shown})"
-    page = " (an HTML page: maintenance, or a proxy's or login page?)" if "html" in kind else ""
-    return f"the API answered with {kind} instead of JSON{page} ({shown})"
-
-
-def api_error_message(
-    response: requests.Response, keys: tuple[str, ...] = ERROR_MESSAGE_KEYS
-) -> str:
-    """The API's own error text from a response body, short and scrubbed."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        text = response.text.strip().replace("\n", " ")
-        return Redactor.scrub(text[:200]) if text and "<html" not in text.lower() else ""
-    return Redactor.scrub(_message_from_body(body, keys)[:300])
-
-
-def _message_from_body(body: object, keys: tuple[str, ...]) -> str:
-    """Find the message in the error bodies the providers use."""
-    if isinstance(body, dict):
-        for key in keys:
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value
-            if isinstance(value, dict):
-                return _message_from_body(value, keys)
-        # Validation errors (ConfigCat): {"field": ["message", ...]}
-        parts = [
-            f"{key}: {'; '.join(str(m) for m in value)}"
-            for key, value in body.items()
-            if isinstance(value, list) and value
-        ]
-        if parts:
-            return ", ".join(parts)
-    if isinstance(body, str):
-        return body
-    return ""
-
-
-def exception_kind(exc: Exception) -> str:
-    """Name a connection failure without quoting its text (which holds the URL)."""
-    reason = exc
-    while reason.__context__ is not None and reason.__context__ is not reason:
-        reason = t.cast("Exception", reason.__context__)
-    return type(exc).__name__ if reason is exc else f"{type(exc).__name__}: {type(reason).__name__}"
-
-
-# ------------------------------------------------------------------ retries
-
-
-@dataclasses.dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry one request."""
-
-    tries: int  # attempts in all, the first included
-    base_wait_s: float  # first backoff wait: doubled each time, half jitter
-    cap_s: float = 60.0  # longest backoff wait
-    #: A longer Retry-After stops the provider (``QuotaExhaustedError``); None: any
-    #: Retry-After is waited out, at most ``clip_s``.
-    max_retry_after_s: float | None = None
-    clip_s: float | None = None  # longest wait of any kind (None: no limit)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, t.Any]) -> RetryPolicy:
-        """The policy of API requests: ``max_retries``, ``backoff_base_seconds``,
-        ``max_retry_wait``."""
-        return cls(
-            tries=1 + int(config.get("max_retries", 8)),
-            base_wait_s=float(config.get("backoff_base_seconds", 1.0)),
-            max_retry_after_s=float(config.get("max_retry_wait", 300)),
-        )
-
-    def gives_up_on(self, problem: TransientError) -> bool:
-        """True when the API asks to wait longer than the policy waits."""
-        limit = self.max_retry_after_s
-        return limit is not None and problem.retry_after is not None and problem.retry_after > limit
-
-
-def retry_waits(policy: RetryPolicy) -> Generator[float, TransientError, None]:
-    """``backoff`` wait generator: what ``Retry-After`` asks, else exponential backoff.
-
-    ``backoff`` sends each failure in, so the wait can follow the answer's own header.
-    Jitter is ours (uniform over the upper half of the ceiling), so ``jitter=None``.
-    """
-    attempt = 0
-    problem = yield 0.0  # priming: backoff starts the generator with send(None)
-    while True:
-        attempt += 1
-        if problem.retry_after is not None:
-            wait = problem.retry_after
-        else:
-            ceiling = min(policy.cap_s, policy.base_wait_s * 2 ** (attempt - 1))
-            wait = random.uniform(ceiling / 2, ceiling)
-        if policy.clip_s is not None:
-            wait = min(wait, policy.clip_s)
-        problem = yield wait
-
-
-class RetriesExhaustedError(Exception):
-    """``call_with_retries`` gave up: ``problem`` is the last failure, after ``tries``."""
-
-    def __init__(self, problem: TransientError, tries: int) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
-        self.tries = tries
-
-
-T = t.TypeVar("T")
-
-
-def call_with_retries(
-    call: Callable[[], T],
-    policy: RetryPolicy,
-    on_retry: Callable[[TransientError, float, int], None],
-) -> T:
-    """``call()`` until it returns, retrying its ``TransientError``s by ``policy``.
-
-    ``on_retry(problem, wait, next_attempt)`` runs before each wait. When the policy gives
-    up, ``RetriesExhaustedError`` says why and after how many tries. Anything else
-    ``call`` raises goes through at once.
-    """
-
-    def log(details: t.Any) -> None:
-        on_retry(details["exception"], details["wait"], details["tries"] + 1)
-
-    tries = 0
-
-    def counted() -> T:
-        nonlocal tries
-        tries += 1
-        return call()
-
-    retrying = backoff.on_exception(
-        retry_waits,
-        TransientError,
-        max_tries=policy.tries,
-        jitter=None,
-        giveup=policy.gives_up_on,  # type: ignore[arg-type]
-        on_backoff=log,
-        policy=policy,
-    )(counted)
-    try:
-        return retrying()
-    except TransientError as problem:
-        raise RetriesExhaustedError(problem, tries) from None
 
 
 # ------------------------------------------------------------------ the client

@@ -15,10 +15,8 @@ strategy (``strategies.py``) fits its API.
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
-import time
 import typing as t
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -26,33 +24,25 @@ from urllib.parse import urlsplit
 import requests
 from singer_sdk import SchemaDirectory
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 
 from tap_auditlogs import schemas
-from tap_auditlogs.api import (
-    ERROR_MESSAGE_KEYS,
-    USER_AGENT,
-    ApiClient,
-    ApiResponse,
-    RetryPolicy,
-    retry_after_seconds,
-)
+from tap_auditlogs.api import USER_AGENT, ApiClient
+from tap_auditlogs.bookmarks import check_saved_state, saved_state
 from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
 from tap_auditlogs.errors import (
     AuditLogsError,
     ProviderError,
-    QuotaExhaustedError,
 )
 from tap_auditlogs.instants import now_instant, parse_instant, seconds_to_ns
+from tap_auditlogs.paging import new_progress, read_pages
 from tap_auditlogs.parallel import (
-    RECORDS,
     RateLimiter,
-    ReadCancelledError,
-    apply_state,
     current_job,
+    replay,
 )
-from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import ERROR_MESSAGE_KEYS, ApiResponse, retry_after_seconds
+from tap_auditlogs.retry import RetryPolicy
 from tap_auditlogs.sdk import StreamHooks
 from tap_auditlogs.strategies import Page, PartitionState
 
@@ -61,20 +51,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.pagination import BaseAPIPaginator
 
-    from tap_auditlogs.parallel import Job
     from tap_auditlogs.strategies import Context, Record, Strategy
-
-PROGRESS_EVERY_SECONDS = 15.0
-#: Empty pages with a next token (APIs that filter after paging) tolerated in a row.
-MAX_EMPTY_PAGES_IN_A_ROW = 50
-
-
-class ConnectionCheck(t.NamedTuple):
-    """The connection test's verdict on one provider partition (``--test``)."""
-
-    what: str  # e.g. "Socket org_slug 'acme'"
-    problem: str | None  # None: OK
-    records: list[Record] = []  # the first page (never mutated)
 
 
 class EventSink(t.Protocol):
@@ -125,7 +102,6 @@ class AuditLogStream(StreamHooks, RESTStream):
         self._run_started = now_instant()
         self._halted: ProviderError | None = None
         self._said: set[tuple[int, str]] = set()
-        self._local = threading.local()  # per thread: progress of the read
         #: Streams fed with every record as it is read (``audit_events``, see unified.py).
         self.event_sinks: list[EventSink] = []
 
@@ -164,14 +140,6 @@ class AuditLogStream(StreamHooks, RESTStream):
     def rate_limit_wait(self, response: requests.Response) -> float | None:
         """Seconds a 429 or 503 asks to wait: ``Retry-After``; a provider may read others."""
         return retry_after_seconds(response)
-
-    @property
-    def _progress(self) -> dict[str, t.Any]:
-        """Counters of the partition this thread reads (for progress lines)."""
-        progress = getattr(self._local, "progress", None)
-        if progress is None:
-            progress = self._local.progress = _new_progress()
-        return t.cast("dict[str, t.Any]", progress)
 
     @cached_property
     def rate_limiter(self) -> RateLimiter | None:
@@ -223,36 +191,15 @@ class AuditLogStream(StreamHooks, RESTStream):
         """
         key = t.cast("str", self.replication_key)
         state = PartitionState(self.get_context_state(context), key)
-        self._check_saved_state(state.raw, context)
+        check_saved_state(self, state.raw, context)
         return state
 
     def saved_state_of(self, context: Context) -> dict:
         """A copy of the partition's saved state (checked as ``state_of`` does), leaving
         the SDK's state as it is: no empty partition entries written into it."""
         raw = saved_state(self.tap_state, self.name, context) or {}
-        self._check_saved_state(raw, context)
+        check_saved_state(self, raw, context)
         return dict(raw)
-
-    def _check_saved_state(self, raw: Mapping[str, t.Any], context: Context) -> None:
-        key = t.cast("str", self.replication_key)
-        if raw.get("replication_key_value"):
-            other = raw.get("replication_key")
-            if other not in (None, key):
-                self._ignored_bookmark(context, f"is for the replication key {other!r}")
-        elif context and (saved_state(self.tap_state, self.name, None) or {}).get(
-            "replication_key_value"
-        ):
-            self._ignored_bookmark(context, "is for the whole stream, read per partition now")
-
-    def _ignored_bookmark(self, context: Context, why: str) -> None:
-        where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
-        self.warn_once(
-            f"ignored-bookmark:{where}",
-            "the saved bookmark%s %s (an older version of the tap?); reading it again from "
-            "start_date, duplicates possible.",
-            f" of {where}" if where else "",
-            why,
-        )
 
     def checkpoint(self) -> None:
         """Write a STATE message now (the SDK would skip it when no record was written)."""
@@ -307,38 +254,6 @@ class AuditLogStream(StreamHooks, RESTStream):
 
     # -------------------------------------------------------------- the sync
 
-    @cached_property
-    def _everything_selected(self) -> bool:
-        """True when the catalog deselects no property (the usual case)."""
-        return all(self.mask.values())
-
-    @cached_property
-    def _records_as_they_are(self) -> bool:
-        """True when every record goes out unchanged: nothing deselected, no stream map
-        and no flattening (the SDK's pass-through map only)."""
-        maps = self.stream_maps
-        return (
-            self._everything_selected
-            and len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and maps[0].stream_alias == self.name
-            and not maps[0].flattening_enabled
-        )
-
-    @cached_property
-    def _direct_writer(self) -> Callable[[str, Record], None] | None:
-        """The writer's ``write_record`` when records go out unchanged, else None."""
-        write_record = getattr(self.owner.message_writer, "write_record", None)
-        return write_record if self._records_as_they_are else None
-
-    def write_unchanged(self, record: Record) -> bool:
-        """Straight into the writer's buffer when records go out unchanged (sdk.py)."""
-        write = self._direct_writer
-        if write is None:
-            return False
-        write(self.name, record)
-        return True
-
     def get_replication_key_signpost(self, context: Context = None) -> None:
         """No signpost: the strategies bound every pass themselves."""
         return
@@ -360,7 +275,7 @@ class AuditLogStream(StreamHooks, RESTStream):
         job = None if read_ahead is None else read_ahead.take(self, context)
         if read_ahead is not None and job is not None:
             try:
-                yield from self._replay(job, context)
+                yield from replay(self, job, context)
             finally:
                 read_ahead.done(job)
             return
@@ -368,43 +283,21 @@ class AuditLogStream(StreamHooks, RESTStream):
             return
         if not context and self.partitions is not None:
             return  # partitions could not be listed; that failure is reported already
-        self._local.progress = progress = _new_progress()
+        progress = new_progress()
         try:
             for record in self.strategy.read(self, context):
                 progress["records"] += 1
                 yield record
         except ProviderError as error:
-            self._report(error)
-        self._log_done(context, progress["records"], progress["pages"])
+            self.report_failure(error)
+        self.log_done(context, progress["records"], progress["pages"])
 
-    def _replay(self, job: Job, context: Context) -> Iterator[Record]:
-        """Emit what a worker read: its records, and its state at each checkpoint."""
-        flush = getattr(self.owner, "flush_messages", lambda: None)
-        records = 0
-        for kind, payload in job.channel.events(before_waiting=flush):
-            if kind == RECORDS:
-                records += len(payload)
-                yield from payload
-            else:
-                apply_state(self.get_context_state(context), payload)
-                self.checkpoint()
-        error = job.channel.error
-        if isinstance(error, ProviderError):
-            # Workers running side by side may each meet the failure that stopped the
-            # whole provider (refused credentials): it is reported once.
-            if not (error.whole_provider and self._halted is not None):
-                self._report(error)
-        elif error is not None and not isinstance(error, ReadCancelledError):
-            raise error
-        if error is None or isinstance(error, ProviderError):
-            self._log_done(context, records, job.channel.pages)
-
-    def _log_done(self, context: Context, records: int, pages: int) -> None:
+    def log_done(self, context: Context, records: int, pages: int) -> None:
         self.logger.info(
             "%s: done, %d records in %d pages.", self.describe(context), records, pages
         )
 
-    def _report(self, error: ProviderError, *, halt: bool = False) -> None:
+    def report_failure(self, error: ProviderError, *, halt: bool = False) -> None:
         """Hand a failure to the tap; ``halt`` (or a provider-wide error) stops this stream."""
         if halt or error.whole_provider:
             self._halted = error
@@ -440,159 +333,12 @@ class AuditLogStream(StreamHooks, RESTStream):
         return None
 
     def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
-        """Fetch pages from ``start_token`` until the paginator or an empty page says stop."""
-        paginator = self.get_new_paginator(start_token)
-        seen: set[str] = set() if start_token is None else {repr(start_token)}
-        url = self.get_url(dict(context or {}))
-        read_in_pass = 0
-        previous_ids: list[str] = []
-        empty_in_a_row = 0
-        while not paginator.finished:
-            token = paginator.current_value
-            page_url, query = self.page_request(url, params, token)
-            response = self.request_json(context, page_url, query, parse=self.parse_page)
-            records, total = response.page
-            try:
-                paginator.advance(t.cast("requests.Response", response))  # read as one
-            except RuntimeError as loop:
-                raise self._loop_error(context, token) from loop
-            # A server that ignores the page parameter serves the same page again under
-            # a new token (or page number): that is a loop too.
-            ids = [self.id_of(record) for record in records]
-            if ids and ids == previous_ids:
-                raise self._loop_error(context, token, same_page=True)
-            previous_ids = ids
-            next_token = None if paginator.finished else paginator.current_value
-            if next_token is not None:
-                key = repr(next_token)
-                if key in seen:
-                    raise self._loop_error(context, next_token)
-                seen.add(key)
-            read_in_pass += len(records)
-            self._log_progress(
-                context, len(records), None if total is None else total - read_in_pass
-            )
-            yield Page(
-                records=records,
-                token=token,
-                next_token=next_token,
-                total=total,
-                elapsed_s=response.elapsed.total_seconds(),
-            )
-            if records:
-                empty_in_a_row = 0
-                continue
-            if not paginator.continue_if_empty(t.cast("requests.Response", response)):
-                return
-            empty_in_a_row += 1
-            if empty_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW:
-                raise self._loop_error(context, next_token, empty=empty_in_a_row)
-
-    def _loop_error(
-        self, context: Context, token: object, *, same_page: bool = False, empty: int = 0
-    ) -> ProviderError:
-        if empty:
-            what = f"returned {empty} empty pages in a row, each with a new page token"
-        elif same_page:
-            what = f"served the same page again for the page token {token!r} (it ignores paging)"
-        else:
-            what = f"returned the page token {token!r} twice"
-        return ProviderError(
-            f"{self.describe(context)}: the API {what}; stopped to avoid an endless loop. "
-            "The state up to the last page is saved."
-        )
-
-    def _log_progress(self, context: Context, records: int, left_in_pass: int | None) -> None:
-        progress = self._progress
-        progress["pages"] += 1
-        progress["read"] = progress.get("read", 0) + records
-        now = time.monotonic()
-        if now - progress["logged"] < PROGRESS_EVERY_SECONDS:
-            return
-        progress["logged"] = now
-        elapsed = max(now - progress["started"], 1e-6)
-        done = progress["read"]
-        left = f", about {max(left_in_pass, 0):,} left in this pass" if left_in_pass else ""
-        pages = progress["pages"]
-        self.logger.info(
-            "%s: %d page%s, %d records read (%.0f/s)%s.",
-            self.describe(context),
-            pages,
-            "" if pages == 1 else "s",
-            done,
-            done / elapsed,
-            left,
-        )
-
-    # --------------------------------------------------------- connection test
+        """Pages from ``start_token`` until the paginator or an empty page says stop."""
+        return read_pages(self, context, params, start_token)
 
     def probe_params(self, context: Context) -> dict:
         """The connection test's query: the log's first page, as small as the API allows."""
         return {**self.request_params(context, None, None), **self.probe_query}
-
-    def check_connection(self, context: Context) -> list[Record]:
-        """One cheap request proving the URL, credentials, permission and organization.
-
-        Returns the records of that page (few, maybe none). Raises ``ProviderError`` with
-        the precise reason (refused credentials, a missing permission, an unknown
-        organization, an unreachable host...).
-        """
-        url = self.get_url(dict(context or {}))
-        params = self.probe_params(context)
-        response = self.request_json(context, url, params, parse=self.parse_page)
-        records, _total = response.page
-        # Not ``post_process``: it would feed ``audit_events`` before the verdict is known.
-        field = self.partition_field
-        added = {field: context[field]} if context and field in context else {}
-        return [self.sort_fields({**copy.deepcopy(record), **added}) for record in records]
-
-    def check_connections(self) -> list[ConnectionCheck]:
-        """Probe the provider: list its organizations when needed, then one page each."""
-        failures = getattr(self.owner, "failures", None)
-        known = len(failures) if failures is not None else 0
-        label = self.provider_label
-        try:
-            partitions = self.partitions  # may list the organizations (one request)
-        except ProviderError as error:
-            return [ConnectionCheck(label, self._probe_problem(error))]
-        if failures is not None and len(failures) > known:  # the listing failed
-            return [ConnectionCheck(label, self._probe_problem(e)) for e in failures[known:]]
-        if partitions is not None and not partitions:
-            return [ConnectionCheck(label, f"{label}: no organization to read.")]
-        checks = []
-        contexts: list[dict | None] = list(partitions) if partitions is not None else [None]
-        for context in contexts:
-            try:
-                records = self.check_connection(context)
-            except ProviderError as error:
-                checks.append(ConnectionCheck(self.describe(context), self._probe_problem(error)))
-                if error.whole_provider:
-                    break  # every other organization would fail the same way
-            except Exception as error:  # never a traceback: name it and go on
-                where = self.describe(context)
-                detail = Redactor.scrub(str(error))[:300]
-                problem = f"{where}: unexpected {type(error).__name__} ({detail})."
-                checks.append(ConnectionCheck(where, problem))
-            else:
-                checks.append(ConnectionCheck(self.describe(context), None, records))
-        return checks
-
-    def _probe_problem(self, error: ProviderError) -> str:
-        """A sync's error message, worded for the connection test (no state, no resume)."""
-        if isinstance(error, QuotaExhaustedError):
-            return (
-                f"{str(error).partition(': ')[0]}: rate-limited, the API asks to wait "
-                f"{error.wait_seconds:.0f} s (Retry-After). The credentials could not be "
-                "checked; run the test again later."
-            )
-        text = str(error)
-        if "gave up after" in text:  # timeouts, refused connections, 5xx: the host
-            text = text.partition(" The state ")[0]
-            text += (
-                f" Check {self.provider}.base_url (the host must be reachable from here), "
-                "or try again later."
-            )
-        return text
 
     # ------------------------------------------------------------- HTTP policy
 
@@ -632,24 +378,9 @@ class AuditLogStream(StreamHooks, RESTStream):
         return hints.get(status, "")
 
 
-def _new_progress() -> dict[str, t.Any]:
-    return {"pages": 0, "records": 0, "started": time.monotonic(), "logged": 0.0}
-
-
-def saved_state(tap_state: Mapping[str, t.Any], stream: str, context: Context) -> dict | None:
-    """The saved state of ``stream`` (of its partition ``context``, when given), if any."""
-    stream_state = (tap_state.get("bookmarks") or {}).get(stream)
-    if not isinstance(stream_state, dict) or not context:
-        return stream_state if isinstance(stream_state, dict) else None
-    for partition in stream_state.get("partitions") or ():
-        if isinstance(partition, dict) and partition.get("context") == context:
-            return partition
-    return None
-
-
 def non_empty(values: Iterable[object] | None) -> list[str]:
     """Strings of a config list, blanks dropped."""
     return [str(v).strip() for v in values or () if str(v).strip()]
 
 
-__all__ = ["AuditLogStream", "AuditLogsError", "ConnectionCheck", "non_empty"]
+__all__ = ["AuditLogStream", "AuditLogsError", "non_empty"]

@@ -599,3 +599,26 @@ class ReadAhead:
         self.chain_executor.shutdown(wait=True, cancel_futures=True)
         for job in self._jobs.values():
             job.channel.discard()
+
+
+def replay(stream: AuditLogStream, job: Job, context: Context) -> Iterator[Record]:
+    """Emit what a worker read: its records, and its state at each checkpoint."""
+    flush = getattr(stream.owner, "flush_messages", lambda: None)
+    records = 0
+    for kind, payload in job.channel.events(before_waiting=flush):
+        if kind == RECORDS:
+            records += len(payload)
+            yield from payload
+        else:
+            apply_state(stream.get_context_state(context), payload)
+            stream.checkpoint()
+    error = job.channel.error
+    if isinstance(error, ProviderError):
+        # Workers running side by side may each meet the failure that stopped the
+        # whole provider (refused credentials): it is reported once.
+        if not (error.whole_provider and stream._halted is not None):
+            stream.report_failure(error)
+    elif error is not None and not isinstance(error, ReadCancelledError):
+        raise error
+    if error is None or isinstance(error, ProviderError):
+        stream.log_done(context, records, job.channel.pages)

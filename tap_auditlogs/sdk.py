@@ -20,13 +20,14 @@ checks each one and says what to update, and CI runs the suite against the newes
 from __future__ import annotations
 
 import typing as t
+from functools import cached_property
 
 from singer_sdk import Stream, Tap
-from singer_sdk.mapper import RemoveRecordTransform
+from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform
 from singer_sdk.singerlib import SchemaMessage
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 ENV_PREFIX = "TAP_AUDITLOGS_"
 
@@ -40,9 +41,38 @@ class StreamHooks(Stream):
         #: The tap this stream belongs to.
         self.owner = tap
 
+    @cached_property
+    def _everything_selected(self) -> bool:
+        """True when the catalog deselects no property (the usual case)."""
+        return all(self.mask.values())
+
+    @cached_property
+    def _records_as_they_are(self) -> bool:
+        """True when every record goes out unchanged: nothing deselected, no stream map
+        and no flattening (the SDK's pass-through map only)."""
+        maps = self.stream_maps
+        return (
+            self._everything_selected
+            and len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == self.name
+            and not maps[0].flattening_enabled
+        )
+
+    @cached_property
+    def _direct_writer(self) -> Callable[[str, dict[str, t.Any]], None] | None:
+        """The writer's ``write_record`` (output.py) when records go out unchanged."""
+        write_record = getattr(self.owner.message_writer, "write_record", None)
+        return write_record if self._records_as_they_are else None
+
     def write_unchanged(self, record: dict[str, t.Any]) -> bool:
-        """Write ``record`` as it is and return True, or return False for the SDK's path."""
-        return False
+        """Write ``record`` straight into the writer's buffer and return True when records
+        go out unchanged; else return False (the SDK's path: maps, flattening...)."""
+        write = self._direct_writer
+        if write is None:
+            return False
+        write(self.name, record)
+        return True
 
     def write_record(self, record: dict[str, t.Any]) -> None:
         """Write one RECORD (through the stream maps, unless it goes out unchanged)."""

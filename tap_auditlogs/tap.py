@@ -12,6 +12,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 
 from tap_auditlogs.cli import CommandLineTap, run
 from tap_auditlogs.client import AuditLogStream
+from tap_auditlogs.connection_test import check_provider
 from tap_auditlogs.errors import ConfigError, ProviderError, SyncIncompleteError
 from tap_auditlogs.output import FlushBeforeStateWriter
 from tap_auditlogs.parallel import ReadAhead
@@ -188,7 +189,7 @@ class TapAuditLogs(CommandLineTap):
         """
         Redactor.install()
         results = [
-            (stream, stream.check_connections())
+            (stream, check_provider(stream))
             for stream in self.streams.values()
             if isinstance(stream, AuditLogStream)
         ]

@@ -9,9 +9,9 @@ import subprocess
 import pytest
 import requests
 
-from tap_auditlogs.api import undecodable_body
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import undecodable_body
 from tap_auditlogs.unified import STREAM_NAME as UNIFIED
 from tests.conftest import REPO, TAP_COMMAND, run_tap_cli, tap_config
 from tests.emulator import SOCKET_TOKEN, FaultRule

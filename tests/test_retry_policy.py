@@ -10,8 +10,8 @@ import math
 
 import pytest
 
-from tap_auditlogs.api import RetriesExhaustedError, RetryPolicy, call_with_retries, retry_waits
 from tap_auditlogs.errors import TransientError
+from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries, retry_waits
 
 
 def waits(policy: RetryPolicy, problems: list[TransientError]) -> list[float]:

@@ -54,7 +54,7 @@ if t.TYPE_CHECKING:
 
     import requests
 
-    from tap_auditlogs.api import ApiResponse
+    from tap_auditlogs.responses import ApiResponse
     from tap_auditlogs.strategies import Context, Page, Record
     from tap_auditlogs.unified import Taxon
 
@@ -156,7 +156,7 @@ class ConfigCatAuditLogStream(AuditLogStream):
             try:
                 org_ids = self._discover_organizations()
             except ProviderError as error:
-                self._report(error)
+                self.report_failure(error)
                 return []
         types = [_lower_camel(name) for name in non_empty(self.settings.get("event_types"))]
         if not types:

@@ -92,7 +92,7 @@ class SocketAuditLogStream(AuditLogStream):
             try:
                 slugs = self._discover_org_slugs()
             except ProviderError as error:
-                self._report(error, halt=True)
+                self.report_failure(error, halt=True)
                 return []
         types = [_pascal_case(name) for name in non_empty(self.settings.get("event_types"))]
         if not types:

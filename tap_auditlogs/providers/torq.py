@@ -48,21 +48,14 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.api import (
-    REDIRECT_STATUSES,
-    RETRY_STATUSES,
-    RetriesExhaustedError,
-    RetryPolicy,
-    api_error_message,
-    call_with_retries,
-    retry_after_seconds,
-    undecodable_body,
-)
+from tap_auditlogs.api import REDIRECT_STATUSES, RETRY_STATUSES
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.errors import ProviderError, TransientError
 from tap_auditlogs.instants import format_instant, parse_instant
 from tap_auditlogs.providers import Provider, lookback_setting
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import api_error_message, retry_after_seconds, undecodable_body
+from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
 from tap_auditlogs.strategies import Ascending
 from tap_auditlogs.unified import UnifiedMapping
 

@@ -1,0 +1,51 @@
+"""Saved state as the strategies read it: a partition's entry, and bookmarks they cannot use.
+
+A bookmark saved under another replication key, or one for the whole stream when the
+stream is now read per partition (an older version of the tap), is ignored with a warning:
+that partition is read again from ``start_date`` (duplicates, never a gap).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from tap_auditlogs.client import AuditLogStream
+    from tap_auditlogs.strategies import Context
+
+
+def saved_state(tap_state: Mapping[str, t.Any], stream: str, context: Context) -> dict | None:
+    """The saved state of ``stream`` (of its partition ``context``, when given), if any."""
+    stream_state = (tap_state.get("bookmarks") or {}).get(stream)
+    if not isinstance(stream_state, dict) or not context:
+        return stream_state if isinstance(stream_state, dict) else None
+    for partition in stream_state.get("partitions") or ():
+        if isinstance(partition, dict) and partition.get("context") == context:
+            return partition
+    return None
+
+
+def check_saved_state(stream: AuditLogStream, raw: Mapping[str, t.Any], context: Context) -> None:
+    """Warn (once) about a saved bookmark the strategies cannot use; it is then ignored."""
+    key = t.cast("str", stream.replication_key)
+    if raw.get("replication_key_value"):
+        other = raw.get("replication_key")
+        if other not in (None, key):
+            _ignored_bookmark(stream, context, f"is for the replication key {other!r}")
+    elif context and (saved_state(stream.tap_state, stream.name, None) or {}).get(
+        "replication_key_value"
+    ):
+        _ignored_bookmark(stream, context, "is for the whole stream, read per partition now")
+
+
+def _ignored_bookmark(stream: AuditLogStream, context: Context, why: str) -> None:
+    where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
+    stream.warn_once(
+        f"ignored-bookmark:{where}",
+        "the saved bookmark%s %s (an older version of the tap?); reading it again from "
+        "start_date, duplicates possible.",
+        f" of {where}" if where else "",
+        why,
+    )

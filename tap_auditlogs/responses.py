@@ -1,0 +1,138 @@
+"""What an API answered: the decoded answer, and the words for what went wrong with one.
+
+Error texts name the status, the Content-Type and the API's own message, never headers, full
+URLs or secrets (``Redactor``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import typing as t
+from datetime import timedelta
+
+import orjson
+import requests
+
+from tap_auditlogs.redaction import Redactor
+
+#: Characters of an unreadable body quoted in its error message.
+BODY_EXCERPT_CHARS = 80
+#: Keys of the providers' error bodies that hold the message, in order of preference.
+ERROR_MESSAGE_KEYS = ("error", "message", "error_description", "detail", "title")
+
+
+class ApiResponse:
+    """A decoded answer. SDK paginators read it as they read a response: ``json()``,
+    ``headers``, ``status_code``, ``elapsed``."""
+
+    __slots__ = ("elapsed", "headers", "page", "payload", "status_code")
+
+    def __init__(self, response: requests.Response, payload: t.Any, page: t.Any = None) -> None:
+        """Keep what the tap reads of ``response``; the body is decoded already."""
+        self.payload = payload
+        #: ``parse(payload)`` when the caller gave a parser (e.g. records and total).
+        self.page = page
+        self.headers = response.headers
+        self.status_code = response.status_code
+        self.elapsed: timedelta = response.elapsed
+
+    def json(self) -> t.Any:
+        """The decoded body (decoded once, when it arrived)."""
+        return self.payload
+
+    @property
+    def links(self) -> dict[str, dict[str, str]]:
+        """The ``Link`` header by ``rel``, as ``requests.Response.links`` gives it."""
+        header = self.headers.get("Link")
+        if not header:
+            return {}
+        links = requests.utils.parse_header_links(header)
+        return {link.get("rel") or link.get("url", ""): link for link in links}
+
+
+def retry_after_seconds(response: requests.Response | None) -> float | None:
+    """Seconds the server asks us to wait (``Retry-After`` in seconds or as an HTTP date)."""
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def undecodable_body(response: requests.Response, *, quote: bool = True) -> str:
+    """Why a successful answer's body could not be read, naming what came instead.
+
+    The Content-Type and the first 80 characters of the body (secrets scrubbed) tell a
+    maintenance page or a proxy's login page from a cut-off answer. ``quote=False`` leaves
+    the body out (a token endpoint's answer may hold a secret not known yet).
+    """
+    kind = response.headers.get("Content-Type") or "no Content-Type"
+    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
+    text = " ".join(response.content[:400].decode("utf-8", "replace").split())
+    start = Redactor.scrub(text)[:BODY_EXCERPT_CHARS] if quote else ""
+    size = len(response.content)
+    if start:
+        shown = f"{size} bytes, starting {start!r}"
+    else:
+        shown = f"{size} bytes" if size else "an empty body"
+    if encoding not in ("", "identity"):
+        return (
+            f"the {encoding}-compressed response body is corrupt or cut off: it decompressed "
+            f"to text that is not JSON ({kind}; {shown})"
+        )
+    if "json" in kind.lower():
+        return f"the response body is not valid JSON, cut off or malformed ({kind}; {shown})"
+    page = " (an HTML page: maintenance, or a proxy's or login page?)" if "html" in kind else ""
+    return f"the API answered with {kind} instead of JSON{page} ({shown})"
+
+
+def api_error_message(
+    response: requests.Response, keys: tuple[str, ...] = ERROR_MESSAGE_KEYS
+) -> str:
+    """The API's own error text from a response body, short and scrubbed."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        text = response.text.strip().replace("\n", " ")
+        return Redactor.scrub(text[:200]) if text and "<html" not in text.lower() else ""
+    return Redactor.scrub(_message_from_body(body, keys)[:300])
+
+
+def _message_from_body(body: object, keys: tuple[str, ...]) -> str:
+    """Find the message in the error bodies the providers use."""
+    if isinstance(body, dict):
+        for key in keys:
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict):
+                return _message_from_body(value, keys)
+        # Validation errors (ConfigCat): {"field": ["message", ...]}
+        parts = [
+            f"{key}: {'; '.join(str(m) for m in value)}"
+            for key, value in body.items()
+            if isinstance(value, list) and value
+        ]
+        if parts:
+            return ", ".join(parts)
+    if isinstance(body, str):
+        return body
+    return ""
+
+
+def exception_kind(exc: Exception) -> str:
+    """Name a connection failure without quoting its text (which holds the URL)."""
+    reason = exc
+    while reason.__context__ is not None and reason.__context__ is not reason:
+        reason = t.cast("Exception", reason.__context__)
+    return type(exc).__name__ if reason is exc else f"{type(exc).__name__}: {type(reason).__name__}"
