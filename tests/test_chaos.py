@@ -23,8 +23,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tap_auditlogs.paging import MAX_EMPTY_PAGES_IN_A_ROW
 from tap_auditlogs.instants import format_instant, instant_from_datetime, parse_instant
+from tap_auditlogs.paging import MAX_EMPTY_PAGES_IN_A_ROW
 from tap_auditlogs.providers import all_providers
 from tests.conftest import TapRun, run_tap, run_tap_cli, tap_config
 from tests.emulator import FAULT_KINDS, Emulator, FaultRule, QuotaRule, Scenario
