@@ -38,7 +38,6 @@ from tap_auditlogs.instants import now_instant, parse_instant, seconds_to_ns
 from tap_auditlogs.paging import new_progress, read_pages
 from tap_auditlogs.parallel import (
     RateLimiter,
-    current_job,
     replay,
 )
 from tap_auditlogs.responses import ERROR_MESSAGE_KEYS, ApiResponse, retry_after_seconds
@@ -51,6 +50,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.pagination import BaseAPIPaginator
 
+    from tap_auditlogs.parallel import Worker
     from tap_auditlogs.strategies import Context, Record, Strategy
 
 
@@ -332,9 +332,18 @@ class AuditLogStream(StreamHooks, RESTStream):
         """The partition's organization name when the records do not carry it."""
         return None
 
-    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
-        """Pages from ``start_token`` until the paginator or an empty page says stop."""
-        return read_pages(self, context, params, start_token)
+    def pages(
+        self,
+        context: Context,
+        params: dict,
+        start_token: t.Any = None,
+        worker: Worker | None = None,
+    ) -> Iterator[Page]:
+        """Pages from ``start_token`` until the paginator or an empty page says stop.
+
+        ``worker``: the read-ahead worker asking (None: the main thread, one at a time).
+        """
+        return read_pages(self, context, params, start_token, worker)
 
     def probe_params(self, context: Context) -> dict:
         """The connection test's query: the log's first page, as small as the API allows."""
@@ -353,16 +362,19 @@ class AuditLogStream(StreamHooks, RESTStream):
         params: Mapping[str, t.Any],
         *,
         parse: Callable[[t.Any], t.Any] | None = None,
+        worker: Worker | None = None,
     ) -> ApiResponse:
         """GET ``url`` with the tap's retry policy (api.py); the answer comes decoded.
 
-        What was read so far goes out first, so records never wait for the network.
+        On the main thread, what was read so far goes out first, so records never wait for
+        the network; a read-ahead ``worker`` sends within its request slots instead.
         """
-        flush = getattr(self.owner, "flush_messages", None)
-        if flush is not None and threading.current_thread() is threading.main_thread():
-            flush()
+        if worker is None:
+            flush = getattr(self.owner, "flush_messages", None)
+            if flush is not None and threading.current_thread() is threading.main_thread():
+                flush()
         where = f"{self.describe(context)}: GET {urlsplit(url).path}"
-        return self.api.get(where, url, params, parse=parse, worker=current_job())
+        return self.api.get(where, url, params, parse=parse, worker=worker)
 
     def redirect_hint(self) -> str:
         """What the user can do about an unexpected redirect."""

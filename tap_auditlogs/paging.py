@@ -21,6 +21,7 @@ if t.TYPE_CHECKING:
     import requests
 
     from tap_auditlogs.client import AuditLogStream
+    from tap_auditlogs.parallel import Worker
     from tap_auditlogs.strategies import Context
 
 PROGRESS_EVERY_SECONDS = 15.0
@@ -44,7 +45,11 @@ def progress_of() -> dict[str, t.Any]:
 
 
 def read_pages(
-    stream: AuditLogStream, context: Context, params: dict, start_token: t.Any = None
+    stream: AuditLogStream,
+    context: Context,
+    params: dict,
+    start_token: t.Any = None,
+    worker: Worker | None = None,
 ) -> Iterator[Page]:
     """Fetch pages from ``start_token`` until the paginator or an empty page says stop."""
     paginator = stream.get_new_paginator(start_token)
@@ -56,7 +61,9 @@ def read_pages(
     while not paginator.finished:
         token = paginator.current_value
         page_url, query = stream.page_request(url, params, token)
-        response = stream.request_json(context, page_url, query, parse=stream.parse_page)
+        response = stream.request_json(
+            context, page_url, query, parse=stream.parse_page, worker=worker
+        )
         records, total = response.page
         try:
             paginator.advance(t.cast("requests.Response", response))  # read as one

@@ -76,20 +76,13 @@ class ReadCancelledError(Exception):
 
 
 class Worker(t.Protocol):
-    """What ``AuditLogStream.request_json`` needs of the read-ahead thread it runs in."""
+    """What the API client needs of the read-ahead worker that sends a request (passed
+    down explicitly: ``stream.pages(..., worker=...)`` -> ``request_json`` -> ``ApiClient``)."""
 
     #: Set: stop before the next request (``set()`` stops the provider's other workers).
     cancelled: t.Any
     #: Requests in flight, shared by every read-ahead thread.
     slots: threading.BoundedSemaphore
-
-
-_worker = threading.local()
-
-
-def current_job() -> Worker | None:
-    """The read-ahead work of this thread (None: the main thread, reading sequentially)."""
-    return t.cast("Worker | None", getattr(_worker, "job", None))
 
 
 class RateLimiter:
@@ -284,7 +277,6 @@ class Job:
         batch: list[Record] = []
         reader.on_checkpoint = lambda: self._hand_over(batch, checkpoint=True)
         error: BaseException | None = None
-        _worker.job = self
         try:
             if self.cancelled.is_set():
                 raise ReadCancelledError
@@ -299,7 +291,6 @@ class Job:
             self._hand_over(batch, checkpoint=False)
             error = exc
         finally:
-            _worker.job = None
             self.chains.close()
             self.channel.pages = reader.pages_read
             self.channel.close(error)
@@ -321,12 +312,33 @@ class _WorkerReader:
         self.on_checkpoint: Callable[[], None] = lambda: None
         self.pages_read = 0
 
-    def __getattr__(self, name: str) -> t.Any:
-        return getattr(self._stream, name)
-
+    # What the stream declares, unchanged ----------------------------------------------
     @property
     def lookback_ns(self) -> int:
         return self._stream.lookback_ns
+
+    def lower_bound(self, bookmark: int | None) -> int | None:
+        return self._stream.lower_bound(bookmark)
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        return self._stream.request_params(context, lower, upper)
+
+    def instant_of(self, record: Record) -> int:
+        return self._stream.instant_of(record)
+
+    def id_of(self, record: Record) -> str:
+        return self._stream.id_of(record)
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        self._stream.warn_once(key, message, *args)
+
+    def info_once(self, key: str, message: str, *args: object) -> None:
+        self._stream.info_once(key, message, *args)
+
+    def run_started_ns(self) -> int:
+        return self._stream.run_started_ns()
+
+    # What is the worker's own ---------------------------------------------------------
 
     def state_of(self, context: Context) -> PartitionState:
         return PartitionState(self._job.state, t.cast("str", self._stream.replication_key))
@@ -336,7 +348,11 @@ class _WorkerReader:
 
     def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
         chain = self._job.chains.take(context, params, start_token)
-        source = self._stream.pages(context, params, start_token) if chain is None else chain
+        source: Iterable[Page] = (
+            chain
+            if chain is not None
+            else self._stream.pages(context, params, start_token, worker=self._job)
+        )
         for page in source:
             self.pages_read += 1
             yield page
@@ -413,12 +429,11 @@ class _Chain:
 
     def run(self) -> None:
         """Fetch until the last page, or past ``upper`` on an ascending page."""
-        _worker.job = self
         error: BaseException | None = None
         try:
             if self.cancelled.is_set():
                 raise ReadCancelledError
-            for page in self.stream.pages(self.context, self.params):
+            for page in self.stream.pages(self.context, self.params, worker=self):
                 self.channel.put(
                     PAGE, [page.records, page.token, page.next_token, page.total, page.elapsed_s]
                 )
@@ -427,7 +442,6 @@ class _Chain:
         except BaseException as exc:
             error = exc
         finally:
-            _worker.job = None
             self.channel.close(error)
 
     def _past_upper(self, records: list[Record]) -> bool:

@@ -31,8 +31,6 @@ if t.TYPE_CHECKING:
 class Provider:
     """What the tap needs to know about one provider."""
 
-    key: str  # the settings block and the stream's provider key, e.g. "socket"
-    label: str  # for people, e.g. "Socket"
     stream_class: type[AuditLogStream]
     settings: tuple[th.Property, ...]
     required: tuple[str, ...]  # settings that must all be set to enable the provider
@@ -40,6 +38,17 @@ class Provider:
     #: How its records read in ``audit_events`` (the module's "audit_events" section);
     #: None: the provider does not feed ``audit_events``.
     unified: UnifiedMapping | None = None
+
+    @property
+    def key(self) -> str:
+        """The settings block and the stream's provider key, e.g. ``socket`` (declared once,
+        on the stream: ``provider``)."""
+        return self.stream_class.provider
+
+    @property
+    def label(self) -> str:
+        """The provider's name for people, e.g. ``Socket`` (the stream's ``provider_label``)."""
+        return self.stream_class.provider_label
 
 
 #: Where installed packages register providers (``module:PROVIDER``, or a module that has one).

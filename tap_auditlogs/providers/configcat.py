@@ -54,6 +54,7 @@ if t.TYPE_CHECKING:
 
     import requests
 
+    from tap_auditlogs.parallel import Worker
     from tap_auditlogs.responses import ApiResponse
     from tap_auditlogs.strategies import Context, Page, Record
     from tap_auditlogs.unified import Taxon
@@ -233,9 +234,10 @@ class ConfigCatAuditLogStream(AuditLogStream):
         params: Mapping[str, t.Any],
         *,
         parse: t.Callable[[t.Any], t.Any] | None = None,
+        worker: Worker | None = None,
     ) -> ApiResponse:
         """The client's request, then the rate-limit headers at debug level."""
-        response = super().request_json(context, url, params, parse=parse)
+        response = super().request_json(context, url, params, parse=parse, worker=worker)
         remaining = response.headers.get("X-Rate-Limit-Remaining")
         if remaining is not None:
             self.logger.debug(
@@ -265,24 +267,30 @@ class ConfigCatAuditLogStream(AuditLogStream):
             )
         yield from super().get_records(context)
 
-    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+    def pages(
+        self,
+        context: Context,
+        params: dict,
+        start_token: t.Any = None,
+        worker: Worker | None = None,
+    ) -> Iterator[Page]:
         """v2 pages; on v1, answers checked for the cut the v1->v2 redirect makes."""
         if self.api_version == "v1":
-            yield from self._v1_pages(context, params)
+            yield from self._v1_pages(context, params, worker)
             return
         try:
-            yield from super().pages(context, params, start_token)
+            yield from super().pages(context, params, start_token, worker)
         except PageIgnoredError as error:
             raise ProviderError(
                 f"{self.describe(context)}: {error}, so paging cannot go on."
             ) from None
 
-    def _v1_pages(self, context: Context, params: dict) -> Iterator[Page]:
+    def _v1_pages(self, context: Context, params: dict, worker: Worker | None) -> Iterator[Page]:
         """Follow a redirected v1's paging; split the window when v1 cannot page."""
         try:
-            for page in super().pages(context, params):
+            for page in super().pages(context, params, worker=worker):
                 if page.token is None and self._v1_cut(page):
-                    yield from self._split_window(context, params)
+                    yield from self._split_window(context, params, worker)
                     return
                 yield page
         except PageIgnoredError:
@@ -292,7 +300,7 @@ class ConfigCatAuditLogStream(AuditLogStream):
                 "the v1 audit-log endpoint ignores pageNumber: reading each window in "
                 "parts small enough for one page instead; set configcat.api_version to v2.",
             )
-            yield from self._split_window(context, params)  # re-read: the strategy dedupes
+            yield from self._split_window(context, params, worker)  # re-read: strategy dedupes
 
     def _v1_cut(self, page: Page) -> bool:
         """True when v1's first answer holds one page of more: split the window instead."""
@@ -315,7 +323,9 @@ class ConfigCatAuditLogStream(AuditLogStream):
             return True
         return False
 
-    def _split_window(self, context: Context, params: dict) -> Iterator[Page]:
+    def _split_window(
+        self, context: Context, params: dict, worker: Worker | None
+    ) -> Iterator[Page]:
         """Read a window that v1 may have cut as two halves that overlap by the margin."""
         lower = parse_instant(params["fromUtcDateTime"])
         upper = parse_instant(params["toUtcDateTime"])
@@ -326,9 +336,9 @@ class ConfigCatAuditLogStream(AuditLogStream):
                 f"and {params['toUtcDateTime']}. Set configcat.api_version to v2."
             )
         middle = lower + (upper - lower) // 2
-        yield from self._v1_pages(context, {**params, "toUtcDateTime": _utc(middle)})
+        yield from self._v1_pages(context, {**params, "toUtcDateTime": _utc(middle)}, worker)
         later = {**params, "fromUtcDateTime": _utc(middle - BOUND_MARGIN_NS)}
-        yield from self._v1_pages(context, later)
+        yield from self._v1_pages(context, later, worker)
 
     def error_hint(self, status: int) -> str:
         """ConfigCat-specific advice for error statuses."""
@@ -531,8 +541,6 @@ UNIFIED = UnifiedMapping(
 
 
 PROVIDER = Provider(
-    key="configcat",
-    label="ConfigCat",
     stream_class=ConfigCatAuditLogStream,
     required=("username", "password"),
     description="ConfigCat organization audit log (Public Management API).",

@@ -212,8 +212,6 @@ UNIFIED = UnifiedMapping(
 
 
 PROVIDER = Provider(
-    key="nirvana",
-    label="Nirvana Labs",
     stream_class=NirvanaAuditLogStream,
     required=("api_key",),
     description="Nirvana Labs audit log of the API key's organization.",

@@ -277,8 +277,6 @@ UNIFIED = UnifiedMapping(
 
 
 PROVIDER = Provider(
-    key="socket",
-    label="Socket",
     stream_class=SocketAuditLogStream,
     required=("api_token",),
     description="Socket (socket.dev) organization audit log.",

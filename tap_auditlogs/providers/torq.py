@@ -481,8 +481,6 @@ UNIFIED = UnifiedMapping(
 
 
 PROVIDER = Provider(
-    key="torq",
-    label="Torq",
     stream_class=TorqAuditLogStream,
     required=("client_id", "client_secret"),
     description="Torq workspace audit log (one workspace per API key).",

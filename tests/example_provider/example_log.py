@@ -122,8 +122,6 @@ UNIFIED = UnifiedMapping(
 )
 
 PROVIDER = Provider(
-    key="example",
-    label="Example",
     stream_class=ExampleLogStream,
     required=("api_token",),
     description="Example system log (a provider that lives only in the tests).",
