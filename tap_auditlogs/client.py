@@ -35,6 +35,11 @@ from tap_auditlogs.errors import (
     ProviderError,
 )
 from tap_auditlogs.instants import now_instant, parse_instant, seconds_to_ns
+from tap_auditlogs.organizations import (
+    non_empty,
+    organization_partitions,
+    organizations_to_read,
+)
 from tap_auditlogs.paging import new_progress, read_pages
 from tap_auditlogs.parallel import (
     RateLimiter,
@@ -46,7 +51,7 @@ from tap_auditlogs.sdk import StreamHooks
 from tap_auditlogs.strategies import Page, PartitionState
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from singer_sdk.pagination import BaseAPIPaginator
 
@@ -328,9 +333,49 @@ class AuditLogStream(StreamHooks, RESTStream):
         """None: the only child, ``audit_events``, is fed in ``post_process``, never synced."""
         yield from ()
 
+    # ------------------------------------------------------------- organizations
+
+    #: The setting that names the organizations to read (``org_slugs``); None: the API
+    #: serves one log, with no partitions. Unset, every organization listed is read.
+    organizations_setting: t.ClassVar[str | None] = None
+    #: What lists them and what to do when none is seen, for messages.
+    organizations_listing: t.ClassVar[str] = "the organization listing"
+    no_organization_hint: t.ClassVar[str] = ""
+    #: The partition field of an event-type filter (``event_types`` setting), if any.
+    event_type_field: t.ClassVar[str | None] = None
+
+    def list_organizations(self) -> dict[str, str | None]:
+        """Every organization the credentials see: id -> name (None when unknown)."""
+        raise NotImplementedError
+
+    def event_type_filter(self, name: str) -> str:
+        """A configured event type as the API's filter takes it."""
+        return name
+
+    @cached_property
+    def organizations(self) -> dict[str, str | None]:
+        """The organizations to read (id -> name): the setting's, else all those listed."""
+        return organizations_to_read(self)
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        """One partition per organization (and per event type, when types are filtered);
+        the SDK's for a provider with one log."""
+        if self.organizations_setting is None:
+            return super().partitions
+        return self._organization_partitions
+
+    @cached_property
+    def _organization_partitions(self) -> list[dict]:
+        return organization_partitions(self)
+
     def organization_name(self, context: Context) -> str | None:
         """The partition's organization name when the records do not carry it."""
-        return None
+        if self.organizations_setting is None or not context:
+            return None
+        return (self.__dict__.get("organizations") or {}).get(
+            str(context.get(self.partition_field))
+        )
 
     def pages(
         self,
@@ -388,11 +433,6 @@ class AuditLogStream(StreamHooks, RESTStream):
             404: f"Not found; check the organization settings of {self.provider}.",
         }
         return hints.get(status, "")
-
-
-def non_empty(values: Iterable[object] | None) -> list[str]:
-    """Strings of a config list, blanks dropped."""
-    return [str(v).strip() for v in values or () if str(v).strip()]
 
 
 __all__ = ["AuditLogStream", "AuditLogsError", "non_empty"]

@@ -41,7 +41,7 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.client import AuditLogStream, non_empty
+from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
@@ -110,6 +110,10 @@ class ConfigCatAuditLogStream(AuditLogStream):
     primary_keys = ("organizationId", "auditLogId")
     replication_key = "auditLogDateTime"
     partition_field = "organizationId"
+    organizations_setting = "organization_ids"
+    organizations_listing = "GET /v1/organizations"
+    no_organization_hint = ", or use the Public API credentials of a member of the organization"
+    event_type_field = "auditLogType"
     default_base_url = "https://api.configcat.com"
     default_lookback_seconds = 300
     credentials_hint = (
@@ -119,7 +123,6 @@ class ConfigCatAuditLogStream(AuditLogStream):
     )
 
     _v1_paging_ignored = False  # learnt on the first v1 answer that ignores pageNumber
-    _organization_names: dict[str, str] = {}  # id -> name, from discovery (read only)
     #: The connection test: one item of the API's default range (the last 7 days).
     probe_query: t.ClassVar[dict[str, t.Any]] = {"pageSize": 1}
 
@@ -149,44 +152,16 @@ class ConfigCatAuditLogStream(AuditLogStream):
 
     # ----------------------------------------------------------- organizations
 
-    @cached_property
-    def partitions(self) -> list[dict]:
-        """One partition per organization (and per event type, when types are filtered)."""
-        org_ids = non_empty(self.settings.get("organization_ids"))
-        if not org_ids:
-            try:
-                org_ids = self._discover_organizations()
-            except ProviderError as error:
-                self.report_failure(error)
-                return []
-        types = [_lower_camel(name) for name in non_empty(self.settings.get("event_types"))]
-        if not types:
-            return [{"organizationId": org} for org in org_ids]
-        return [{"organizationId": org, "auditLogType": kind} for org in org_ids for kind in types]
-
-    def _discover_organizations(self) -> list[str]:
+    def list_organizations(self) -> dict[str, str | None]:
+        """``GET /v1/organizations``: every organization the credentials see, id -> name."""
         response = self.request_json(
             None, f"{self.url_base}/v1/organizations", {}, parse=_parse_organizations
         )
-        organizations: dict[str, str] = response.page
-        if not organizations:
-            raise ProviderError(
-                "ConfigCat: the credentials see no organization (GET /v1/organizations "
-                "returned none). Set configcat.organization_ids, or use the Public API "
-                "credentials of a member of the organization.",
-                whole_provider=True,
-            )
-        self.logger.info(
-            "ConfigCat: the credentials see %d organizations: %s",
-            len(organizations),
-            ", ".join(f"{name} ({org})" for org, name in organizations.items()),
-        )
-        self._organization_names = organizations
-        return list(organizations)
+        return dict(response.page)
 
-    def organization_name(self, context: Context) -> str | None:
-        """The name GET /v1/organizations gave (items carry none; unknown if ids are set)."""
-        return self._organization_names.get(str((context or {}).get("organizationId")))
+    def event_type_filter(self, name: str) -> str:
+        """The ``auditLogType`` filter takes lowerCamel."""
+        return _lower_camel(name)
 
     # ---------------------------------------------------------------- requests
 

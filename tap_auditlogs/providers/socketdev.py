@@ -27,8 +27,7 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.client import AuditLogStream, non_empty
-from tap_auditlogs.errors import ProviderError
+from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import NewestFirst
@@ -67,6 +66,10 @@ class SocketAuditLogStream(AuditLogStream):
     primary_keys = ("event_id",)
     replication_key = "created_at"
     partition_field = "org_slug"
+    organizations_setting = "org_slugs"
+    organizations_listing = "GET /organizations"
+    no_organization_hint = ", or use an organization token"
+    event_type_field = "event_type"
     default_base_url = "https://api.socket.dev/v0"
     default_lookback_seconds = 300
     rate_limit = (600, 60.0)  # documented: 600 requests per minute
@@ -84,33 +87,19 @@ class SocketAuditLogStream(AuditLogStream):
         Redactor.register(token)
         return BearerTokenAuthenticator(token=token)
 
-    @cached_property
-    def partitions(self) -> list[dict]:
-        """One partition per organization (and per event type, when types are filtered)."""
-        slugs = non_empty(self.settings.get("org_slugs"))
-        if not slugs:
-            try:
-                slugs = self._discover_org_slugs()
-            except ProviderError as error:
-                self.report_failure(error, halt=True)
-                return []
-        types = [_pascal_case(name) for name in non_empty(self.settings.get("event_types"))]
-        if not types:
-            return [{"org_slug": slug} for slug in slugs]
-        return [{"org_slug": slug, "event_type": kind} for slug in slugs for kind in types]
-
-    def _discover_org_slugs(self) -> list[str]:
+    def list_organizations(self) -> dict[str, str | None]:
+        """``GET /organizations``: every organization the token sees, by slug."""
         response = self.request_json(None, f"{self.url_base}/organizations", {})
         organizations = response.payload.get("organizations") or {}
-        slugs = sorted(str(org["slug"]) for org in organizations.values() if org.get("slug"))
-        if not slugs:
-            raise ProviderError(
-                "Socket: the token sees no organization (GET /organizations returned none). "
-                "Set socket.org_slugs, or use an organization token.",
-                whole_provider=True,
-            )
-        self.logger.info("Socket: the token sees %d organizations: %s", len(slugs), slugs)
-        return slugs
+        return {
+            str(org["slug"]): org.get("name")
+            for org in sorted(organizations.values(), key=lambda org: str(org.get("slug")))
+            if org.get("slug")
+        }
+
+    def event_type_filter(self, name: str) -> str:
+        """The ``type`` filter takes PascalCase (items carry lowerCamel)."""
+        return _pascal_case(name)
 
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
         """Largest pages, the type filter if any; never ``from`` (its meaning is uncertain)."""
