@@ -322,7 +322,10 @@ class AuditLogStream(StreamHooks, RESTStream):
             sink.write_event(self, row, context)
         if context and self.partition_field in context:
             row[self.partition_field] = context[self.partition_field]
-        return self.sort_fields(row)
+        sort = self.sort_fields
+        if sort.flat and row.keys() <= sort.keys:
+            return row  # the usual case: everything declared, and no nested schema to check
+        return sort(row)
 
     @cached_property
     def sort_fields(self) -> FieldSorter:

@@ -79,12 +79,15 @@ class FieldSorter:
         shape = shape_of(schema)
         shape.pop(UNDECLARED_FIELDS, None)
         self._shape = shape
-        self._keys = frozenset(shape)
+        #: The declared top-level fields.
+        self.keys = frozenset(shape)
         self._nested = tuple((name, frozenset(sub)) for name, sub in shape.items() if sub)
+        #: True when no declared object declares properties of its own (one check does).
+        self.flat = not self._nested
 
     def __call__(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
         """``record``, changed in place when it carries undeclared fields."""
-        if record.keys() <= self._keys:  # the usual case: a set comparison or a few
+        if record.keys() <= self.keys:  # the usual case: a set comparison or a few
             for name, keys in self._nested:
                 value = record.get(name)
                 if isinstance(value, dict) and not value.keys() <= keys:

@@ -109,7 +109,7 @@ class FlushBeforeStateWriter(MsgSpecWriter):
             extracted = datetime.datetime.now(datetime.timezone.utc)
             self._extracted = b',"time_extracted":%s}\n' % msgspec_encoder.encode(extracted)
         encoded = msgspec_encoder.encode(record)
-        if not self.keep_nul:
+        if NUL_ESCAPE in encoded and not self.keep_nul:  # rare: one byte search per record
             encoded = replace_nul(encoded)
         # One append: a signal handler that writes a STATE (SIGTERM) never splits a line.
         self._pending += b"".join((prefix, encoded, self._extracted))
