@@ -1,0 +1,194 @@
+"""What a provider declares: its API, its settings block, its log's shape, its quirks.
+
+``ProviderDeclaration`` holds every attribute and hook a provider module sets or overrides,
+with the defaults that fit most APIs; ``AuditLogStream`` (client.py) is the singer-sdk glue
+that reads with them. A provider stream is both (``class SocketAuditLogStream(AuditLogStream)``)
+and overrides only what its API needs: see ``tests/example_provider/example_log.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from functools import cached_property
+
+from tap_auditlogs.api import USER_AGENT
+from tap_auditlogs.instants import parse_instant, seconds_to_ns
+from tap_auditlogs.responses import ERROR_MESSAGE_KEYS, retry_after_seconds
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import requests
+    from singer_sdk.pagination import BaseAPIPaginator
+
+    from tap_auditlogs.strategies import Context, Page, Record, Strategy
+
+
+class ProviderDeclaration:
+    """The attributes and hooks of one provider (defaults here; a provider overrides)."""
+
+    # What the SDK stream provides (``AuditLogStream`` is one).
+    config: Mapping[str, t.Any]
+    replication_key: str | None
+    primary_keys: t.Sequence[str]
+    logger: logging.Logger
+
+    #: Provider key: the name of its settings block (``socket``, ``configcat``...).
+    provider: t.ClassVar[str]
+    #: Provider name for people (``Socket``).
+    provider_label: t.ClassVar[str]
+    #: How this provider's log is read (a class attribute, or a property when settings shape it).
+    strategy: Strategy
+    #: The field that names the partition in a record and in the state (e.g. ``org_slug``).
+    partition_field: t.ClassVar[str]
+    #: Where the API lives unless ``<provider>.base_url`` says otherwise.
+    default_base_url: t.ClassVar[str]
+    #: Seconds re-read before the bookmark on every run (late events).
+    default_lookback_seconds: t.ClassVar[int] = 300
+    #: Hint shown with authentication errors.
+    credentials_hint: t.ClassVar[str] = "check the credentials"
+    #: Keys of the API's error bodies that hold the message, in order of preference.
+    error_message_keys: t.ClassVar[tuple[str, ...]] = ERROR_MESSAGE_KEYS
+    #: Query parameters that make the connection test's page as small as the API allows.
+    probe_query: t.ClassVar[dict[str, t.Any]] = {}
+    #: The documented rate limit: (requests, per seconds); None when none is documented.
+    #: ``<provider>.max_requests_per_second`` replaces the rate (same window).
+    rate_limit: t.ClassVar[tuple[int, float] | None] = None
+
+    # ------------------------------------------------------------- organizations
+
+    #: The setting that names the organizations to read (``org_slugs``); None: the API
+    #: serves one log, with no partitions. Unset, every organization listed is read.
+    organizations_setting: t.ClassVar[str | None] = None
+    #: What lists them and what to do when none is seen, for messages.
+    organizations_listing: t.ClassVar[str] = "the organization listing"
+    no_organization_hint: t.ClassVar[str] = ""
+    #: The partition field of an event-type filter (``event_types`` setting), if any.
+    event_type_field: t.ClassVar[str | None] = None
+
+    def list_organizations(self) -> dict[str, str | None]:
+        """Every organization the credentials see: id -> name (None when unknown)."""
+        raise NotImplementedError
+
+    def event_type_filter(self, name: str) -> str:
+        """A configured event type as the API's filter takes it."""
+        return name
+
+    # ----------------------------------------------------------------- settings
+
+    @property
+    def settings(self) -> Mapping[str, t.Any]:
+        """This provider's settings block."""
+        return t.cast("Mapping[str, t.Any]", self.config.get(self.provider) or {})
+
+    @property
+    def url_base(self) -> str:
+        """The API's base URL."""
+        return str(self.settings.get("base_url") or self.default_base_url).rstrip("/")
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """Headers sent with every request (authentication is added by the authenticator)."""
+        return {"User-Agent": USER_AGENT, "Accept": "application/json"}
+
+    @property
+    def timeout(self) -> int:
+        """Seconds to wait for a connection or for each read of a response."""
+        return int(self.config.get("request_timeout", 60))
+
+    @property
+    def lookback_ns(self) -> int:
+        """The lookback in nanoseconds."""
+        seconds = self.settings.get("lookback_seconds", self.default_lookback_seconds)
+        return seconds_to_ns(float(seconds))
+
+    @cached_property
+    def start_ns(self) -> int | None:
+        """``start_date`` in nanoseconds, if set."""
+        value = self.config.get("start_date")
+        return parse_instant(str(value), allow_naive=True) if value else None
+
+    def rate_limit_wait(self, response: requests.Response) -> float | None:
+        """Seconds a 429 or 503 asks to wait: ``Retry-After``; a provider may read others."""
+        return retry_after_seconds(response)
+
+    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
+        """Requests a strategy will make next; read-ahead workers fetch them side by side."""
+
+    def split_points(self, context: Context, first: Page) -> list[int]:
+        """Where to split an ascending read after its first page: none, one at a time."""
+        return []
+
+    def lower_bound(self, bookmark: int | None) -> int | None:
+        """The oldest instant to read: bookmark minus lookback, never before ``start_date``."""
+        candidates = [v for v in (self.start_ns,) if v is not None]
+        if bookmark is not None:
+            candidates.append(bookmark - self.lookback_ns)
+        return max(candidates) if candidates else None
+
+    def instant_of(self, record: Record) -> int:
+        """The record's replication-key value as ns."""
+        return parse_instant(str(record[t.cast("str", self.replication_key)]), allow_naive=True)
+
+    def id_of(self, record: Record) -> str:
+        """The record's provider id."""
+        return str(record[self.primary_keys[-1]])
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        """Query parameters of a pass; providers add their time bounds and filters."""
+        return {}
+
+    def page_params(self, token: t.Any) -> dict:
+        """Query parameters that select the page ``token``."""
+        raise NotImplementedError
+
+    def page_request(self, url: str, params: dict, token: t.Any) -> tuple[str, dict]:
+        """URL and query of the page ``token`` (None: the first page) of a pass.
+
+        By default the pass's query plus ``page_params(token)``; an API whose next page is
+        a full URL (a ``Link`` header) returns that URL and no query.
+        """
+        if token is None:
+            return url, params
+        return url, {**params, **self.page_params(token)}
+
+    def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
+        """Records and total count of a decoded page; ValueError if the shape is wrong."""
+        raise NotImplementedError
+
+    def get_new_paginator(self, start_value: t.Any = None) -> BaseAPIPaginator:
+        """A paginator positioned at ``start_value`` (the first page when None)."""
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- the sync
+
+    def describe(self, context: Context) -> str:
+        """Provider and partition, for messages: ``Socket org 'acme'``."""
+        if not context:
+            return self.provider_label
+        parts = [f"{key} '{value}'" for key, value in context.items()]
+        return f"{self.provider_label} {', '.join(parts)}"
+
+    def probe_params(self, context: Context) -> dict:
+        """The connection test's query: the log's first page, as small as the API allows."""
+        return {**self.request_params(context, None, None), **self.probe_query}
+
+    # ------------------------------------------------------------- HTTP policy
+
+    def handle_auth_failure(self, response: requests.Response) -> bool:
+        """Called on 401 and redirects; return True after renewing credentials to retry once."""
+        return False
+
+    def redirect_hint(self) -> str:
+        """What the user can do about an unexpected redirect."""
+        return f"Check {self.provider}.base_url."
+
+    def error_hint(self, status: int) -> str:
+        """What the user can do about an HTTP error status."""
+        hints = {
+            400: "The request was rejected; check this provider's filter settings.",
+            403: "The credentials lack a permission; " + self.credentials_hint + ".",
+            404: f"Not found; check the organization settings of {self.provider}.",
+        }
+        return hints.get(status, "")
