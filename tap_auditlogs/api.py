@@ -30,7 +30,12 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
-from tap_auditlogs.errors import ProviderError, QuotaExhaustedError, TransientError
+from tap_auditlogs.errors import (
+    ProviderError,
+    QuotaExhaustedError,
+    ReadCancelledError,
+    TransientError,
+)
 from tap_auditlogs.responses import (
     ApiResponse,
     api_error_message,
@@ -42,7 +47,8 @@ from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_re
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from tap_auditlogs.parallel import RateLimiter, Worker
+    from tap_auditlogs.parallel import Worker
+    from tap_auditlogs.ratelimit import RateLimiter
 
 try:
     VERSION = metadata.version("tap-auditlogs")
@@ -161,8 +167,6 @@ class ApiClient:
     ) -> ApiResponse:
         def one_try() -> ApiResponse:
             if worker is not None and worker.cancelled.is_set():
-                from tap_auditlogs.parallel import ReadCancelledError  # noqa: PLC0415
-
                 raise ReadCancelledError
             with contextlib.nullcontext() if worker is None else worker.slots:
                 return self._send_renewing(where, url, params, parse, worker)

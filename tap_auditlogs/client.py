@@ -41,14 +41,13 @@ from tap_auditlogs.organizations import (
     organizations_to_read,
 )
 from tap_auditlogs.paging import new_progress, read_pages
-from tap_auditlogs.parallel import (
-    RateLimiter,
-    replay,
-)
+from tap_auditlogs.parallel import replay
+from tap_auditlogs.ratelimit import RateLimiter
 from tap_auditlogs.responses import ApiResponse
 from tap_auditlogs.retry import RetryPolicy
 from tap_auditlogs.sdk import StreamHooks
-from tap_auditlogs.strategies import Page, PartitionState
+from tap_auditlogs.state import PartitionState
+from tap_auditlogs.strategies import Page
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping

@@ -75,3 +75,7 @@ class SyncIncompleteError(AuditLogsError):
             if all(isinstance(f, QuotaExhaustedError) for f in failures)
             else EXIT_PROVIDER
         )
+
+
+class ReadCancelledError(Exception):
+    """A read-ahead worker stops: its provider failed as a whole, or the run is ending."""

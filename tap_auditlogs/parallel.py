@@ -40,18 +40,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import itertools
-import math
-import tempfile
 import threading
-import time
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import orjson
-
-from tap_auditlogs.errors import ProviderError
-from tap_auditlogs.strategies import Page, PartitionState
+from tap_auditlogs.channel import MEMORY_BUDGET_RECORDS, RECORDS, STATE, Channel, MemoryBudget
+from tap_auditlogs.errors import ProviderError, ReadCancelledError
+from tap_auditlogs.prefetch import SPLIT_MIN_LATENCY_S, Prefetch, partition_key, split_points
+from tap_auditlogs.state import PartitionState
+from tap_auditlogs.strategies import Page
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -59,20 +56,10 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.client import AuditLogStream
     from tap_auditlogs.strategies import Context, Record
 
-#: Records held in memory across every channel; beyond this they wait in temporary files.
-MEMORY_BUDGET_RECORDS = 5_000
 #: A worker hands its records over in pages of at most this many (and at every checkpoint).
 HANDOVER_RECORDS = 500
 #: The keys of a partition's state that the strategies own (``PartitionState``).
 STATE_KEYS = ("replication_key", "replication_key_value", "recent_ids", "pending_pass")
-#: Windows are kept this much longer than documented, for clocks that drift apart.
-RATE_LIMIT_MARGIN = 1.02
-
-RECORDS, STATE, PAGE = 0, 1, 2
-
-
-class ReadCancelledError(Exception):
-    """A worker stops: its provider failed as a whole, or the run is ending."""
 
 
 class Worker(t.Protocol):
@@ -83,166 +70,6 @@ class Worker(t.Protocol):
     cancelled: t.Any
     #: Requests in flight, shared by every read-ahead thread.
     slots: threading.BoundedSemaphore
-
-
-class RateLimiter:
-    """At most ``limit`` requests in any ``window_s`` seconds, across threads.
-
-    A sliding window over the last ``limit`` requests, each counted from when its answer
-    came back (until then it holds its place): the server saw it before that, so however
-    long a thread took between taking a place and sending, no window the server counts
-    holds more than ``limit``. A long read settles at ``limit / window_s``.
-    """
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        """``limit`` requests per ``window_s`` seconds."""
-        self.limit = max(1, limit)
-        self.window_s = window_s * RATE_LIMIT_MARGIN
-        self._places: list[list[float]] = []  # [answered at, or inf while in flight]
-        self._lock = threading.Lock()
-
-    @classmethod
-    def per_second(cls, rate: float, window_s: float) -> RateLimiter:
-        """``rate`` requests per second on average over ``window_s``."""
-        return cls(max(1, int(rate * window_s)), window_s)
-
-    def acquire(self, cancelled: Callable[[], bool] = lambda: False) -> list[float]:
-        """Wait for a free place, then take it; give it to ``release`` after the answer."""
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                self._places = [p for p in self._places if p[0] > now - self.window_s]
-                if len(self._places) < self.limit:
-                    place = [math.inf]
-                    self._places.append(place)
-                    return place
-                oldest = min(p[0] for p in self._places)
-                wait = 0.01 if oldest == math.inf else oldest + self.window_s - now
-            if cancelled():
-                raise ReadCancelledError
-            time.sleep(min(wait, 1.0))  # look at ``cancelled`` at least once a second
-
-    def release(self, place: list[float]) -> None:
-        """The request of ``place`` was answered (or failed): it counts from now."""
-        with self._lock:
-            place[0] = time.monotonic()
-
-
-class MemoryBudget:
-    """How many records the channels may still hold in memory (shared, thread-safe)."""
-
-    def __init__(self, records: int) -> None:
-        """Start with ``records`` free."""
-        self.free = records
-        self._lock = threading.Lock()
-
-    def take(self, records: int) -> bool:
-        """Reserve room for ``records``; False when there is not enough."""
-        with self._lock:
-            if records > self.free:
-                return False
-            self.free -= records
-            return True
-
-    def give_back(self, records: int) -> None:
-        """Release room reserved earlier."""
-        with self._lock:
-            self.free += records
-
-
-class Channel:
-    """One partition's output, in order: pages of records and state snapshots, then the end.
-
-    One worker puts, the main thread takes. Events stay in memory while the shared budget
-    allows; after that they go to a temporary file (one JSON line each), in order, and a
-    marker in the queue says where. ``close`` ends it, with the error that ended the read
-    (None: the read completed).
-    """
-
-    _SPILLED = object()
-
-    def __init__(self, budget: MemoryBudget) -> None:
-        """An empty channel drawing on ``budget``."""
-        self._budget = budget
-        self._queue: collections.deque[t.Any] = collections.deque()
-        self._ready = threading.Condition()
-        self._closed = False
-        self.error: BaseException | None = None
-        self.pages = 0  # pages the worker read (for the log)
-        self._file: t.IO[bytes] | None = None
-        self._read_at = 0
-        self._written = 0  # events in the file not read yet
-
-    def put(self, kind: int, payload: t.Any) -> None:
-        """Hand over records (``RECORDS``, a list) or a state snapshot (``STATE``)."""
-        size = len(payload) if kind == RECORDS else len(payload[0]) if kind == PAGE else 0
-        with self._ready:
-            if self._written == 0 and self._budget.take(size):
-                self._queue.append((kind, payload, size))
-            else:  # keep the order: once spilling, spill until the file is read
-                self._spill(orjson.dumps([kind, payload]))
-                self._queue.append(self._SPILLED)
-            self._ready.notify()
-
-    def _spill(self, line: bytes) -> None:
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="tap-auditlogs-")  # noqa: SIM115
-        self._file.seek(0, 2)
-        self._file.write(line + b"\n")
-        self._written += 1
-
-    def _unspill(self) -> tuple[int, t.Any]:
-        assert self._file is not None
-        self._file.seek(self._read_at)
-        line = self._file.readline()
-        self._read_at = self._file.tell()
-        self._written -= 1
-        if self._written == 0:  # read up: start the file over
-            self._file.seek(0)
-            self._file.truncate()
-            self._read_at = 0
-        kind, payload = orjson.loads(line)
-        return kind, payload
-
-    def close(self, error: BaseException | None = None) -> None:
-        """No more events; ``error``: why the read ended early."""
-        with self._ready:
-            self.error = error
-            self._closed = True
-            self._ready.notify()
-
-    def events(self, before_waiting: Callable[[], None]) -> Iterator[tuple[int, t.Any]]:
-        """Every event in order until the channel is closed (``before_waiting`` runs first
-        whenever none is ready)."""
-        while True:
-            with self._ready:
-                if not self._queue and not self._closed:
-                    before_waiting()
-                    while not self._queue and not self._closed:
-                        self._ready.wait()
-                if not self._queue:
-                    break
-                item = self._queue.popleft()
-                if item is self._SPILLED:
-                    event = self._unspill()
-                else:
-                    kind, payload, size = item
-                    self._budget.give_back(size)
-                    event = (kind, payload)
-            yield event
-        self.discard()
-
-    def discard(self) -> None:
-        """Drop whatever is left (the run is ending) and the temporary file."""
-        with self._ready:
-            for item in self._queue:
-                if item is not self._SPILLED:
-                    self._budget.give_back(item[2])
-            self._queue.clear()
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-            self._written = 0
 
 
 class Job:
@@ -371,151 +198,6 @@ class _WorkerReader:
         )
 
 
-#: A read is split only when its first page took at least this long to answer.
-SPLIT_MIN_LATENCY_S = 0.02
-#: A split into ranges read side by side may cost this share of extra requests at most
-#: (each range but the last ends on a partly filled page): issue #9 allows 2%.
-SPLIT_EXTRA_REQUESTS = 0.02
-
-
-def split_points(stamps: list[int], *, more: bool, end: int, ranges: int) -> list[int]:
-    """Where to split the rest of an ascending read after its first page, or [].
-
-    The first page's events (``stamps``, ascending) tell how much time a page covers;
-    the rest of the log, from its last event to ``end``, is estimated at that density
-    and cut into at most ``ranges`` ranges of equal time, each read by its own chain of
-    pages: the first range starts at the page's last event (inclusive: the ids of its
-    events dedupe), the last one has no end. Only as many ranges as cost at most
-    ``SPLIT_EXTRA_REQUESTS`` more requests than one chain.
-    """
-    if not more or len(stamps) < 2 or stamps[-1] <= stamps[0] or end <= stamps[-1]:
-        return []
-    pages_left = (end - stamps[-1]) / (stamps[-1] - stamps[0])
-    count = min(ranges, 1 + int(pages_left * SPLIT_EXTRA_REQUESTS))
-    if count < 2:
-        return []
-    step = (end - stamps[-1]) // count
-    return [stamps[-1] + i * step for i in range(count)]
-
-
-class _ChainCancelled:
-    """A chain stops when its job's stream is cancelled or the chain itself is dropped."""
-
-    def __init__(self, stream_cancelled: threading.Event) -> None:
-        self.stream = stream_cancelled
-        self.own = threading.Event()
-
-    def is_set(self) -> bool:
-        return self.own.is_set() or self.stream.is_set()
-
-    def set(self) -> None:
-        """What ``request_json`` calls when the whole provider fails: the stream stops."""
-        self.stream.set()
-
-
-class _Chain:
-    """One announced request's pages, fetched by another thread into a channel."""
-
-    def __init__(self, job: Job, context: Context, params: dict, upper: int | None) -> None:
-        self.job = job
-        self.stream = job.stream
-        self.context = context
-        self.params = params
-        self.upper = upper
-        self.cancelled = _ChainCancelled(job.cancelled)
-        self.slots = job.slots
-        self.channel = Channel(job.read_ahead.budget)
-        self.future: Future[None] | None = None
-
-    def run(self) -> None:
-        """Fetch until the last page, or past ``upper`` on an ascending page."""
-        error: BaseException | None = None
-        try:
-            if self.cancelled.is_set():
-                raise ReadCancelledError
-            for page in self.stream.pages(self.context, self.params, worker=self):
-                self.channel.put(
-                    PAGE, [page.records, page.token, page.next_token, page.total, page.elapsed_s]
-                )
-                if self.upper is not None and self._past_upper(page.records):
-                    break
-        except BaseException as exc:
-            error = exc
-        finally:
-            self.channel.close(error)
-
-    def _past_upper(self, records: list[Record]) -> bool:
-        stamps = [self.stream.instant_of(record) for record in records]
-        ascending = all(a <= b for a, b in itertools.pairwise(stamps))
-        return ascending and bool(stamps) and stamps[-1] >= t.cast("int", self.upper)
-
-    def __iter__(self) -> Iterator[Page]:
-        try:
-            for _, payload in self.channel.events(lambda: None):
-                records, token, next_token, total, elapsed_s = payload
-                yield Page(records, token, next_token, total, elapsed_s)
-            if self.channel.error is not None:
-                raise self.channel.error
-        finally:
-            self.drop()
-
-    def drop(self) -> None:
-        """Stop fetching and forget what was fetched (the strategy read what it needed)."""
-        self.cancelled.own.set()
-        self.channel.discard()
-
-
-class Prefetch:
-    """The page chains a job's strategy announced, started a few at a time."""
-
-    def __init__(self, job: Job) -> None:
-        self._job = job
-        self._waiting: collections.deque[_Chain] = collections.deque()
-        self._chains: dict[tuple, _Chain] = {}
-        self._lock = threading.Lock()
-
-    def announce(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
-        """Requests the strategy will make next, in order: (params, upper bound or None)."""
-        with self._lock:
-            for params, upper in requests:
-                chain = _Chain(self._job, context, params, upper)
-                self._chains[_request_key(context, params)] = chain
-                self._waiting.append(chain)
-            self._start()
-
-    def _start(self) -> None:
-        running = sum(1 for c in self._chains.values() if c.future is not None)
-        while self._waiting and running < self._job.read_ahead.concurrency:
-            chain = self._waiting.popleft()
-            chain.future = self._job.read_ahead.chain_executor.submit(chain.run)
-            running += 1
-
-    def take(self, context: Context, params: dict, start_token: t.Any) -> _Chain | None:
-        """The announced chain of this request (None: not announced; fetch it now)."""
-        if start_token is not None:
-            return None
-        with self._lock:
-            chain = self._chains.pop(_request_key(context, params), None)
-            if chain is not None and chain.future is None:
-                self._waiting.remove(chain)
-                chain.future = self._job.read_ahead.chain_executor.submit(chain.run)
-            self._start()
-        return chain
-
-    def close(self) -> None:
-        """Drop every chain not taken (the read ended, maybe early)."""
-        with self._lock:
-            self._waiting.clear()
-            chains = list(self._chains.values())
-            self._chains.clear()
-        for chain in chains:
-            chain.drop()
-
-
-def _request_key(context: Context, params: Mapping[str, t.Any]) -> tuple:
-    return partition_key(context), orjson.dumps(dict(params), option=orjson.OPT_SORT_KEYS)
-
-
 def apply_state(target: dict, snapshot: Mapping[str, t.Any]) -> None:
     """Make ``target`` hold the strategies' keys of ``snapshot`` (and no others of theirs).
 
@@ -526,11 +208,6 @@ def apply_state(target: dict, snapshot: Mapping[str, t.Any]) -> None:
         if key not in snapshot:
             target.pop(key, None)
     target.update(snapshot)
-
-
-def partition_key(context: Context) -> tuple:
-    """A hashable name for a partition (None: the stream's only one)."""
-    return () if not context else tuple(sorted(context.items()))
 
 
 class ReadAhead:

@@ -1,4 +1,5 @@
-"""The three ways to read an audit log, and the state each one keeps.
+"""The ways to read an audit log (``VerifiedAscending`` is in verified.py; the state they
+keep in state.py).
 
 Every provider reads its log with one of these strategies (see ../shared/architecture.md):
 
@@ -33,7 +34,8 @@ import itertools
 import typing as t
 
 from tap_auditlogs.errors import ProviderError
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant, parse_instant
+from tap_auditlogs.instants import format_instant, parse_instant
+from tap_auditlogs.state import PartitionState, decode_ids, encode_ids, prune_ids
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -43,10 +45,6 @@ Context = t.Optional["Mapping[str, t.Any]"]
 
 #: Statuses with which an API refuses a page token it handed out earlier (expired cursor).
 REFUSED_TOKEN_STATUSES = frozenset({400, 404, 410, 422})
-
-#: At most this many ids are kept in ``recent_ids`` per partition; when more events share
-#: the lookback window, the oldest ids are forgotten (their re-read may duplicate).
-MAX_RECENT_IDS = 2000
 
 
 @dataclasses.dataclass
@@ -113,189 +111,6 @@ class Strategy(t.Protocol):
 
     def read(self, reader: Reader, context: Context) -> Iterator[Record]:
         """Yield the new records of one partition, checkpointing as it goes."""
-
-
-class PartitionState:
-    """The strategies' view of one partition's state dict (the SDK's, written in place).
-
-    Keys: ``replication_key``, ``replication_key_value`` (the bookmark, nine fractional
-    digits, UTC), ``recent_ids`` ({id: instant} emitted within the lookback before the
-    bookmark) and, while a newest-first pass is unfinished, ``pending_pass``.
-    """
-
-    def __init__(self, raw: dict, replication_key: str) -> None:
-        """Wrap the SDK's writable partition state."""
-        self.raw = raw
-        self.replication_key = replication_key
-
-    @property
-    def bookmark(self) -> int | None:
-        """The bookmark in ns, or None before the first completed pass."""
-        value = self.raw.get("replication_key_value")
-        if not value or self.raw.get("replication_key") not in (None, self.replication_key):
-            return None
-        return parse_instant(str(value), allow_naive=True)
-
-    @property
-    def recent(self) -> dict[str, int]:
-        """Ids emitted within the lookback before the bookmark."""
-        return _decode_ids(self.raw.get("recent_ids"))
-
-    @property
-    def pending(self) -> dict | None:
-        """The unfinished newest-first pass, if any."""
-        pending = self.raw.get("pending_pass")
-        return pending if isinstance(pending, dict) else None
-
-    def commit(
-        self,
-        *,
-        bookmark: int | None,
-        recent: dict[str, int],
-        pending: dict | None = None,
-    ) -> None:
-        """Replace the bookmark, recent ids and pending pass in one step.
-
-        ``dict.update`` is a single call, so a SIGTERM handler that writes the state
-        between two bytecodes never sees half of a checkpoint.
-        """
-        update: dict[str, t.Any] = {
-            "replication_key": self.replication_key,
-            "recent_ids": _encode_ids(recent),
-            # No bookmark: clear a value this class could not read (another replication
-            # key's), or the next run would take it for a bookmark of ours.
-            "replication_key_value": None if bookmark is None else format_instant(bookmark),
-        }
-        if pending is None:
-            self.raw.pop("pending_pass", None)
-        else:
-            update["pending_pass"] = pending
-        self.raw.update(update)
-
-    @staticmethod
-    def problems(raw: Mapping[str, t.Any], where: str) -> list[str]:
-        """What is wrong with the keys this class reads, one line each (``where``: the path)."""
-        found: list[str] = []
-        key = raw.get("replication_key")
-        if key is not None and not isinstance(key, str):
-            found.append(f"`{where}.replication_key` must be a string")
-        bookmark = raw.get("replication_key_value")
-        found += _instant_problem(bookmark, f"{where}.replication_key_value")
-        found += _ids_problems(raw.get("recent_ids"), f"{where}.recent_ids")
-        pending = raw.get("pending_pass")
-        if pending is None:
-            return found
-        at = f"{where}.pending_pass"
-        if not isinstance(pending, dict):
-            return [*found, f"`{at}` must be an object"]
-        for name in ("ceiling", "oldest"):
-            found += _instant_problem(pending.get(name), f"{at}.{name}")
-        found += _ids_problems(pending.get("ceiling_ids"), f"{at}.ceiling_ids")
-        for name in ("page_token", "oldest_id"):
-            value = pending.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
-                found.append(f"`{at}.{name}` must be a string, a number or null")
-        return found
-
-    def reset(self, *, bookmark: int | None, recent: dict[str, int]) -> None:
-        """Put the bookmark and recent ids back to earlier values (None: no bookmark)."""
-        if bookmark is None:
-            self.raw.pop("replication_key_value", None)
-        self.commit(bookmark=bookmark, recent=recent)
-
-
-#: A saved instant further ahead of the clock than this was not written by the tap: a
-#: bookmark in the future would silently skip every event until then.
-FUTURE_TOLERANCE_NS = 86_400 * NS_PER_SECOND
-
-
-def state_problems(state: Mapping[str, t.Any], streams: Iterable[str]) -> list[str]:
-    """Everything wrong with an incoming state, one line each naming the key.
-
-    The shape is checked for every stream (the SDK walks them all); the keys the
-    strategies read are checked for ``streams``. The state of another stream, or of a
-    partition no longer configured, is kept as it is.
-    """
-    bookmarks = state.get("bookmarks")
-    if bookmarks is None:
-        return []
-    if not isinstance(bookmarks, dict):
-        return ["`bookmarks` must be an object"]
-    problems: list[str] = []
-    ours = set(streams)
-    for name, stream_state in bookmarks.items():
-        where = f"bookmarks.{name}"
-        if not isinstance(stream_state, dict):
-            problems.append(f"`{where}` must be an object")
-            continue
-        if name in ours:
-            problems += PartitionState.problems(stream_state, where)
-        partitions = stream_state.get("partitions")
-        if partitions is None:
-            continue
-        if not isinstance(partitions, list):
-            problems.append(f"`{where}.partitions` must be a list")
-            continue
-        contexts: list[dict] = []
-        for index, partition in enumerate(partitions):
-            at = f"{where}.partitions[{index}]"
-            if not isinstance(partition, dict) or not isinstance(partition.get("context"), dict):
-                problems.append(f"`{at}` must be an object with a `context` object")
-                continue
-            if partition["context"] in contexts:
-                problems.append(f"`{at}.context` repeats an earlier partition")
-            contexts.append(partition["context"])
-            if name in ours:
-                problems += PartitionState.problems(partition, at)
-    return problems
-
-
-def _instant_problem(value: object, where: str) -> list[str]:
-    """A saved instant: absent, or a date-time string not in the future."""
-    if value is None or value == "":
-        return []
-    shown = repr(value)[:40]
-    if not isinstance(value, str):
-        return [f"`{where}` must be a date-time string, not {shown}"]
-    try:
-        ns = parse_instant(value, allow_naive=True)
-    except ValueError:
-        return [f"`{where}` is not a date-time ({shown})"]
-    if ns > now_instant() + FUTURE_TOLERANCE_NS:
-        return [f"`{where}` is in the future ({shown}); it would skip every event until then"]
-    return []
-
-
-def _ids_problems(value: object, where: str) -> list[str]:
-    """Saved ids: absent, or an object of id -> date-time."""
-    if value is None:
-        return []
-    if not isinstance(value, dict):
-        return [f"`{where}` must be an object of id -> date-time"]
-    for key, instant in value.items():
-        found = _instant_problem(instant, f"{where}.{key}")
-        if found or instant in (None, ""):
-            return found or [f"`{where}.{key}` must be a date-time"]
-    return []
-
-
-def _encode_ids(ids: dict[str, int]) -> dict[str, str]:
-    return {key: format_instant(value) for key, value in ids.items()}
-
-
-def _decode_ids(raw: object) -> dict[str, int]:
-    if not isinstance(raw, dict):
-        return {}
-    return {str(key): parse_instant(str(value), allow_naive=True) for key, value in raw.items()}
-
-
-def prune_ids(ids: dict[str, int], floor: int | None) -> dict[str, int]:
-    """Keep the ids at or after ``floor``, at most ``MAX_RECENT_IDS`` of the newest."""
-    kept = ids if floor is None else {k: v for k, v in ids.items() if v >= floor}
-    if len(kept) > MAX_RECENT_IDS:
-        newest = sorted(kept.items(), key=lambda item: item[1])[-MAX_RECENT_IDS:]
-        kept = dict(newest)
-    return kept
 
 
 def _is_new(ts: int, record_id: str, lower: int | None, *seen: Mapping[str, int]) -> bool:
@@ -425,7 +240,7 @@ class NewestFirst:
                 reader,
                 context,
                 ceiling=_parse_optional(pending.get("ceiling")),
-                pass_ids=_decode_ids(pending.get("ceiling_ids")),
+                pass_ids=decode_ids(pending.get("ceiling_ids")),
                 resume=pending,
             )
         yield from self._pass(reader, context, ceiling=None, pass_ids={}, resume=None)
@@ -504,7 +319,7 @@ class NewestFirst:
                 recent=recent,
                 pending={
                     "ceiling": None if ceiling is None else format_instant(ceiling),
-                    "ceiling_ids": _encode_ids(pass_ids),
+                    "ceiling_ids": encode_ids(pass_ids),
                     "page_token": page.token,
                     "oldest": None if oldest is None else format_instant(oldest),
                     "oldest_id": oldest_id,
@@ -622,205 +437,3 @@ class TimeWindows:
             recent = prune_ids({**recent, **emitted}, bookmark - reader.lookback_ns)
             state.commit(bookmark=bookmark, recent=recent)
             reader.checkpoint()
-
-
-#: Pages the verified strategy reads before it must decide. Only pages whose timestamps are
-#: all equal leave the order open, so a real log decides on its first page.
-PROBE_PAGES = 3
-
-#: What the verified strategy found on the first pages -> what it logs (``{bound}``: below).
-_PATHS = {
-    "ascending": (
-        "pages come oldest first as asked and {bound}; reading oldest first, the bookmark "
-        "moves page by page (path: ascending)."
-    ),
-    "ascending-whole-log": (
-        "pages come oldest first but {bound}; reading the whole log oldest first, the "
-        "bookmark moves page by page (path: ascending, whole log)."
-    ),
-    "newest-first": (
-        "pages come newest first although oldest first was asked ({bound}); reading newest "
-        "first down to the bookmark and stopping there (path: newest-first)."
-    ),
-    "unordered": (
-        "pages come in no order ({bound}); reading the whole log and filtering on the client, "
-        "the bookmark moves only at the end (path: full read)."
-    ),
-    "unverified": (
-        "too few distinct timestamps to tell the order ({bound}); reading oldest first with "
-        "the order checked on every page (path: ascending, unverified)."
-    ),
-    "resume": (
-        "an earlier run left a newest-first pass unfinished; finishing it, then reading "
-        "newest first (path: newest-first, resumed)."
-    ),
-}
-_BOUNDS = {
-    "none": "no lower bound was sent yet",
-    "honoured": "nothing older than the lower bound came back",
-    "ignored": "the lower bound is ignored: older events came back, filtered on the client",
-}
-
-
-class VerifiedAscending:
-    """``Ascending`` once the pages prove the API honours the lower bound and the sort.
-
-    For APIs given a lower bound and an ascending sort that they may ignore (parameters
-    too new to trust, an undocumented order). The first page of the pass is read, judged,
-    and fed back (``_Replay``) to the strategy that fits what it shows:
-
-    * oldest first: ``Ascending``; when older events than the bound came back too, it
-      reads the whole log each run but stays sorted, so the bookmark still moves page by
-      page.
-    * newest first: ``NewestFirst`` (early stop, a resumable pending pass). It checks
-      every page itself and moves the bookmark only once a pass is complete.
-    * no order: ``Ascending``, which sees the disorder on that same page and reads to the
-      end, filtering on the client and moving the bookmark only then.
-
-    ``Ascending`` keeps checking every page: at a step back in time it takes back the
-    bookmarks it moved page by page and reads on to the end (see ``Ascending.read``).
-
-    A newest-first pass an earlier run left unfinished is finished first, by
-    ``NewestFirst``. The path taken is logged once per run, at INFO.
-    """
-
-    name = "verified-ascending"
-
-    def __init__(self, *, bound_slack_ns: int = 0, probe_pages: int = PROBE_PAGES) -> None:
-        """``bound_slack_ns``: how much earlier than the bound the reader may really ask.
-
-        A reader that rounds the bound down (to whole seconds, say) gets events up to that
-        much older; they do not prove the bound ignored.
-        """
-        self.bound_slack_ns = bound_slack_ns
-        self.probe_pages = probe_pages
-        self.ascending = Ascending()
-        #: Once the first page proves the bound and the sort honoured, the rest of the
-        #: read may be split into ranges fetched side by side.
-        self.proven_ascending = Ascending(splittable=True)
-        self.newest_first = NewestFirst()
-
-    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
-        """Judge the first page(s), then read with the strategy they call for."""
-        state = reader.state_of(context)
-        if state.pending is not None:
-            reader.info_once("path", _PATHS["resume"])
-            yield from self.newest_first.read(reader, context)
-            return
-        lower = reader.lower_bound(state.bookmark)
-        params = reader.request_params(context, lower, None)
-        pages = reader.pages(context, params)
-        probed: list[Page] = []
-        stamps: list[int] = []
-        order = None
-        for page in pages:
-            probed.append(page)
-            stamps += [reader.instant_of(record) for record in page.records]
-            order = _order_of(stamps)
-            if order is not None or page.next_token is None or len(probed) >= self.probe_pages:
-                break
-        floor = None if lower is None else lower - self.bound_slack_ns
-        bound = "none" if floor is None else "honoured"
-        if floor is not None and any(ts < floor for ts in stamps):
-            bound = "ignored"
-        path = order or "unverified"
-        if path == "ascending" and bound == "ignored":
-            path = "ascending-whole-log"
-        reader.info_once("path", _PATHS[path].format(bound=_BOUNDS[bound]))
-        if path == "newest-first":
-            replay = _Replay(reader, params, probed, pages)
-            yield from self.newest_first.read(replay, context)
-            return
-        proven = path == "ascending" and bound == "honoured"
-        ascending = self.proven_ascending if proven else self.ascending
-        yield from ascending.read(_Replay(reader, params, probed, pages), context)
-
-
-def _order_of(stamps: list[int]) -> str | None:
-    """``ascending``, ``newest-first`` or ``unordered``; None while all instants are equal."""
-    rises = falls = False
-    for a, b in itertools.pairwise(stamps):
-        rises = rises or b > a
-        falls = falls or b < a
-    if rises and falls:
-        return "unordered"
-    if falls:
-        return "newest-first"
-    return "ascending" if rises else None
-
-
-class _Replay:
-    """A Reader whose first pass with ``params`` replays the pages already read, then goes on.
-
-    Everything else goes to the wrapped reader, so the strategy it is handed reads the
-    same state and writes the same checkpoints.
-    """
-
-    def __init__(
-        self,
-        reader: Reader,
-        params: dict,
-        probed: list[Page],
-        rest: Iterator[Page],
-    ) -> None:
-        self.reader = reader
-        self.params = params
-        self.probed: list[Page] | None = probed
-        self.rest = rest
-
-    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
-        """The replayed pass (once), or the reader's pages."""
-        if self.probed is None or start_token is not None or params != self.params:
-            yield from self.reader.pages(context, params, start_token)
-            return
-        probed, self.probed = self.probed, None
-        yield from itertools.chain(probed, self.rest)
-
-    @property
-    def lookback_ns(self) -> int:
-        """The reader's lookback."""
-        return self.reader.lookback_ns
-
-    def lower_bound(self, bookmark: int | None) -> int | None:
-        """The reader's lower bound."""
-        return self.reader.lower_bound(bookmark)
-
-    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
-        """The reader's query parameters."""
-        return self.reader.request_params(context, lower, upper)
-
-    def instant_of(self, record: Record) -> int:
-        """The reader's instant of a record."""
-        return self.reader.instant_of(record)
-
-    def id_of(self, record: Record) -> str:
-        """The reader's id of a record."""
-        return self.reader.id_of(record)
-
-    def state_of(self, context: Context) -> PartitionState:
-        """The reader's state."""
-        return self.reader.state_of(context)
-
-    def checkpoint(self) -> None:
-        """The reader's checkpoint."""
-        self.reader.checkpoint()
-
-    def warn_once(self, key: str, message: str, *args: object) -> None:
-        """The reader's warning."""
-        self.reader.warn_once(key, message, *args)
-
-    def info_once(self, key: str, message: str, *args: object) -> None:
-        """The reader's INFO line."""
-        self.reader.info_once(key, message, *args)
-
-    def run_started_ns(self) -> int:
-        """The reader's run start."""
-        return self.reader.run_started_ns()
-
-    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
-        """The reader's prefetch."""
-        self.reader.prefetch(context, requests)
-
-    def split_points(self, context: Context, first: Page) -> list[int]:
-        """The reader's split points."""
-        return self.reader.split_points(context, first)

@@ -26,7 +26,7 @@ from tap_auditlogs.settings import (
     settings_from_environment,
     validate_settings,
 )
-from tap_auditlogs.strategies import state_problems
+from tap_auditlogs.state import state_problems
 from tap_auditlogs.unified import STREAM_NAME as UNIFIED_STREAM
 from tap_auditlogs.unified import AuditEventsStream
 

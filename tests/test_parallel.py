@@ -19,9 +19,10 @@ from datetime import timedelta
 import pytest
 
 from tap_auditlogs import parallel
+from tap_auditlogs.channel import RECORDS, STATE, Channel, MemoryBudget
 from tap_auditlogs.instants import format_instant, instant_from_datetime
-from tap_auditlogs.parallel import RECORDS, STATE, Channel, MemoryBudget, RateLimiter
 from tap_auditlogs.providers.socketdev import SocketAuditLogStream
+from tap_auditlogs.ratelimit import RateLimiter
 from tests.conftest import TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
 from tests.emulator import QuotaRule
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS

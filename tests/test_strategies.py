@@ -14,16 +14,9 @@ import pytest
 
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
-from tap_auditlogs.strategies import (
-    MAX_RECENT_IDS,
-    Ascending,
-    NewestFirst,
-    Page,
-    PartitionState,
-    TimeWindows,
-    VerifiedAscending,
-    prune_ids,
-)
+from tap_auditlogs.state import MAX_RECENT_IDS, PartitionState, prune_ids
+from tap_auditlogs.strategies import Ascending, NewestFirst, Page, TimeWindows
+from tap_auditlogs.verified import VerifiedAscending
 
 T0 = 1_700_000_000 * NS_PER_SECOND
 MINUTE = 60 * NS_PER_SECOND

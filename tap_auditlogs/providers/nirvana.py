@@ -38,8 +38,8 @@ from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.strategies import VerifiedAscending
 from tap_auditlogs.unified import UnifiedMapping, as_object
+from tap_auditlogs.verified import VerifiedAscending
 
 if t.TYPE_CHECKING:
     import requests

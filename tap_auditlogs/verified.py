@@ -1,0 +1,220 @@
+"""``VerifiedAscending``: reading an API whose lower bound and sort may be ignored.
+
+It judges the first pages of a pass and hands the pass to the strategy that fits what they
+show (``Ascending``, ``NewestFirst``, or a full read filtered on the client), checking every
+page on the way; the path taken is logged once per run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import typing as t
+
+from tap_auditlogs.strategies import Ascending, NewestFirst, Page
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tap_auditlogs.state import PartitionState
+    from tap_auditlogs.strategies import Context, Reader, Record
+
+#: Pages the verified strategy reads before it must decide. Only pages whose timestamps are
+#: all equal leave the order open, so a real log decides on its first page.
+PROBE_PAGES = 3
+
+#: What the verified strategy found on the first pages -> what it logs (``{bound}``: below).
+_PATHS = {
+    "ascending": (
+        "pages come oldest first as asked and {bound}; reading oldest first, the bookmark "
+        "moves page by page (path: ascending)."
+    ),
+    "ascending-whole-log": (
+        "pages come oldest first but {bound}; reading the whole log oldest first, the "
+        "bookmark moves page by page (path: ascending, whole log)."
+    ),
+    "newest-first": (
+        "pages come newest first although oldest first was asked ({bound}); reading newest "
+        "first down to the bookmark and stopping there (path: newest-first)."
+    ),
+    "unordered": (
+        "pages come in no order ({bound}); reading the whole log and filtering on the client, "
+        "the bookmark moves only at the end (path: full read)."
+    ),
+    "unverified": (
+        "too few distinct timestamps to tell the order ({bound}); reading oldest first with "
+        "the order checked on every page (path: ascending, unverified)."
+    ),
+    "resume": (
+        "an earlier run left a newest-first pass unfinished; finishing it, then reading "
+        "newest first (path: newest-first, resumed)."
+    ),
+}
+_BOUNDS = {
+    "none": "no lower bound was sent yet",
+    "honoured": "nothing older than the lower bound came back",
+    "ignored": "the lower bound is ignored: older events came back, filtered on the client",
+}
+
+
+class VerifiedAscending:
+    """``Ascending`` once the pages prove the API honours the lower bound and the sort.
+
+    For APIs given a lower bound and an ascending sort that they may ignore (parameters
+    too new to trust, an undocumented order). The first page of the pass is read, judged,
+    and fed back (``_Replay``) to the strategy that fits what it shows:
+
+    * oldest first: ``Ascending``; when older events than the bound came back too, it
+      reads the whole log each run but stays sorted, so the bookmark still moves page by
+      page.
+    * newest first: ``NewestFirst`` (early stop, a resumable pending pass). It checks
+      every page itself and moves the bookmark only once a pass is complete.
+    * no order: ``Ascending``, which sees the disorder on that same page and reads to the
+      end, filtering on the client and moving the bookmark only then.
+
+    ``Ascending`` keeps checking every page: at a step back in time it takes back the
+    bookmarks it moved page by page and reads on to the end (see ``Ascending.read``).
+
+    A newest-first pass an earlier run left unfinished is finished first, by
+    ``NewestFirst``. The path taken is logged once per run, at INFO.
+    """
+
+    name = "verified-ascending"
+
+    def __init__(self, *, bound_slack_ns: int = 0, probe_pages: int = PROBE_PAGES) -> None:
+        """``bound_slack_ns``: how much earlier than the bound the reader may really ask.
+
+        A reader that rounds the bound down (to whole seconds, say) gets events up to that
+        much older; they do not prove the bound ignored.
+        """
+        self.bound_slack_ns = bound_slack_ns
+        self.probe_pages = probe_pages
+        self.ascending = Ascending()
+        #: Once the first page proves the bound and the sort honoured, the rest of the
+        #: read may be split into ranges fetched side by side.
+        self.proven_ascending = Ascending(splittable=True)
+        self.newest_first = NewestFirst()
+
+    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+        """Judge the first page(s), then read with the strategy they call for."""
+        state = reader.state_of(context)
+        if state.pending is not None:
+            reader.info_once("path", _PATHS["resume"])
+            yield from self.newest_first.read(reader, context)
+            return
+        lower = reader.lower_bound(state.bookmark)
+        params = reader.request_params(context, lower, None)
+        pages = reader.pages(context, params)
+        probed: list[Page] = []
+        stamps: list[int] = []
+        order = None
+        for page in pages:
+            probed.append(page)
+            stamps += [reader.instant_of(record) for record in page.records]
+            order = _order_of(stamps)
+            if order is not None or page.next_token is None or len(probed) >= self.probe_pages:
+                break
+        floor = None if lower is None else lower - self.bound_slack_ns
+        bound = "none" if floor is None else "honoured"
+        if floor is not None and any(ts < floor for ts in stamps):
+            bound = "ignored"
+        path = order or "unverified"
+        if path == "ascending" and bound == "ignored":
+            path = "ascending-whole-log"
+        reader.info_once("path", _PATHS[path].format(bound=_BOUNDS[bound]))
+        if path == "newest-first":
+            replay = _Replay(reader, params, probed, pages)
+            yield from self.newest_first.read(replay, context)
+            return
+        proven = path == "ascending" and bound == "honoured"
+        ascending = self.proven_ascending if proven else self.ascending
+        yield from ascending.read(_Replay(reader, params, probed, pages), context)
+
+
+def _order_of(stamps: list[int]) -> str | None:
+    """``ascending``, ``newest-first`` or ``unordered``; None while all instants are equal."""
+    rises = falls = False
+    for a, b in itertools.pairwise(stamps):
+        rises = rises or b > a
+        falls = falls or b < a
+    if rises and falls:
+        return "unordered"
+    if falls:
+        return "newest-first"
+    return "ascending" if rises else None
+
+
+class _Replay:
+    """A Reader whose first pass with ``params`` replays the pages already read, then goes on.
+
+    Everything else goes to the wrapped reader, so the strategy it is handed reads the
+    same state and writes the same checkpoints.
+    """
+
+    def __init__(
+        self,
+        reader: Reader,
+        params: dict,
+        probed: list[Page],
+        rest: Iterator[Page],
+    ) -> None:
+        self.reader = reader
+        self.params = params
+        self.probed: list[Page] | None = probed
+        self.rest = rest
+
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+        """The replayed pass (once), or the reader's pages."""
+        if self.probed is None or start_token is not None or params != self.params:
+            yield from self.reader.pages(context, params, start_token)
+            return
+        probed, self.probed = self.probed, None
+        yield from itertools.chain(probed, self.rest)
+
+    @property
+    def lookback_ns(self) -> int:
+        """The reader's lookback."""
+        return self.reader.lookback_ns
+
+    def lower_bound(self, bookmark: int | None) -> int | None:
+        """The reader's lower bound."""
+        return self.reader.lower_bound(bookmark)
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        """The reader's query parameters."""
+        return self.reader.request_params(context, lower, upper)
+
+    def instant_of(self, record: Record) -> int:
+        """The reader's instant of a record."""
+        return self.reader.instant_of(record)
+
+    def id_of(self, record: Record) -> str:
+        """The reader's id of a record."""
+        return self.reader.id_of(record)
+
+    def state_of(self, context: Context) -> PartitionState:
+        """The reader's state."""
+        return self.reader.state_of(context)
+
+    def checkpoint(self) -> None:
+        """The reader's checkpoint."""
+        self.reader.checkpoint()
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        """The reader's warning."""
+        self.reader.warn_once(key, message, *args)
+
+    def info_once(self, key: str, message: str, *args: object) -> None:
+        """The reader's INFO line."""
+        self.reader.info_once(key, message, *args)
+
+    def run_started_ns(self) -> int:
+        """The reader's run start."""
+        return self.reader.run_started_ns()
+
+    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
+        """The reader's prefetch."""
+        self.reader.prefetch(context, requests)
+
+    def split_points(self, context: Context, first: Page) -> list[int]:
+        """The reader's split points."""
+        return self.reader.split_points(context, first)
