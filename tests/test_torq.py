@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from tap_auditlogs.instants import format_instant, parse_instant
-from tap_auditlogs.providers.torq import REGIONS, TorqAuthenticator
+from tap_auditlogs.providers.torq import REGIONS
+from tap_auditlogs.providers.torq.auth import TorqAuthenticator
 from tap_auditlogs.settings import validate_settings
 from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import run_tap, run_tap_cli, tap_config
