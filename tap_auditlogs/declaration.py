@@ -64,6 +64,8 @@ class ProviderDeclaration:
     #: What lists them and what to do when none is seen, for messages.
     organizations_listing: t.ClassVar[str] = "the organization listing"
     no_organization_hint: t.ClassVar[str] = ""
+    #: Who sees the organizations, for messages ("the token sees").
+    who_lists: t.ClassVar[str] = "the credentials see"
     #: The partition field of an event-type filter (``event_types`` setting), if any.
     event_type_field: t.ClassVar[str | None] = None
 

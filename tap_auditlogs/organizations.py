@@ -26,14 +26,15 @@ def organizations_to_read(stream: AuditLogStream) -> dict[str, str | None]:
     found = stream.list_organizations()
     if not found:
         raise ProviderError(
-            f"{stream.provider_label}: the credentials see no organization "
+            f"{stream.provider_label}: {stream.who_lists} no organization "
             f"({stream.organizations_listing} returned none). Set "
             f"{stream.provider}.{stream.organizations_setting}{stream.no_organization_hint}.",
             whole_provider=True,
         )
     stream.logger.info(
-        "%s: the credentials see %d organizations: %s",
+        "%s: %s %d organizations: %s",
         stream.provider_label,
+        stream.who_lists,
         len(found),
         ", ".join(f"{name} ({org})" if name else org for org, name in found.items()),
     )

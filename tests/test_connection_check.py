@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import time
 
+from tap_auditlogs.providers import all_providers
 from tests.conftest import run_tap_cli, tap_config
 
 SECRET_KEYS = ("api_token", "password", "api_key", "client_secret")
@@ -49,17 +50,20 @@ def test_all_providers_ok_one_record_per_stream(emulator) -> None:
     assert run.exit_code == 0, run.stderr
     records = [m for m in run.messages if m["type"] == "RECORD"]
     schemas = [m["stream"] for m in run.messages if m["type"] == "SCHEMA"]
-    streams = {"configcat_audit_log", "nirvana_audit_log", "socket_audit_log", "torq_audit_log"}
+    streams = {p.stream_class.name for p in all_providers()}
     assert {m["stream"] for m in records} == streams
     assert len(records) == len(streams)
     assert set(schemas) == streams
     assert "Connection test passed" in last_line(run.stderr)
-    assert run.stderr.count(": OK.") == 8  # 3 ConfigCat orgs, 3 Socket orgs, Nirvana, Torq
+    # One check per organization (3 ConfigCat orgs, 3 Socket orgs, Nirvana, Torq today).
+    listed = [p for p in all_providers() if p.stream_class.organizations_setting]
+    checks = sum(len(emu.provider(p.key).orgs) for p in listed) + len(all_providers()) - len(listed)
+    assert run.stderr.count(": OK.") == checks
     assert_clean(run.stderr, config)
 
-    # One small request per organization (plus the listing, and Torq's token).
+    # One small request per organization, plus each listing, plus Torq's token.
     calls = emu.requests()
-    assert len(calls) <= 11, [(c.method, c.path) for c in calls]
+    assert len(calls) <= checks + len(listed) + 1, [(c.method, c.path) for c in calls]
     socket_pages = [c for c in emu.requests("socket") if c.path.endswith("/audit-log")]
     assert len(socket_pages) == 3
     assert all(c.query.get("per_page") == "1" for c in socket_pages)

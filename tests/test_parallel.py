@@ -21,6 +21,7 @@ import pytest
 from tap_auditlogs import parallel
 from tap_auditlogs.channel import RECORDS, STATE, Channel, MemoryBudget
 from tap_auditlogs.instants import format_instant, instant_from_datetime
+from tap_auditlogs.providers import all_providers
 from tap_auditlogs.providers.socketdev import SocketAuditLogStream
 from tap_auditlogs.ratelimit import RateLimiter
 from tests.conftest import TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
@@ -28,12 +29,9 @@ from tests.emulator import QuotaRule
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS
 
 SOCKET_ORGS = ("acme", "globex", "initech", "umbrella")
-KEYS = {
-    "socket_audit_log": "event_id",
-    "configcat_audit_log": "auditLogId",
-    "torq_audit_log": "id",
-    "nirvana_audit_log": "id",
-}
+#: Each stream's own id (the last primary key), from the registry.
+KEYS = {p.stream_class.name: p.stream_class.primary_keys[-1] for p in all_providers()}
+STREAM_OF = {p.key: p.stream_class.name for p in all_providers()}
 
 
 def outline(run: TapRun) -> list[tuple]:
@@ -323,7 +321,7 @@ def test_sigterm_while_reading_ahead_saves_the_state_and_exits_non_zero(
     resumed = run_tap(config, stopped.final_state)
     assert resumed.exit_code == 0
     for provider in emu.providers:
-        stream = next(s for s in KEYS if s.startswith(provider))
+        stream = STREAM_OF[provider]
         truth = {e.id for e in emu.truth(provider)}
         emitted = {str(r[KEYS[stream]]) for run in (stopped, resumed) for r in run.records(stream)}
         assert truth - emitted == set(), f"{stream}: no event lost"

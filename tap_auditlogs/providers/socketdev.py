@@ -69,6 +69,7 @@ class SocketAuditLogStream(AuditLogStream):
     organizations_setting = "org_slugs"
     organizations_listing = "GET /organizations"
     no_organization_hint = ", or use an organization token"
+    who_lists = "the token sees"
     event_type_field = "event_type"
     default_base_url = "https://api.socket.dev/v0"
     default_lookback_seconds = 300
