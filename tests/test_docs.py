@@ -99,11 +99,12 @@ def test_hub_file_matches_meltano_yml_and_the_schema() -> None:
         assert bool(hub_settings[name].get("sensitive")) == bool(schema.get("secret")), name
     secrets = {name for name, s in hub_settings.items() if s.get("sensitive")}
     assert secrets == {
-        "configcat.password",
-        "nirvana.api_key",
-        "socket.api_token",
-        "torq.client_secret",
+        f"{provider.key}.{prop.name}"
+        for provider in all_providers()
+        for prop in provider.settings
+        if prop.to_dict()[prop.name].get("secret")
     }
+    assert len(secrets) >= len(all_providers()), "every provider has a secret credential"
     capabilities = [str(c.value) for c in TapAuditLogs.capabilities]
     assert definition["capabilities"] == local["capabilities"] == capabilities
     assert "test" in capabilities
