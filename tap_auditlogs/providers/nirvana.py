@@ -75,7 +75,6 @@ class NirvanaAuditLogStream(AuditLogStream):
     replication_key = "created_at"
     partition_field = ""  # no partitions: see ``partitions``
     default_base_url = "https://api.nirvanalabs.io"
-    default_lookback_seconds = 300
     credentials_hint = (
         "Check nirvana.api_key: a Nirvana Labs API key with the read permission on audit "
         "logs (resource type audit_log)"

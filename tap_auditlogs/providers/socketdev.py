@@ -72,7 +72,6 @@ class SocketAuditLogStream(AuditLogStream):
     who_lists = "the token sees"
     event_type_field = "event_type"
     default_base_url = "https://api.socket.dev/v0"
-    default_lookback_seconds = 300
     rate_limit = (600, 60.0)  # documented: 600 requests per minute
     credentials_hint = (
         "Check socket.api_token: an organization API token with the scope "

@@ -114,7 +114,6 @@ class ConfigCatAuditLogStream(AuditLogStream):
     no_organization_hint = ", or use the Public API credentials of a member of the organization"
     event_type_field = "auditLogType"
     default_base_url = "https://api.configcat.com"
-    default_lookback_seconds = 300
     credentials_hint = (
         "Check configcat.username and configcat.password: they must be ConfigCat Public API "
         "credentials (a username and password from "
