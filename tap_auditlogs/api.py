@@ -145,37 +145,33 @@ class ApiClient:
         ``worker``: the read-ahead worker sending it (its request slots and cancel flag),
         None on the main thread. A provider-wide failure cancels the worker's provider.
         """
+        get = _Get(where, url, params, parse, worker)
         if worker is None:
-            return self._get(where, url, params, parse, worker)
+            return self._get(get)
         try:
             if self.answered.is_set():
-                return self._get(where, url, params, parse, worker)
+                return self._get(get)
             with self._proving:
-                return self._get(where, url, params, parse, worker)
+                return self._get(get)
         except ProviderError as error:
             if error.whole_provider:
                 worker.cancelled.set()  # before the next worker takes its turn
             raise
 
-    def _get(
-        self,
-        where: str,
-        url: str,
-        params: Mapping[str, t.Any],
-        parse: Callable[[t.Any], t.Any] | None,
-        worker: Worker | None,
-    ) -> ApiResponse:
+    def _get(self, get: _Get) -> ApiResponse:
+        worker = get.worker
+
         def one_try() -> ApiResponse:
             if worker is not None and worker.cancelled.is_set():
                 raise ReadCancelledError
             with contextlib.nullcontext() if worker is None else worker.slots:
-                return self._send_renewing(where, url, params, parse, worker)
+                return self._send_renewing(get)
 
         def warn(problem: TransientError, wait: float, attempt: int) -> None:
             how = "as Retry-After asks" if problem.retry_after is not None else "backoff"
             self.owner.logger.warning(
                 "%s: %s; retrying in %.1f s (%s, attempt %d of %d).",
-                where,
+                get.where,
                 problem,
                 wait,
                 how,
@@ -186,7 +182,7 @@ class ApiClient:
         try:
             response = call_with_retries(one_try, self.policy, warn)
         except RetriesExhaustedError as exhausted:
-            raise self._gave_up(where, exhausted) from None
+            raise self._gave_up(get.where, exhausted) from None
         self.answered.set()
         return response
 
@@ -206,14 +202,7 @@ class ApiClient:
             "The state up to the last page is saved; run again later, or raise max_retries."
         )
 
-    def _send_renewing(
-        self,
-        where: str,
-        url: str,
-        params: Mapping[str, t.Any],
-        parse: Callable[[t.Any], t.Any] | None,
-        worker: Worker | None,
-    ) -> ApiResponse:
+    def _send_renewing(self, get: _Get) -> ApiResponse:
         """One attempt; refused credentials are renewed and the request repeated once.
 
         A transient failure ends the attempt: credentials renewed before it may expire
@@ -222,38 +211,26 @@ class ApiClient:
         renewed = False
         while True:
             try:
-                return self._send_limited(where, url, params, parse, worker)
+                return self._send_limited(get)
             except _AuthRenewedError as refused:
                 if renewed:
-                    raise self._auth_error(where, refused.response, renewed=True) from None
+                    raise self._auth_error(get.where, refused.response, renewed=True) from None
                 renewed = True
 
-    def _send_limited(
-        self,
-        where: str,
-        url: str,
-        params: Mapping[str, t.Any],
-        parse: Callable[[t.Any], t.Any] | None,
-        worker: Worker | None,
-    ) -> ApiResponse:
-        limiter = self.rate_limiter
+    def _send_limited(self, get: _Get) -> ApiResponse:
+        limiter, worker = self.rate_limiter, get.worker
         if limiter is None:
-            return self._send(where, url, params, parse)
+            return self._send(get)
         place = limiter.acquire(worker.cancelled.is_set if worker is not None else lambda: False)
         try:
-            return self._send(where, url, params, parse)
+            return self._send(get)
         finally:
             if place is not None:
                 limiter.release(place)
 
-    def _send(
-        self,
-        where: str,
-        url: str,
-        params: Mapping[str, t.Any],
-        parse: Callable[[t.Any], t.Any] | None,
-    ) -> ApiResponse:
+    def _send(self, get: _Get) -> ApiResponse:
         """One HTTP request: a decoded answer, or the exception that says what to do next."""
+        where, url, params, parse = get.where, get.url, get.params, get.parse
         session = self.session
         request = requests.Request("GET", url, params=dict(params), headers=self.owner.http_headers)
         prepared = self.owner.authenticator(session.prepare_request(request))
@@ -340,6 +317,17 @@ class ApiClient:
             merged = self.session.merge_environment_settings(host, {}, None, None, None)
             self._send_cache[host] = dict(merged)
         return self._send_cache[host]
+
+
+class _Get(t.NamedTuple):
+    """One logical GET: what it is called in messages, where it goes, how its page is read,
+    and the read-ahead worker sending it (None: the main thread)."""
+
+    where: str
+    url: str
+    params: Mapping[str, t.Any]
+    parse: Callable[[t.Any], t.Any] | None
+    worker: Worker | None
 
 
 class _AuthRenewedError(Exception):

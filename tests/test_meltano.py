@@ -166,9 +166,8 @@ def ensure_project(executable: Path, base_env: dict[str, str]) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def meltano() -> Meltano:
-    """Meltano and the project's plugins, installed (or reused)."""
+def installed_meltano() -> Meltano:
+    """Meltano and the project's plugins, installed (or reused), with a clean environment."""
     base_env = {
         key: value
         for key, value in os.environ.items()
@@ -180,6 +179,12 @@ def meltano() -> Meltano:
         executable = ensure_meltano()
         root = ensure_project(executable, base_env)
     return Meltano(executable=executable, root=root, base_env=base_env)
+
+
+@pytest.fixture(scope="module")
+def meltano() -> Meltano:
+    """Meltano and the project's plugins, installed (or reused)."""
+    return installed_meltano()
 
 
 # ------------------------------------------------------------------- helpers

@@ -30,7 +30,6 @@ parent's virtualenv). A PostgreSQL system database needs ``meltano[postgres]`` (
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import typing as t
@@ -48,8 +47,7 @@ from tests.test_meltano import (
     Meltano,
     add_new_events,
     cache_lock,
-    ensure_meltano,
-    ensure_project,
+    installed_meltano,
     postgres_counts,
     project_yaml,
     start_emulator,
@@ -117,17 +115,7 @@ def write_jobs_project(root: Path, emu: Emulator, *, unified: bool = False) -> N
 @pytest.fixture(scope="module")
 def cached_meltano() -> Meltano:
     """Meltano and the plugins of tests/test_meltano.py (installed or reused)."""
-    base_env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TAP_AUDITLOGS_", "TARGET_", "MELTANO_"))
-        and key not in ("VIRTUAL_ENV", "PYTHONPATH")
-    }
-    base_env.update(MELTANO_SEND_ANONYMOUS_USAGE_STATS="false", NO_COLOR="1")
-    with cache_lock():
-        executable = ensure_meltano()
-        root = ensure_project(executable, base_env)
-    return Meltano(executable=executable, root=root, base_env=base_env)
+    return installed_meltano()
 
 
 def jobs_meltano(cached: Meltano, root: Path) -> Meltano:
