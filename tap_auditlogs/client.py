@@ -43,6 +43,7 @@ from tap_auditlogs.organizations import (
 from tap_auditlogs.paging import new_progress, read_pages
 from tap_auditlogs.parallel import replay
 from tap_auditlogs.ratelimit import RateLimiter
+from tap_auditlogs.reader import DirectPages, PartitionReader
 from tap_auditlogs.responses import ApiResponse
 from tap_auditlogs.retry import RetryPolicy
 from tap_auditlogs.sdk import StreamHooks
@@ -171,7 +172,10 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
             return  # partitions could not be listed; that failure is reported already
         progress = new_progress()
         try:
-            for record in self.strategy.read(self, context):
+            reader = PartitionReader(
+                self, context, self.state_of(context), DirectPages(self), self.checkpoint
+            )
+            for record in self.strategy.read(reader):
                 progress["records"] += 1
                 yield record
         except ProviderError as error:

@@ -22,7 +22,7 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.pagination import BaseAPIPaginator
 
-    from tap_auditlogs.strategies import Context, Page, Record, Strategy
+    from tap_auditlogs.strategies import Context, Record, Strategy
 
 
 class ProviderDeclaration:
@@ -114,13 +114,6 @@ class ProviderDeclaration:
     def rate_limit_wait(self, response: requests.Response) -> float | None:
         """Seconds a 429 or 503 asks to wait: ``Retry-After``; a provider may read others."""
         return retry_after_seconds(response)
-
-    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
-        """Requests a strategy will make next; read-ahead workers fetch them side by side."""
-
-    def split_points(self, context: Context, first: Page) -> list[int]:
-        """Where to split an ascending read after its first page: none, one at a time."""
-        return []
 
     def lower_bound(self, bookmark: int | None) -> int | None:
         """The oldest instant to read: bookmark minus lookback, never before ``start_date``."""

@@ -14,7 +14,7 @@ run writes, every STATE still follows the records it covers, and a run killed at
 moment resumes exactly as before. Only the timing changes.
 
 Inside a partition, a strategy may announce the requests it will make next
-(``Reader.prefetch``): ConfigCat's time windows, or the time ranges a long ascending read
+(``PartitionReader.prefetch``): ConfigCat's time windows, or the time ranges a long ascending read
 is split into after its first page (Torq; Nirvana once its pages prove the bound and the
 sort honoured; ``split_points``). Their page chains are fetched by other threads and
 consumed in the announced order, so the strategy, its checks and its checkpoints run as
@@ -47,13 +47,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from tap_auditlogs.channel import MEMORY_BUDGET_RECORDS, RECORDS, STATE, Channel, MemoryBudget
 from tap_auditlogs.errors import ProviderError, ReadCancelledError
 from tap_auditlogs.prefetch import SPLIT_MIN_LATENCY_S, Prefetch, partition_key, split_points
+from tap_auditlogs.reader import PartitionReader
 from tap_auditlogs.state import PartitionState
 from tap_auditlogs.strategies import Page
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from tap_auditlogs.client import AuditLogStream
+    from tap_auditlogs.reader import Announced
     from tap_auditlogs.strategies import Context, Record
 
 #: A worker hands its records over in pages of at most this many (and at every checkpoint).
@@ -100,14 +102,19 @@ class Job:
 
     def run(self) -> None:
         """Read the partition; everything goes through the channel, errors included."""
-        reader = _WorkerReader(self)
         batch: list[Record] = []
-        reader.on_checkpoint = lambda: self._hand_over(batch, checkpoint=True)
+        reader = PartitionReader(
+            self.stream,
+            self.context,
+            PartitionState(self.state, t.cast("str", self.stream.replication_key)),
+            WorkerPages(self),
+            on_checkpoint=lambda: self._hand_over(batch, checkpoint=True),
+        )
         error: BaseException | None = None
         try:
             if self.cancelled.is_set():
                 raise ReadCancelledError
-            for record in self.stream.strategy.read(reader, self.context):
+            for record in self.stream.strategy.read(reader):
                 batch.append(record)
                 if len(batch) >= HANDOVER_RECORDS:
                     self._hand_over(batch, checkpoint=False)
@@ -130,64 +137,26 @@ class Job:
             self.channel.put(STATE, dict(self.state))
 
 
-class _WorkerReader:
-    """The stream as a strategy sees it, with the job's private state (``Reader``)."""
+class WorkerPages:
+    """A worker's pages (``PageSource``): an announced chain fetched ahead, else the API."""
 
     def __init__(self, job: Job) -> None:
         self._job = job
         self._stream = job.stream
-        self.on_checkpoint: Callable[[], None] = lambda: None
-        self.pages_read = 0
-
-    # What the stream declares, unchanged ----------------------------------------------
-    @property
-    def lookback_ns(self) -> int:
-        return self._stream.lookback_ns
-
-    def lower_bound(self, bookmark: int | None) -> int | None:
-        return self._stream.lower_bound(bookmark)
-
-    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
-        return self._stream.request_params(context, lower, upper)
-
-    def instant_of(self, record: Record) -> int:
-        return self._stream.instant_of(record)
-
-    def id_of(self, record: Record) -> str:
-        return self._stream.id_of(record)
-
-    def warn_once(self, key: str, message: str, *args: object) -> None:
-        self._stream.warn_once(key, message, *args)
-
-    def info_once(self, key: str, message: str, *args: object) -> None:
-        self._stream.info_once(key, message, *args)
-
-    def run_started_ns(self) -> int:
-        return self._stream.run_started_ns()
-
-    # What is the worker's own ---------------------------------------------------------
-
-    def state_of(self, context: Context) -> PartitionState:
-        return PartitionState(self._job.state, t.cast("str", self._stream.replication_key))
-
-    def checkpoint(self) -> None:
-        self.on_checkpoint()
 
     def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+        """The announced chain of this request, or the API's pages fetched now."""
         chain = self._job.chains.take(context, params, start_token)
-        source: Iterable[Page] = (
-            chain
-            if chain is not None
-            else self._stream.pages(context, params, start_token, worker=self._job)
-        )
-        for page in source:
-            self.pages_read += 1
-            yield page
+        if chain is not None:
+            return iter(chain)
+        return self._stream.pages(context, params, start_token, worker=self._job)
 
-    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
+    def prefetch(self, context: Context, requests: list[Announced]) -> None:
+        """Start fetching these requests' pages side by side (``Prefetch``)."""
         self._job.chains.announce(context, requests)
 
     def split_points(self, context: Context, first: Page) -> list[int]:
+        """Time ranges to read side by side, when the API is slow enough to be worth it."""
         if first.elapsed_s < SPLIT_MIN_LATENCY_S:
             return []  # an API this fast leaves no waiting to hide: threads would only cost
         return split_points(

@@ -1,5 +1,5 @@
 """Page chains fetched ahead: a strategy announces the requests it will make next
-(``Reader.prefetch``), and their pages are fetched side by side while it reads the first.
+(``PartitionReader.prefetch``), and their pages are fetched side by side while it reads the first.
 
 Also where a long ascending read is split into time ranges (``split_points``): only when
 the API makes us wait, and only for at most 2% more requests.

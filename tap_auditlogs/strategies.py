@@ -35,10 +35,12 @@ import typing as t
 
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import format_instant, parse_instant
-from tap_auditlogs.state import PartitionState, decode_ids, encode_ids, prune_ids
+from tap_auditlogs.state import decode_ids, encode_ids, prune_ids
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
+
+    from tap_auditlogs.reader import PartitionReader
 
 Record = dict[str, t.Any]
 Context = t.Optional["Mapping[str, t.Any]"]
@@ -58,58 +60,12 @@ class Page:
     elapsed_s: float = 0.0  # how long the API took to answer it
 
 
-class Reader(t.Protocol):
-    """What a strategy needs from a stream (``AuditLogStream`` implements it)."""
-
-    @property
-    def lookback_ns(self) -> int:
-        """Nanoseconds re-read before the bookmark."""
-
-    def lower_bound(self, bookmark: int | None) -> int | None:
-        """The oldest instant to read: bookmark minus lookback, else ``start_date``."""
-
-    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
-        """Query parameters for a pass bounded by ``lower`` and ``upper`` (ns)."""
-
-    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
-        """Pages of the log from ``start_token`` (the first page when None)."""
-
-    def instant_of(self, record: Record) -> int:
-        """The record's replication-key instant in ns."""
-
-    def id_of(self, record: Record) -> str:
-        """The record's provider id."""
-
-    def state_of(self, context: Context) -> PartitionState:
-        """The partition's state."""
-
-    def checkpoint(self) -> None:
-        """Emit a STATE message now."""
-
-    def warn_once(self, key: str, message: str, *args: object) -> None:
-        """Log a warning once per run and key."""
-
-    def info_once(self, key: str, message: str, *args: object) -> None:
-        """Log an INFO line once per run and key."""
-
-    def run_started_ns(self) -> int:
-        """When this run started (ns); frozen so windows do not chase the clock."""
-
-    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
-        """Requests this read makes next, in order: (params, upper bound or None). A
-        read-ahead worker fetches their pages side by side; otherwise nothing happens."""
-
-    def split_points(self, context: Context, first: Page) -> list[int]:
-        """Where to split the rest of an ascending read after its ``first`` page into
-        ranges read side by side ([]: read on as one chain)."""
-
-
 class Strategy(t.Protocol):
     """A way to read one partition's log (``AuditLogStream.strategy``)."""
 
     name: str
 
-    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+    def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Yield the new records of one partition, checkpointing as it goes."""
 
 
@@ -133,7 +89,7 @@ class Ascending:
 
     ``splittable``: the API honours the lower bound (documented, or proven), so after
     the first page the rest of the read may be split into time ranges whose pages are
-    fetched side by side (``Reader.split_points``). The ranges are still consumed one
+    fetched side by side (``PartitionReader.split_points``). The ranges are still consumed one
     after another, oldest first: the bookmark logic does not change.
     """
 
@@ -143,26 +99,26 @@ class Ascending:
         """``splittable``: see the class docstring."""
         self.splittable = splittable
 
-    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+    def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Yield the new records of one partition."""
-        state = reader.state_of(context)
+        stream, state = reader.stream, reader.state
         start_bookmark, start_recent = state.bookmark, state.recent
-        lower = reader.lower_bound(start_bookmark)
+        lower = stream.lower_bound(start_bookmark)
         recent = start_recent
         high = start_bookmark
         emitted: dict[str, int] = {}
         ordered, previous = True, None
-        for upper, pages in self._ranges(reader, context, lower):
+        for upper, pages in self._ranges(reader, lower):
             for page in pages:
                 past_upper = False
                 for record in page.records:
-                    ts, record_id = reader.instant_of(record), reader.id_of(record)
+                    ts, record_id = stream.instant_of(record), stream.id_of(record)
                     if upper is not None and ts >= upper:
                         past_upper = True  # the next range's: read there
                         continue
                     if ordered and previous is not None and ts < previous:
                         ordered = False
-                        reader.warn_once(
+                        stream.warn_once(
                             "order",
                             "Pages are not in ascending order as requested; reading to the "
                             "end and moving the bookmark only when the pass is complete.",
@@ -180,7 +136,7 @@ class Ascending:
                     emitted[record_id] = ts
                     high = ts if high is None or ts > high else high
                 if high is not None:
-                    floor = high - reader.lookback_ns
+                    floor = high - stream.lookback_ns
                     if ordered:
                         recent = prune_ids({**recent, **emitted}, floor)
                         emitted = {}
@@ -191,24 +147,25 @@ class Ascending:
                 if past_upper and ordered:
                     break  # sorted: the rest of this chain is past the range too
         if high is not None:
-            recent = prune_ids({**recent, **emitted}, high - reader.lookback_ns)
+            recent = prune_ids({**recent, **emitted}, high - stream.lookback_ns)
             state.commit(bookmark=high, recent=recent)
             reader.checkpoint()
 
     def _ranges(
-        self, reader: Reader, context: Context, lower: int | None
+        self, reader: PartitionReader, lower: int | None
     ) -> Iterator[tuple[int | None, Iterable[Page]]]:
         """(upper bound, pages) of each range, oldest first; one range unless split."""
-        pages = reader.pages(context, reader.request_params(context, lower, None))
+        stream, context = reader.stream, reader.context
+        pages = reader.pages(stream.request_params(context, lower, None))
         if not self.splittable:
             yield None, pages
             return
         first = next(iter(pages), None)
         if first is None:
             return
-        stamps = [reader.instant_of(record) for record in first.records]
+        stamps = [stream.instant_of(record) for record in first.records]
         ascending = all(a <= b for a, b in itertools.pairwise(stamps))
-        splits = reader.split_points(context, first) if ascending else []
+        splits = reader.split_points(first) if ascending else []
         if not splits:
             yield None, itertools.chain([first], pages)
             return
@@ -218,12 +175,12 @@ class Ascending:
         yield None, [first]
         uppers: list[int | None] = [*splits[1:], None]
         requests = [
-            (reader.request_params(context, start, end), end)
+            (stream.request_params(context, start, end), end)
             for start, end in zip(splits, uppers, strict=True)
         ]
-        reader.prefetch(context, requests)
+        reader.prefetch(requests)
         for params, end in requests:
-            yield end, reader.pages(context, params)
+            yield end, reader.pages(params)
 
 
 class NewestFirst:
@@ -231,47 +188,45 @@ class NewestFirst:
 
     name = "newest-first"
 
-    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+    def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Finish a pass an earlier run left unfinished, then make a fresh pass."""
-        state = reader.state_of(context)
+        state = reader.state
         pending = state.pending
         if pending is not None:
             yield from self._pass(
                 reader,
-                context,
                 ceiling=_parse_optional(pending.get("ceiling")),
                 pass_ids=decode_ids(pending.get("ceiling_ids")),
                 resume=pending,
             )
-        yield from self._pass(reader, context, ceiling=None, pass_ids={}, resume=None)
+        yield from self._pass(reader, ceiling=None, pass_ids={}, resume=None)
 
     def _pass(
         self,
-        reader: Reader,
-        context: Context,
+        reader: PartitionReader,
         *,
         ceiling: int | None,
         pass_ids: dict[str, int],
         resume: dict | None,
     ) -> Iterator[Record]:
         """Read from the newest page (or the resume point) down to the bookmark."""
-        state = reader.state_of(context)
+        stream, state = reader.stream, reader.state
         bookmark = state.bookmark
-        lower = reader.lower_bound(bookmark)
+        lower = stream.lower_bound(bookmark)
         recent = state.recent
-        lookback = reader.lookback_ns
+        lookback = stream.lookback_ns
         oldest = _parse_optional(resume.get("oldest")) if resume else None
         oldest_id = resume.get("oldest_id") if resume else None
         start_token = resume.get("page_token") if resume else None
         ordered, first_page = True, True
-        params = reader.request_params(context, lower, None)
-        pages = _open_pass(reader, context, params, start_token)
+        params = stream.request_params(reader.context, lower, None)
+        pages = _open_pass(reader, params, start_token)
         if pages is None:  # the saved token was refused: the pass starts over from the top
-            yield from self._pass(reader, context, ceiling=ceiling, pass_ids=pass_ids, resume=None)
+            yield from self._pass(reader, ceiling=ceiling, pass_ids=pass_ids, resume=None)
             return
         for page in pages:
-            stamps = [reader.instant_of(record) for record in page.records]
-            ids = [reader.id_of(record) for record in page.records]
+            stamps = [stream.instant_of(record) for record in page.records]
+            ids = [stream.id_of(record) for record in page.records]
             resumed_page = first_page and resume is not None
             skip = 0
             if resumed_page:
@@ -279,19 +234,17 @@ class NewestFirst:
                 # event emitted (or only newer ones), else events may have moved past us.
                 emitted_before = _emitted_before(stamps, ids, oldest, oldest_id)
                 if emitted_before is None:
-                    reader.warn_once(
+                    stream.warn_once(
                         "resume",
                         "The saved page no longer continues where the last run stopped; "
                         "re-reading this pass from the newest page (duplicates possible).",
                     )
-                    yield from self._pass(
-                        reader, context, ceiling=ceiling, pass_ids=pass_ids, resume=None
-                    )
+                    yield from self._pass(reader, ceiling=ceiling, pass_ids=pass_ids, resume=None)
                     return
                 skip = emitted_before
             if ordered and not _descending(stamps, None if resumed_page else oldest):
                 ordered = False
-                reader.warn_once(
+                stream.warn_once(
                     "order",
                     "A page is not newest-first; reading to the end of the log and "
                     "filtering on the client instead of stopping early.",
@@ -333,8 +286,7 @@ class NewestFirst:
 
 
 def _open_pass(
-    reader: Reader,
-    context: Context,
+    reader: PartitionReader,
     params: dict,
     start_token: t.Any,
 ) -> Iterator[Page] | None:
@@ -343,7 +295,7 @@ def _open_pass(
     A cursor saved by an earlier run may have expired (400, 404, 410, 422): starting the
     pass over from the newest page costs duplicates, where failing would block every run.
     """
-    pages = reader.pages(context, params, start_token=start_token)
+    pages = reader.pages(params, start_token=start_token)
     if start_token is None:
         return pages
     try:
@@ -351,7 +303,7 @@ def _open_pass(
     except ProviderError as error:
         if error.status not in REFUSED_TOKEN_STATUSES:
             raise
-        reader.warn_once(
+        reader.stream.warn_once(
             "resume-refused",
             "The API refused the saved page token (HTTP %s); re-reading this pass from the "
             "newest page (duplicates possible).",
@@ -401,11 +353,11 @@ class TimeWindows:
         self.window_ns = window_ns
         self.default_span_ns = default_span_ns
 
-    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+    def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Yield the new records of one partition, window by window."""
-        state = reader.state_of(context)
-        end = reader.run_started_ns()
-        lower = reader.lower_bound(state.bookmark)
+        stream, state = reader.stream, reader.state
+        end = stream.run_started_ns()
+        lower = stream.lower_bound(state.bookmark)
         if lower is None:
             lower = end - self.default_span_ns
         recent = state.recent
@@ -414,16 +366,16 @@ class TimeWindows:
             windows.append((lower, min(lower + self.window_ns, end)))
             lower = windows[-1][1]
         requests: list[tuple[dict, int | None]] = [
-            (reader.request_params(context, start, stop), None) for start, stop in windows
+            (stream.request_params(reader.context, start, stop), None) for start, stop in windows
         ]
-        reader.prefetch(context, requests)  # read-ahead: windows are fetched side by side
+        reader.prefetch(requests)  # read-ahead: windows are fetched side by side
         for (window_start, window_end), (params, _) in zip(windows, requests, strict=True):
             emitted: dict[str, int] = {}
-            for page in reader.pages(context, params):
+            for page in reader.pages(params):
                 for record in page.records:
-                    ts, record_id = reader.instant_of(record), reader.id_of(record)
+                    ts, record_id = stream.instant_of(record), stream.id_of(record)
                     if ts > window_end:
-                        reader.warn_once(
+                        stream.warn_once(
                             "window",
                             "The API returned events outside the requested window; "
                             "filtering them on the client.",
@@ -434,6 +386,6 @@ class TimeWindows:
                     yield record
                     emitted[record_id] = ts
             bookmark = max(state.bookmark or window_end, window_end)
-            recent = prune_ids({**recent, **emitted}, bookmark - reader.lookback_ns)
+            recent = prune_ids({**recent, **emitted}, bookmark - stream.lookback_ns)
             state.commit(bookmark=bookmark, recent=recent)
             reader.checkpoint()

@@ -15,8 +15,8 @@ from tap_auditlogs.strategies import Ascending, NewestFirst, Page
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tap_auditlogs.state import PartitionState
-    from tap_auditlogs.strategies import Context, Reader, Record
+    from tap_auditlogs.reader import PartitionReader
+    from tap_auditlogs.strategies import Record
 
 #: Pages the verified strategy reads before it must decide. Only pages whose timestamps are
 #: all equal leave the order open, so a real log decides on its first page.
@@ -61,7 +61,7 @@ class VerifiedAscending:
 
     For APIs given a lower bound and an ascending sort that they may ignore (parameters
     too new to trust, an undocumented order). The first page of the pass is read, judged,
-    and fed back (``_Replay``) to the strategy that fits what it shows:
+    and pushed back (``PartitionReader.push_back``) for the strategy that fits what it shows:
 
     * oldest first: ``Ascending``; when older events than the bound came back too, it
       reads the whole log each run but stays sorted, so the bookmark still moves page by
@@ -94,22 +94,22 @@ class VerifiedAscending:
         self.proven_ascending = Ascending(splittable=True)
         self.newest_first = NewestFirst()
 
-    def read(self, reader: Reader, context: Context) -> Iterator[Record]:
+    def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Judge the first page(s), then read with the strategy they call for."""
-        state = reader.state_of(context)
+        stream, state = reader.stream, reader.state
         if state.pending is not None:
-            reader.info_once("path", _PATHS["resume"])
-            yield from self.newest_first.read(reader, context)
+            stream.info_once("path", _PATHS["resume"])
+            yield from self.newest_first.read(reader)
             return
-        lower = reader.lower_bound(state.bookmark)
-        params = reader.request_params(context, lower, None)
-        pages = reader.pages(context, params)
+        lower = stream.lower_bound(state.bookmark)
+        params = stream.request_params(reader.context, lower, None)
+        pages = reader.pages(params)
         probed: list[Page] = []
         stamps: list[int] = []
         order = None
         for page in pages:
             probed.append(page)
-            stamps += [reader.instant_of(record) for record in page.records]
+            stamps += [stream.instant_of(record) for record in page.records]
             order = _order_of(stamps)
             if order is not None or page.next_token is None or len(probed) >= self.probe_pages:
                 break
@@ -120,14 +120,14 @@ class VerifiedAscending:
         path = order or "unverified"
         if path == "ascending" and bound == "ignored":
             path = "ascending-whole-log"
-        reader.info_once("path", _PATHS[path].format(bound=_BOUNDS[bound]))
+        stream.info_once("path", _PATHS[path].format(bound=_BOUNDS[bound]))
+        reader.push_back(params, probed, pages)  # the strategy chosen reads them first
         if path == "newest-first":
-            replay = _Replay(reader, params, probed, pages)
-            yield from self.newest_first.read(replay, context)
+            yield from self.newest_first.read(reader)
             return
         proven = path == "ascending" and bound == "honoured"
         ascending = self.proven_ascending if proven else self.ascending
-        yield from ascending.read(_Replay(reader, params, probed, pages), context)
+        yield from ascending.read(reader)
 
 
 def _order_of(stamps: list[int]) -> str | None:
@@ -141,80 +141,3 @@ def _order_of(stamps: list[int]) -> str | None:
     if falls:
         return "newest-first"
     return "ascending" if rises else None
-
-
-class _Replay:
-    """A Reader whose first pass with ``params`` replays the pages already read, then goes on.
-
-    Everything else goes to the wrapped reader, so the strategy it is handed reads the
-    same state and writes the same checkpoints.
-    """
-
-    def __init__(
-        self,
-        reader: Reader,
-        params: dict,
-        probed: list[Page],
-        rest: Iterator[Page],
-    ) -> None:
-        self.reader = reader
-        self.params = params
-        self.probed: list[Page] | None = probed
-        self.rest = rest
-
-    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
-        """The replayed pass (once), or the reader's pages."""
-        if self.probed is None or start_token is not None or params != self.params:
-            yield from self.reader.pages(context, params, start_token)
-            return
-        probed, self.probed = self.probed, None
-        yield from itertools.chain(probed, self.rest)
-
-    @property
-    def lookback_ns(self) -> int:
-        """The reader's lookback."""
-        return self.reader.lookback_ns
-
-    def lower_bound(self, bookmark: int | None) -> int | None:
-        """The reader's lower bound."""
-        return self.reader.lower_bound(bookmark)
-
-    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
-        """The reader's query parameters."""
-        return self.reader.request_params(context, lower, upper)
-
-    def instant_of(self, record: Record) -> int:
-        """The reader's instant of a record."""
-        return self.reader.instant_of(record)
-
-    def id_of(self, record: Record) -> str:
-        """The reader's id of a record."""
-        return self.reader.id_of(record)
-
-    def state_of(self, context: Context) -> PartitionState:
-        """The reader's state."""
-        return self.reader.state_of(context)
-
-    def checkpoint(self) -> None:
-        """The reader's checkpoint."""
-        self.reader.checkpoint()
-
-    def warn_once(self, key: str, message: str, *args: object) -> None:
-        """The reader's warning."""
-        self.reader.warn_once(key, message, *args)
-
-    def info_once(self, key: str, message: str, *args: object) -> None:
-        """The reader's INFO line."""
-        self.reader.info_once(key, message, *args)
-
-    def run_started_ns(self) -> int:
-        """The reader's run start."""
-        return self.reader.run_started_ns()
-
-    def prefetch(self, context: Context, requests: list[tuple[dict, int | None]]) -> None:
-        """The reader's prefetch."""
-        self.reader.prefetch(context, requests)
-
-    def split_points(self, context: Context, first: Page) -> list[int]:
-        """The reader's split points."""
-        return self.reader.split_points(context, first)

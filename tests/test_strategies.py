@@ -14,6 +14,7 @@ import pytest
 
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.reader import PartitionReader
 from tap_auditlogs.state import MAX_RECENT_IDS, PartitionState, prune_ids
 from tap_auditlogs.strategies import Ascending, NewestFirst, Page, TimeWindows
 from tap_auditlogs.verified import VerifiedAscending
@@ -45,7 +46,9 @@ class FakeLog:
 
 
 class FakeReader:
-    """Implements the strategies' Reader protocol over a FakeLog."""
+    """A stream's declarations and its page source over a FakeLog (``reader.py``'s
+    ``Declarations`` and ``PageSource``); ``run`` reads it as the tap does, through a
+    ``PartitionReader`` holding ``raw_state``."""
 
     def __init__(
         self,
@@ -72,7 +75,7 @@ class FakeReader:
         self.warnings: list[str] = []
         self.prefetched: list[tuple[dict, int | None]] = []
 
-    # Reader protocol
+    # Declarations and PageSource
     def lower_bound(self, bookmark: int | None) -> int | None:
         values = [v for v in (self.start,) if v is not None]
         if bookmark is not None:
@@ -121,9 +124,6 @@ class FakeReader:
     def id_of(self, record: dict) -> str:
         return str(record["id"])
 
-    def state_of(self, context: t.Any) -> PartitionState:
-        return PartitionState(self.raw_state, "ts")
-
     def checkpoint(self) -> None:
         self.checkpoints.append(_copy(self.raw_state))
 
@@ -146,8 +146,11 @@ class FakeReader:
     def run(self, strategy: t.Any) -> list[str]:
         """One run; on a kill, the state falls back to the last checkpoint."""
         emitted: list[str] = []
+        reader = PartitionReader(
+            self, None, PartitionState(self.raw_state, "ts"), self, self.checkpoint
+        )
         try:
-            for record in strategy.read(self, None):
+            for record in strategy.read(reader):
                 if self.kill_after is not None and len(emitted) >= self.kill_after:
                     raise KilledError
                 emitted.append(record["id"])

@@ -1,0 +1,140 @@
+"""``PartitionReader``: one partition of a log, as a reading strategy sees it.
+
+The main thread (``AuditLogStream.get_records``) and every read-ahead worker
+(``parallel.Job``) build one, from the same parts. They differ only in the three parts
+passed in:
+
+* the state it holds: the SDK's partition state, or the worker's private copy of it;
+* where pages come from (``PageSource``): the API, one page after another
+  (``DirectPages``), or the worker's chains fetched side by side (``parallel.WorkerPages``);
+* what a checkpoint does: write a STATE message now, or hand the state to the main thread.
+
+What the provider declares (bounds, query parameters, a record's instant and id, its
+once-per-run messages) is read from ``reader.stream`` (``Declarations``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import typing as t
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from tap_auditlogs.state import PartitionState
+    from tap_auditlogs.strategies import Context, Page, Record
+
+#: A request a strategy announces it will make: (query parameters, upper bound or None).
+Announced = tuple[dict, "int | None"]
+
+
+class Declarations(t.Protocol):
+    """What a strategy reads of the stream (``ProviderDeclaration`` provides it)."""
+
+    @property
+    def lookback_ns(self) -> int:
+        """Nanoseconds re-read before the bookmark."""
+
+    def lower_bound(self, bookmark: int | None) -> int | None:
+        """The oldest instant to read: bookmark minus lookback, else ``start_date``."""
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        """Query parameters for a pass bounded by ``lower`` and ``upper`` (ns)."""
+
+    def instant_of(self, record: Record) -> int:
+        """The record's replication-key instant in ns."""
+
+    def id_of(self, record: Record) -> str:
+        """The record's provider id."""
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        """Log a warning once per run and key."""
+
+    def info_once(self, key: str, message: str, *args: object) -> None:
+        """Log an INFO line once per run and key."""
+
+    def run_started_ns(self) -> int:
+        """When this run started (ns); frozen so windows do not chase the clock."""
+
+
+class PageSource(t.Protocol):
+    """Where a reader's pages come from."""
+
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+        """Pages of the log from ``start_token`` (the first page when None)."""
+
+    def prefetch(self, context: Context, requests: list[Announced]) -> None:
+        """Requests the read makes next, in order; a source may fetch them side by side."""
+
+    def split_points(self, context: Context, first: Page) -> list[int]:
+        """Where to split the rest of an ascending read after its ``first`` page into
+        ranges read side by side ([]: read on as one chain)."""
+
+
+class DirectPages:
+    """The main thread's pages: straight from the API, one after another, nothing ahead."""
+
+    def __init__(self, stream: t.Any) -> None:
+        """``stream``: an ``AuditLogStream`` (its ``pages`` run the page loop)."""
+        self.stream = stream
+
+    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+        """The API's pages, fetched as they are read."""
+        return t.cast("Iterator[Page]", self.stream.pages(context, params, start_token))
+
+    def prefetch(self, context: Context, requests: list[Announced]) -> None:
+        """Nothing is fetched ahead on the main thread."""
+
+    def split_points(self, context: Context, first: Page) -> list[int]:
+        """No split: one chain, read as it goes."""
+        return []
+
+
+class PartitionReader:
+    """One partition's state, pages and checkpoints, for a strategy (``Strategy.read``)."""
+
+    def __init__(
+        self,
+        stream: Declarations,
+        context: Context,
+        state: PartitionState,
+        source: PageSource,
+        on_checkpoint: Callable[[], None],
+    ) -> None:
+        """Read partition ``context`` of ``stream``; see the module docstring for the rest."""
+        self.stream = stream
+        self.context = context
+        self.state = state
+        self.source = source
+        self.on_checkpoint = on_checkpoint
+        #: Pages read from the source (pages pushed back and read again count once).
+        self.pages_read = 0
+        self._pushed_back: tuple[dict, list[Page], Iterator[Page]] | None = None
+
+    def pages(self, params: dict, start_token: t.Any = None) -> Iterator[Page]:
+        """The pages of a pass with ``params`` from ``start_token`` (None: the first page)."""
+        pushed = self._pushed_back
+        if pushed is not None and start_token is None and params == pushed[0]:
+            self._pushed_back = None
+            yield from itertools.chain(pushed[1], pushed[2])
+            return
+        for page in self.source.pages(self.context, params, start_token):
+            self.pages_read += 1
+            yield page
+
+    def push_back(self, params: dict, read: list[Page], rest: Iterator[Page]) -> None:
+        """The next pass with ``params`` starts with the pages ``read`` already, then
+        ``rest``: a strategy that judged the first pages hands the pass on unchanged."""
+        self._pushed_back = (params, read, rest)
+
+    def prefetch(self, requests: list[Announced]) -> None:
+        """Announce the requests this read makes next (``PageSource.prefetch``)."""
+        self.source.prefetch(self.context, requests)
+
+    def split_points(self, first: Page) -> list[int]:
+        """Where to split an ascending read after its ``first`` page (``PageSource``)."""
+        return self.source.split_points(self.context, first)
+
+    def checkpoint(self) -> None:
+        """The state covers every record yielded so far: make it durable."""
+        self.on_checkpoint()
