@@ -9,6 +9,9 @@
 * meltano-hub/tap-auditlogs.yml: the extractor's definition for Meltano Hub (the
   Hub's ``_data/meltano/extractors/tap-auditlogs/<variant>.yml``), same settings.
 * .env.example: one line per setting, secrets marked.
+* README.md's table of streams (between the ``streams`` markers), the Hub's label and
+  description, and ``pyproject.toml``'s description: they name every provider, so they
+  are written from the provider registry.
 
 Settings: every setting of the tap's schema (provider blocks flattened to
 ``socket.api_token``...) and the SDK's built-in ones (``stream_maps``,
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import subprocess
 import sys
 import typing as t
@@ -32,11 +36,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tap_auditlogs.providers import all_providers  # noqa: E402
+from tap_auditlogs.providers import all_providers, provider_names  # noqa: E402
 from tap_auditlogs.settings import config_schema  # noqa: E402
 from tap_auditlogs.tap import TapAuditLogs  # noqa: E402
+from tap_auditlogs.unified import STREAM_NAME as UNIFIED_STREAM  # noqa: E402
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
+STREAMS_START, STREAMS_END = "<!-- streams:start -->", "<!-- streams:end -->"
+#: ``pyproject.toml``'s description, with the providers' names in it.
+PYPROJECT_DESCRIPTION = (
+    'description = "Singer tap for SaaS audit logs ({names}), built with the Meltano Singer SDK."'
+)
 KINDS = {
     "integer": "integer",
     "number": "decimal",
@@ -52,8 +62,8 @@ HUB = {
     "name": "tap-auditlogs",
     "namespace": "tap_auditlogs",
     "variant": "tap-auditlogs",
-    "label": "Audit Logs (Socket, ConfigCat, Torq, Nirvana Labs)",
-    "description": "Admin audit logs of Socket, ConfigCat, Torq and Nirvana Labs",
+    "label": f"Audit Logs ({', '.join(p.label for p in all_providers())})",
+    "description": f"Admin audit logs of {provider_names()}",
     "docs": "https://github.com/tap-auditlogs/tap-auditlogs#readme",
     "repo": "https://github.com/tap-auditlogs/tap-auditlogs",
     "pip_url": "git+https://github.com/tap-auditlogs/tap-auditlogs.git",
@@ -89,14 +99,19 @@ def capabilities() -> list[str]:
     return [str(capability.value) for capability in TapAuditLogs.capabilities]
 
 
+def placeholder_tap() -> TapAuditLogs:
+    """The tap with every provider enabled by placeholder credentials (nothing is called)."""
+    placeholder = {p.key: dict.fromkeys(p.required, "placeholder") for p in all_providers()}
+    return TapAuditLogs(config=placeholder, validate_config=False, setup_mapper=False)
+
+
 def select() -> list[str]:
     """Meltano's ``select`` for the tap's own defaults.
 
     Meltano selects every stream (``*.*``) unless told otherwise, ignoring a stream's
     ``selected_by_default = False``; the streams off by default are excluded here.
     """
-    placeholder = {p.key: dict.fromkeys(p.required, "placeholder") for p in all_providers()}
-    tap = TapAuditLogs(config=placeholder, validate_config=False, setup_mapper=False)
+    tap = placeholder_tap()
     off = [stream.name for stream in tap.streams.values() if not stream.selected_by_default]
     return ["*.*", *(f"!{name}.*" for name in off)]
 
@@ -190,9 +205,48 @@ def render_readme(text: str) -> str:
         cwd=REPO,
     ).stdout
     table = about.split("## Settings", 1)[1].split("A full list of supported settings", 1)[0]
-    before, rest = text.split(START, 1)
-    after = rest.split(END, 1)[1]
-    return f"{before}{START}\n{table.strip()}\n{END}{after}"
+    text = between(text, STREAMS_START, STREAMS_END, streams_table())
+    return between(text, START, END, table)
+
+
+def streams_table() -> str:
+    """The README's table of streams: one row per provider, then ``audit_events``."""
+    tap = placeholder_tap()
+    rows = [
+        "| stream | provider | primary key | replication key | how it is read |",
+        "|---|---|---|---|---|",
+    ]
+    for provider in all_providers():
+        stream = tap.streams[provider.stream_class.name]
+        how = stream.strategy.summary
+        if stream.organizations_setting is not None:
+            how += ", per organization"
+        label = provider.label
+        if stream.homepage:
+            label = f"[{label}]({stream.homepage})"
+        keys = ", ".join(f"`{key}`" for key in stream.primary_keys)
+        rows.append(f"| `{stream.name}` | {label} | {keys} | `{stream.replication_key}` | {how} |")
+    unified = tap.streams[UNIFIED_STREAM]
+    keys = ", ".join(f"`{key}`" for key in unified.primary_keys)
+    rows.append(
+        f"| `{unified.name}` (opt-in) | all of the above, one shape | {keys} | "
+        f"`{unified.replication_key}` | written by the provider streams in the same pass: "
+        "[no extra calls](#one-table-for-every-provider-audit_events) |"
+    )
+    return "\n".join(rows)
+
+
+def between(text: str, start: str, end: str, inside: str) -> str:
+    """``text`` with what lies between the markers ``start`` and ``end`` replaced."""
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    return f"{before}{start}\n{inside.strip()}\n{end}{after}"
+
+
+def render_pyproject(text: str) -> str:
+    """pyproject.toml with its description naming every provider."""
+    line = PYPROJECT_DESCRIPTION.format(names=", ".join(p.label for p in all_providers()))
+    return re.sub(r"(?m)^description = .*$", lambda _: line, text, count=1)
 
 
 def main() -> int:
@@ -205,6 +259,7 @@ def main() -> int:
         REPO / ".env.example",
         REPO / "README.md",
     )
+    pyproject_path = REPO / "pyproject.toml"
     meltano = yaml.safe_load(meltano_path.read_text())
     header = meltano_path.read_text().split("\n", 1)[0]
     outputs = {
@@ -214,6 +269,7 @@ def main() -> int:
         env_path: render_env(),
         readme_path: render_readme(readme_path.read_text()),
         HUB_FILE: render_hub(),
+        pyproject_path: render_pyproject(pyproject_path.read_text()),
     }
     stale = [
         path.name for path, text in outputs.items() if not path.exists() or path.read_text() != text

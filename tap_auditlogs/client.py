@@ -40,7 +40,7 @@ from tap_auditlogs.organizations import (
     organization_partitions,
     organizations_to_read,
 )
-from tap_auditlogs.paging import new_progress, read_pages
+from tap_auditlogs.paging import Progress, read_pages
 from tap_auditlogs.parallel import replay
 from tap_auditlogs.ratelimit import RateLimiter
 from tap_auditlogs.reader import DirectPages, PartitionReader
@@ -54,6 +54,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from tap_auditlogs.parallel import Worker
+    from tap_auditlogs.reader import PageSource
     from tap_auditlogs.strategies import Context, Record
 
 
@@ -170,17 +171,27 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
             return
         if not context and self.partitions is not None:
             return  # partitions could not be listed; that failure is reported already
-        progress = new_progress()
+        reader = self.reader(context, self.state_of(context), DirectPages(self), self.checkpoint)
+        records = 0
         try:
-            reader = PartitionReader(
-                self, context, self.state_of(context), DirectPages(self), self.checkpoint
-            )
             for record in self.strategy.read(reader):
-                progress["records"] += 1
+                records += 1
                 yield record
         except ProviderError as error:
             self.report_failure(error)
-        self.log_done(context, progress["records"], progress["pages"])
+        self.log_done(context, records, reader.pages_read)
+
+    def reader(
+        self,
+        context: Context,
+        state: PartitionState,
+        source: PageSource,
+        on_checkpoint: Callable[[], None],
+    ) -> PartitionReader:
+        """What the strategy reads partition ``context`` with (reader.py), on the main
+        thread or on a read-ahead worker: the two differ only in these arguments."""
+        progress = Progress(self.logger, self.describe(context))
+        return PartitionReader(self, context, state, source, on_checkpoint, progress=progress)
 
     def log_done(self, context: Context, records: int, pages: int) -> None:
         self.logger.info(

@@ -42,8 +42,12 @@ class ProviderDeclaration:
     strategy: Strategy
     #: The field that names the partition in a record and in the state (e.g. ``org_slug``).
     partition_field: t.ClassVar[str]
+    #: The provider's web site, for the docs.
+    homepage: t.ClassVar[str] = ""
     #: Where the API lives unless ``<provider>.base_url`` says otherwise.
     default_base_url: t.ClassVar[str]
+    #: What a first run reads without ``start_date`` (the API's own reach), for the docs.
+    first_run_reach: t.ClassVar[str] = "everything"
     #: Seconds re-read before the bookmark on every run (late events).
     default_lookback_seconds: t.ClassVar[int] = 300
     #: Hint shown with authentication errors.

@@ -8,7 +8,7 @@ empty pages) stops with a clear error instead of looping forever.
 
 from __future__ import annotations
 
-import threading
+import logging
 import time
 import typing as t
 
@@ -28,20 +28,39 @@ PROGRESS_EVERY_SECONDS = 15.0
 #: Empty pages with a next token (APIs that filter after paging) tolerated in a row.
 MAX_EMPTY_PAGES_IN_A_ROW = 50
 
-_progress = threading.local()  # per thread: the counters of the partition it reads
 
+class Progress:
+    """A partition's progress line, at most every ``PROGRESS_EVERY_SECONDS`` while it is
+    read (``PartitionReader.pages`` reports each page)."""
 
-def new_progress() -> dict[str, t.Any]:
-    """Fresh counters for this thread's partition (its progress lines and done line)."""
-    progress = {"pages": 0, "records": 0, "started": time.monotonic(), "logged": 0.0}
-    _progress.counters = progress
-    return progress
+    def __init__(self, logger: logging.Logger, label: str) -> None:
+        """Lines go to ``logger``, about ``label`` (``Socket org 'acme'``)."""
+        self.logger = logger
+        self.label = label
+        self.pages = 0
+        self.records = 0
+        self.started = time.monotonic()
+        self.logged = 0.0
 
-
-def progress_of() -> dict[str, t.Any]:
-    """The counters of the partition this thread reads."""
-    progress = getattr(_progress, "counters", None)
-    return new_progress() if progress is None else t.cast("dict[str, t.Any]", progress)
+    def page(self, records: int, left_in_pass: int | None) -> None:
+        """One more page of ``records`` read; ``left_in_pass``: the API's count, if told."""
+        self.pages += 1
+        self.records += records
+        now = time.monotonic()
+        if now - self.logged < PROGRESS_EVERY_SECONDS:
+            return
+        self.logged = now
+        elapsed = max(now - self.started, 1e-6)
+        left = f", about {max(left_in_pass, 0):,} left in this pass" if left_in_pass else ""
+        self.logger.info(
+            "%s: %d page%s, %d records read (%.0f/s)%s.",
+            self.label,
+            self.pages,
+            "" if self.pages == 1 else "s",
+            self.records,
+            self.records / elapsed,
+            left,
+        )
 
 
 def read_pages(
@@ -55,7 +74,6 @@ def read_pages(
     paginator = stream.get_new_paginator(start_token)
     seen: set[str] = set() if start_token is None else {repr(start_token)}
     url = stream.get_url(dict(context or {}))
-    read_in_pass = 0
     previous_ids: list[str] = []
     empty_in_a_row = 0
     while not paginator.finished:
@@ -81,10 +99,6 @@ def read_pages(
             if key in seen:
                 raise _loop_error(stream, context, next_token)
             seen.add(key)
-        read_in_pass += len(records)
-        _log_progress(
-            stream, context, len(records), None if total is None else total - read_in_pass
-        )
         yield Page(
             records=records,
             token=token,
@@ -120,31 +134,3 @@ def _loop_error(
         f"{stream.describe(context)}: the API {what}; stopped to avoid an endless loop. "
         "The state up to the last page is saved."
     )
-
-
-def _log_progress(
-    stream: AuditLogStream, context: Context, records: int, left_in_pass: int | None
-) -> None:
-    progress = progress_of()
-    progress["pages"] += 1
-    progress["read"] = progress.get("read", 0) + records
-    now = time.monotonic()
-    if now - progress["logged"] < PROGRESS_EVERY_SECONDS:
-        return
-    progress["logged"] = now
-    elapsed = max(now - progress["started"], 1e-6)
-    done = progress["read"]
-    left = f", about {max(left_in_pass, 0):,} left in this pass" if left_in_pass else ""
-    pages = progress["pages"]
-    stream.logger.info(
-        "%s: %d page%s, %d records read (%.0f/s)%s.",
-        stream.describe(context),
-        pages,
-        "" if pages == 1 else "s",
-        done,
-        done / elapsed,
-        left,
-    )
-
-
-# --------------------------------------------------------- connection test

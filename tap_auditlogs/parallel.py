@@ -47,7 +47,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from tap_auditlogs.channel import MEMORY_BUDGET_RECORDS, RECORDS, STATE, Channel, MemoryBudget
 from tap_auditlogs.errors import ProviderError, ReadCancelledError
 from tap_auditlogs.prefetch import SPLIT_MIN_LATENCY_S, Prefetch, partition_key, split_points
-from tap_auditlogs.reader import PartitionReader
 from tap_auditlogs.state import PartitionState
 from tap_auditlogs.strategies import Page
 
@@ -103,8 +102,7 @@ class Job:
     def run(self) -> None:
         """Read the partition; everything goes through the channel, errors included."""
         batch: list[Record] = []
-        reader = PartitionReader(
-            self.stream,
+        reader = self.stream.reader(
             self.context,
             PartitionState(self.state, t.cast("str", self.stream.replication_key)),
             WorkerPages(self),

@@ -21,6 +21,7 @@ import typing as t
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from tap_auditlogs.paging import Progress
     from tap_auditlogs.state import PartitionState
     from tap_auditlogs.strategies import Context, Page, Record
 
@@ -100,13 +101,19 @@ class PartitionReader:
         state: PartitionState,
         source: PageSource,
         on_checkpoint: Callable[[], None],
+        *,
+        progress: Progress | None = None,
     ) -> None:
-        """Read partition ``context`` of ``stream``; see the module docstring for the rest."""
+        """Read partition ``context`` of ``stream``; see the module docstring for the rest.
+
+        ``progress``: told of every page read (paging.py: the progress lines).
+        """
         self.stream = stream
         self.context = context
         self.state = state
         self.source = source
         self.on_checkpoint = on_checkpoint
+        self.progress = progress
         #: Pages read from the source (pages pushed back and read again count once).
         self.pages_read = 0
         self._pushed_back: tuple[dict, list[Page], Iterator[Page]] | None = None
@@ -118,8 +125,13 @@ class PartitionReader:
             self._pushed_back = None
             yield from itertools.chain(pushed[1], pushed[2])
             return
+        read_in_pass = 0
         for page in self.source.pages(self.context, params, start_token):
             self.pages_read += 1
+            if self.progress is not None:
+                read_in_pass += len(page.records)
+                left = None if page.total is None else page.total - read_in_pass
+                self.progress.page(len(page.records), left)
             yield page
 
     def push_back(self, params: dict, read: list[Page], rest: Iterator[Page]) -> None:

@@ -22,7 +22,7 @@ from singer_sdk import typing as th
 
 from tap_auditlogs.errors import ConfigError
 from tap_auditlogs.instants import now_instant, parse_instant
-from tap_auditlogs.providers import Provider, all_providers, rate_limit_setting
+from tap_auditlogs.providers import Provider, all_providers, and_list, rate_limit_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.unified import UNIFIED_SETTINGS
 
@@ -35,17 +35,25 @@ logger = logging.getLogger("tap-auditlogs")
 #: Values of a boolean setting that mean true (the SDK's).
 TRUTHY = ("true", "1", "yes", "on")
 
-COMMON_SETTINGS = (
-    th.Property(
+
+def start_date_setting(providers: t.Iterable[Provider]) -> th.Property:
+    """``start_date``; its default is each provider's first-run reach (declared there)."""
+    reach: dict[str, list[str]] = {}
+    for provider in providers:
+        reach.setdefault(provider.stream_class.first_run_reach, []).append(provider.label)
+    defaults = "; ".join(f"{and_list(labels)}: {what}" for what, labels in reach.items())
+    return th.Property(
         "start_date",
         th.DateTimeType,
         description=(
             "Read events at or after this instant (ISO 8601 with a timezone, e.g. "
             "2024-01-01T00:00:00Z; a bare date means midnight UTC). Default: each "
-            "provider's own default (Socket and Nirvana: everything; ConfigCat: 7 days; "
-            "Torq: 24 hours)."
+            f"provider's own default ({defaults})."
         ),
-    ),
+    )
+
+
+COMMON_SETTINGS = (
     th.Property(
         "request_timeout",
         th.IntegerType,
@@ -122,7 +130,8 @@ def config_schema() -> dict:
         )
         for provider in all_providers()
     ]
-    return th.PropertiesList(*COMMON_SETTINGS, *UNIFIED_SETTINGS, *blocks).to_dict()
+    start_date = start_date_setting(all_providers())
+    return th.PropertiesList(start_date, *COMMON_SETTINGS, *UNIFIED_SETTINGS, *blocks).to_dict()
 
 
 def configured_providers(

@@ -34,7 +34,7 @@ import itertools
 import typing as t
 
 from tap_auditlogs.errors import ProviderError
-from tap_auditlogs.instants import format_instant, parse_instant
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.state import decode_ids, encode_ids, prune_ids
 
 if t.TYPE_CHECKING:
@@ -64,6 +64,8 @@ class Strategy(t.Protocol):
     """A way to read one partition's log (``AuditLogStream.strategy``)."""
 
     name: str
+    #: How it reads, for people (the README's table of streams).
+    summary: str
 
     def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Yield the new records of one partition, checkpointing as it goes."""
@@ -94,6 +96,7 @@ class Ascending:
     """
 
     name = "ascending"
+    summary = "ascending from the bookmark, resumable page by page"
 
     def __init__(self, *, splittable: bool = False) -> None:
         """``splittable``: see the class docstring."""
@@ -187,6 +190,7 @@ class NewestFirst:
     """Newest first down to the bookmark, with an early stop and a resumable pass."""
 
     name = "newest-first"
+    summary = "newest-first scan with early stop"
 
     def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Finish a pass an earlier run left unfinished, then make a fresh pass."""
@@ -352,6 +356,8 @@ class TimeWindows:
         """Windows of at most ``window_ns``; without a start, begin ``default_span_ns`` ago."""
         self.window_ns = window_ns
         self.default_span_ns = default_span_ns
+        days = round(window_ns / (86_400 * NS_PER_SECOND))
+        self.summary = f"time windows of at most {days} days"
 
     def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Yield the new records of one partition, window by window."""

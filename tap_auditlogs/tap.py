@@ -16,7 +16,7 @@ from tap_auditlogs.connection_test import check_provider
 from tap_auditlogs.errors import ConfigError, ProviderError, SyncIncompleteError
 from tap_auditlogs.output import FlushBeforeStateWriter
 from tap_auditlogs.parallel import ReadAhead
-from tap_auditlogs.providers import all_providers
+from tap_auditlogs.providers import all_providers, provider_names
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.sdk import ENV_PREFIX
 from tap_auditlogs.settings import (
@@ -35,7 +35,10 @@ if t.TYPE_CHECKING:
 
 
 class TapAuditLogs(CommandLineTap):
-    """Audit logs of Socket, ConfigCat, Torq and Nirvana Labs organizations, one stream each."""
+    """Audit logs of SaaS organizations, one stream per provider (``providers/``).
+
+    ``--about`` shows the description set below the class: it names every provider.
+    """
 
     name = "tap-auditlogs"
     package_name = "tap-auditlogs"
@@ -222,6 +225,10 @@ class TapAuditLogs(CommandLineTap):
             none,
         )
         return True
+
+
+#: The SDK's ``--about`` prints the class docstring as the tap's description.
+TapAuditLogs.__doc__ = f"Audit logs of {provider_names()} organizations, one stream each."
 
 
 def main() -> None:

@@ -79,6 +79,9 @@ class VerifiedAscending:
     """
 
     name = "verified-ascending"
+    summary = (
+        "ascending when the API proves it honours the filters, else newest-first or a full read"
+    )
 
     def __init__(self, *, bound_slack_ns: int = 0, probe_pages: int = PROBE_PAGES) -> None:
         """``bound_slack_ns``: how much earlier than the bound the reader may really ask.

@@ -84,6 +84,18 @@ def all_providers() -> tuple[Provider, ...]:
     return tuple(sorted(found.values(), key=lambda p: p.key))
 
 
+def and_list(names: t.Iterable[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``: names as prose."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def provider_names() -> str:
+    """Every provider's label as prose (``ConfigCat, Nirvana Labs, Socket and Torq``), for
+    text that names them all: the tap's description, the packaging and Hub metadata."""
+    return and_list(provider.label for provider in all_providers())
+
+
 LOOKBACK_DESCRIPTION = "Seconds re-read before the bookmark on every run, for late events."
 
 

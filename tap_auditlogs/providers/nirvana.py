@@ -75,6 +75,7 @@ class NirvanaAuditLogStream(AuditLogStream):
     replication_key = "created_at"
     partition_field = ""  # no partitions: see ``partitions``
     default_base_url = "https://api.nirvanalabs.io"
+    homepage = "https://nirvanalabs.io"
     credentials_hint = (
         "Check nirvana.api_key: a Nirvana Labs API key with the read permission on audit "
         "logs (resource type audit_log)"

@@ -72,6 +72,7 @@ class SocketAuditLogStream(AuditLogStream):
     who_lists = "the token sees"
     event_type_field = "event_type"
     default_base_url = "https://api.socket.dev/v0"
+    homepage = "https://socket.dev"
     rate_limit = (600, 60.0)  # documented: 600 requests per minute
     credentials_hint = (
         "Check socket.api_token: an organization API token with the scope "

@@ -64,6 +64,41 @@ def test_only_the_registered_process_knows_it(registered, tmp_path) -> None:
     assert streams == [STREAM, "audit_events"]
 
 
+def test_the_prose_that_names_every_provider_names_it(registered) -> None:
+    """``--about``, the ``start_date`` description and the docs' provider lists come from
+    the registry (``make docs`` writes them): a registered provider appears in each."""
+    script = (
+        "import json, sys; sys.path.insert(0, 'scripts'); import update_docs as d; "
+        "print(json.dumps([d.HUB['label'], d.streams_table(), "
+        "d.render_pyproject('description = \"x\"')]))"
+    )
+    env = {**os.environ, **registered}
+    about = subprocess.run(
+        [*TAP_COMMAND, "--about", "--format=json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        check=True,
+    )
+    info = json.loads(about.stdout)
+    assert info["description"].startswith("Audit logs of ConfigCat, Example, Nirvana Labs,")
+    start_date = info["settings"]["properties"]["start_date"]["description"]
+    assert "Example, Nirvana Labs and Socket: everything" in start_date
+    docs = subprocess.run(
+        [TAP_COMMAND[0], "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        check=True,
+    )
+    label, table, pyproject = json.loads(docs.stdout)
+    assert label == "Audit Logs (ConfigCat, Example, Nirvana Labs, Socket, Torq)"
+    assert "| `example_audit_log` | Example | `uuid` | `published` | " in table
+    assert "(ConfigCat, Example, Nirvana Labs, Socket, Torq)" in pyproject
+
+
 def test_link_paging_reads_everything_and_stops_at_the_empty_page(registered, emulator) -> None:
     emu = emulator(providers=("example",), events_per_org=2500)
     first = run_tap_cli(config(emu), env=registered)

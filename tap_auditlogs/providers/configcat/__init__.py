@@ -114,6 +114,8 @@ class ConfigCatAuditLogStream(AuditLogStream):
     no_organization_hint = ", or use the Public API credentials of a member of the organization"
     event_type_field = "auditLogType"
     default_base_url = "https://api.configcat.com"
+    homepage = "https://configcat.com"
+    first_run_reach = f"{DEFAULT_SPAN_NS // DAY_NS} days"
     credentials_hint = (
         "Check configcat.username and configcat.password: they must be ConfigCat Public API "
         "credentials (a username and password from "

@@ -103,6 +103,8 @@ class TorqAuditLogStream(AuditLogStream):
     # workspaces, run the tap twice with separate state (e.g. two Meltano state ids).
     partition_field = "account_id"
     default_base_url = REGIONS[DEFAULT_REGION].base_url
+    homepage = "https://torq.io"
+    first_run_reach = "24 hours"  # the API's answer without a start
     rate_limit = (50, 1.0)  # documented: 50 requests per second
     credentials_hint = CREDENTIALS_HINT
     #: ``order=asc`` and ``start_time`` are documented: a long read is split into time
