@@ -29,6 +29,7 @@ from tap_auditlogs.providers import all_providers
 from tests.conftest import TapRun, run_tap, run_tap_cli, tap_config
 from tests.emulator import FAULT_KINDS, Emulator, FaultRule, QuotaRule, Scenario
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS
+from tests.emulator.registry import available_providers
 
 #: Seeds run in CI (each a few kills and resumes of the four providers, 2-6 s each).
 CI_SEEDS = tuple(range(1, 9))
@@ -39,10 +40,13 @@ STREAMS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 #: Fault kinds the tap must retry (``slow`` only delays the answer).
 FAILING = frozenset(kind for kind, spec in FAULT_KINDS.items() if spec.fails)
-#: Providers whose answers may be slowed by up to 0.12 s.
-OTHERS = ("socket", "configcat", "nirvana")
-#: A sorted stream's page (records per request): a kill may cost at most this much.
-PAGE_SIZE = {"torq_audit_log": 500, "nirvana_audit_log": 100, "socket_audit_log": 100}
+#: stream -> records it may emit again after resuming from any STATE (a page of a read
+#: that checkpoints page by page; streams read in whole windows have no such bound).
+RESUME_BOUND = {
+    stream: bound
+    for stream, (provider, _) in STREAMS.items()
+    if (bound := available_providers()[provider].resume_bound) is not None
+}
 
 
 @dataclasses.dataclass
@@ -96,7 +100,11 @@ def truth_keys(emu: Emulator, stream: str, since_ns: int) -> set[tuple[str, ...]
 
 
 def chaos_setup(seed: int, events: int | None = None) -> tuple[dict, dict, str]:
-    """Scenario keywords, tap setting overrides and a one-line description for ``seed``."""
+    """Scenario keywords, tap setting overrides and a one-line description for ``seed``.
+
+    Faults and arrivals are the same for every provider; each provider's emulator module
+    draws its own uncertain behaviours (``Provider.chaos``).
+    """
     rng = random.Random(f"chaos:{seed}")
     per_org = events or rng.randint(120, 280)
     p = rng.uniform(0.015, 0.035)
@@ -108,17 +116,6 @@ def chaos_setup(seed: int, events: int | None = None) -> tuple[dict, dict, str]:
         FaultRule("badjson", probability=p),
     ]
     slow = round(rng.uniform(0.03, 0.12), 2)
-    faults += [FaultRule("slow", probability=p, delay_s=slow, provider=name) for name in OTHERS]
-    # Torq's answers stay faster than its tokens live: a token dead on arrival twice in a
-    # row is a broken token endpoint (reported as such), not something to retry.
-    faults.append(FaultRule("slow", probability=p, delay_s=0.01, provider="torq"))
-    # Torq tokens stop working after a fraction of a second (302, renewed and retried);
-    # with expires_in 1 the tap also renews them before they run out.
-    torq = {
-        "torq_token_ttl_s": rng.choice((1, 3600)),
-        "torq_token_dies_after_s": round(rng.uniform(0.05, 0.2), 2),
-    }
-    nirvana_filters = rng.choice(("honoured", "honoured", "ignored"))
     scenario = {
         "seed": seed,
         "events_per_org": per_org,
@@ -126,27 +123,20 @@ def chaos_setup(seed: int, events: int | None = None) -> tuple[dict, dict, str]:
         "arrivals_every": rng.randint(3, 10),
         "faults": faults,
         "max_consecutive_faults": 2,
-        "socket_orgs": ("acme", "globex"),
-        "socket_order": rng.choice(("desc", "desc", "desc", "random")),
-        "socket_end_marker": rng.choice(("null", "missing", "zero", "empty_results")),
-        "configcat_orgs": CONFIGCAT_ORGS[:2],
-        "torq_events_per_org": per_org * 20,  # several pages of 500
-        "nirvana_filters": nirvana_filters,
-        "nirvana_order": rng.choice(("desc", "desc", "asc", "random")),
-        **torq,
     }
     start_days = round(rng.uniform(8, 25), 2)
-    overrides = {
-        "start_days": start_days,
-        "configcat": {"window_days": rng.choice((3, 7, 30))},
-    }
+    overrides: dict[str, t.Any] = {"start_days": start_days, "settings": {}}
+    words = []
+    for name, emulated in sorted(available_providers().items()):
+        chaos = emulated.chaos(random.Random(f"chaos:{seed}:{name}"), per_org)
+        scenario.update(chaos.switches)
+        overrides["settings"][name] = chaos.settings
+        delay = slow if chaos.slow_s is None else chaos.slow_s
+        faults.append(FaultRule("slow", probability=p, delay_s=delay, provider=name))
+        words += [chaos.what] if chaos.what else []
     what = (
         f"{per_org}/org, faults {p:.1%} each (429 Retry-After {retry_after}), "
-        f"arrivals every {scenario['arrivals_every']}, torq token ttl "
-        f"{torq['torq_token_ttl_s']}s dies {torq['torq_token_dies_after_s']}s, "
-        f"nirvana {nirvana_filters}/"
-        f"{scenario['nirvana_order']}, socket {scenario['socket_order']}, "
-        f"window {overrides['configcat']['window_days']}d, start -{start_days}d"
+        f"arrivals every {scenario['arrivals_every']}, {', '.join(words)}, start -{start_days}d"
     )
     return scenario, overrides, what
 
@@ -160,9 +150,7 @@ def run_seed(seed: int, *, events: int | None = None, max_kills: int = 6) -> See
     try:
         start_at = emu.scenario.now - timedelta(days=overrides["start_days"])
         start_ns = instant_from_datetime(start_at)
-        config = tap_config(
-            emu, start_date=format_instant(start_ns), configcat=overrides["configcat"]
-        )
+        config = tap_config(emu, start_date=format_instant(start_ns), **overrides["settings"])
         expected = sum(len(truth_keys(emu, s, start_ns)) for s in STREAMS)
         runs: list[TapRun] = []
         problems: list[str] = []
@@ -349,7 +337,7 @@ def test_every_state_line_of_a_killed_run_resumes_without_loss(seed: int) -> Non
         killed = run_tap_cli(config, kill_after_records=int(expected * rng.uniform(0.6, 0.9)))
         assert killed.exit_code == -9, killed.stderr[-2000:]
         worst = _records_between_states(killed)
-        for stream, page in PAGE_SIZE.items():
+        for stream, page in RESUME_BOUND.items():
             assert worst[stream] <= page, f"{stream}: {worst[stream]} records without a STATE"
         emu.configure(arrivals_every=None)  # the truth stays put while we resume
         truth = {s: truth_keys(emu, s, start_ns) for s in STREAMS}
@@ -363,7 +351,7 @@ def test_every_state_line_of_a_killed_run_resumes_without_loss(seed: int) -> Non
                 missing = truth[stream] - before - set(after)
                 assert not missing, f"STATE #{index}: {stream} lost {len(missing)}"
                 again = len(before & set(after))
-                assert again <= PAGE_SIZE.get(stream, expected), f"STATE #{index}: {stream}"
+                assert again <= RESUME_BOUND.get(stream, expected), f"STATE #{index}: {stream}"
     finally:
         emu.stop()
 
@@ -409,12 +397,10 @@ def test_quota_limited_backfill_of_20000_events_finishes_over_several_runs(emula
 # ---------------------------------------------------------------------------------------
 # Broken bodies are retried, then reported; never taken for the last page.
 
-#: provider -> (request number of the first data page, scenario keywords)
+#: provider -> (request number of the first data page, switches for one organization)
 FIRST_PAGE = {
-    "socket": (2, {"socket_orgs": ("acme",)}),  # 1: GET /organizations
-    "configcat": (2, {"configcat_orgs": CONFIGCAT_ORGS[:1]}),  # 1: GET /v1/organizations
-    "torq": (2, {"torq_events_per_org": 1500}),  # 1: POST /v1/auth/token
-    "nirvana": (1, {}),
+    name: (emulated.first_data_request, dict(emulated.one_org))
+    for name, emulated in available_providers().items()
 }
 STREAM_OF = {provider: stream for stream, (provider, _) in STREAMS.items()}
 

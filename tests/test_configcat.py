@@ -27,6 +27,13 @@ from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator import FaultRule
 from tests.emulator.configcat import AUDIT_LOG_TYPES, ORG_IDS, PASSWORD, USERNAME
+from tests.unified_cases import (
+    Case,
+    check_documented_types,
+    check_known_events,
+    check_published_enums,
+    enums_in,
+)
 
 STREAM = "configcat_audit_log"
 SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
@@ -569,3 +576,101 @@ def test_paginator_follows_has_next_and_refuses_an_ignored_page_number() -> None
     stuck = ConfigCatPaginator(2)
     with pytest.raises(PageIgnoredError):
         stuck.advance(page(1, True))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- audit_events mapping
+
+#: Events patched as on the left become unified records holding what is on the right
+#: (the generic fields are checked on every one: tests/unified_cases.py).
+UNIFIED_CASES: list[Case] = [
+    (
+        {
+            "auditLogTypeEnum": "settingValueChanged",
+            "auditLogType": "Setting value changed",
+            "userEmail": "ada@acme.example",
+            "userName": "Ada Lovelace",
+            "actionTarget": "isAwesomeFeatureEnabled",
+        },
+        {
+            "action": "settingValueChanged",
+            "category": "configuration",
+            "operation": "update",
+            "target_type": "feature_flag",
+            "target_name": "isAwesomeFeatureEnabled",
+            "actor_email": "ada@acme.example",
+            "actor_name": "Ada Lovelace",
+            "actor_id": None,
+            "actor_type": "user",
+            "source_ip": None,
+            "status_code": None,
+        },
+    ),
+    (  # an older item with the label only
+        {"auditLogTypeEnum": None, "auditLogType": "Public API access token added"},
+        {"action": "Public API access token added", "category": "credential"},
+    ),
+    (
+        {"auditLogTypeEnum": "teamMemberInvited", "userEmail": None, "userName": ""},
+        {"category": "membership", "operation": "create", "actor_type": "unknown"},
+    ),
+    (  # dropped from the 2026 enum
+        {"auditLogTypeEnum": "productOwnershipTransferred"},
+        {"category": "other", "operation": "other"},
+    ),
+]
+
+
+def test_known_events_map_to_the_expected_unified_record(emulator) -> None:
+    check_known_events(emulator, "configcat", UNIFIED_CASES, organization=lambda ev: ev.org)
+
+
+CONFIGCAT_TYPES: tuple[str, ...] = (
+    "productCreated", "productChanged", "productDeleted", "productsReordered",
+    "productPreferencesUpdated", "teamMemberInvited", "teamMemberInvitationRevoked",
+    "teamMemberJoined", "teamMemberPermissionGroupChanged", "teamMemberRemoved", "teamMemberLeft",
+    "teamMemberInvitationChanged", "teamMemberInvitationResent", "teamMemberInvitationRejected",
+    "teamMemberAddedToProduct", "configCreated", "configChanged", "configDeleted",
+    "configsReordered", "environmentCreated", "environmentChanged", "environmentDeleted",
+    "environmentsReordered", "settingCreated", "settingChanged", "settingDeleted",
+    "settingsReordered", "predefinedVariationsChanged", "settingConvertedToPredefinedVariations",
+    "settingConvertedToFreeFormValues", "settingValueChanged", "webHookCreated", "webHookChanged",
+    "webHookDeleted", "permissionGroupCreated", "permissionGroupChanged",
+    "permissionGroupDeleted", "permissionGroupDefault", "apiKeyAdded", "apiKeyRemoved",
+    "integrationAdded", "integrationChanged", "integrationRemoved", "apiKeyConnected",
+    "integrationLinkAdded", "integrationLinkRemoved", "organizationAdded", "organizationChanged",
+    "organizationSubscriptionTypeChanged", "organizationAdminChanged", "organizationAdminLeft",
+    "twoFactorDisabledForMember", "tagAdded", "tagChanged", "tagRemoved", "settingTagAdded",
+    "settingTagRemoved", "publicApiAccessTokenAdded", "publicApiAccessTokenRemoved",
+    "domainAdded", "domainVerified", "domainRemoved", "autoProvisioningConfigurationChanged",
+    "samlIdpConfigurationAdded", "samlIdpConfigurationRemoved", "samlIdpConfigurationUpdated",
+    "autoProvisioningEnabledChanged", "organizationMemberJoined",
+    "organizationMemberProductJoinRequested", "organizationMemberProductJoinRequestRejected",
+    "organizationMemberProductJoinRequestApproved", "organizationMemberRemoved",
+    "codeReferencesUploaded", "codeReferenceDeleted", "codeReferenceStaleBranchDeleted",
+    "segmentCreated", "segmentChanged", "segmentDeleted", "webhookSigningKeyDeleted",
+    "webhookSigningKeyCreated", "userProvisioningConfigurationChanged",
+    "syncGroupProvisioningRuleChanged", "syncGroupsReordered", "syncUserProvisioningEnabled",
+    "syncUserProvisioningDisabled", "userEmailChanged", "userFullNameChanged", "userDisabled",
+    "awsConnected", "awsDisconnected", "userEnabled", "syncUserDeleted", "syncGroupDeleted",
+    "proxyConfigurationCreated", "proxyConfigurationChanged", "proxyConfigurationDeleted",
+    "proxyConfigurationSecretRegenerated", "proxyNotificationSettingsUpdated",
+    "proxyNotificationSettingsDeleted", "proxyNotificationSigningKeyAdded",
+    "proxyNotificationSigningKeyDeleted", "changeRequestCreated", "changeRequestUpdated",
+    "changeRequestSettingValuesUpdated", "changeRequestSettingValueRebased",
+    "changeRequestApproved", "changeRequestApprovalDismissed", "changeRequestApplied",
+    "changeRequestAppliedOnSchedule", "changeRequestClosed", "changeRequestNeedsAttention",
+    "changeRequestCommentAdded", "changeRequestCommentEdited", "changeRequestCommentDeleted",
+    "changeRequestSettingDeleted", "changeRequestNeedsAttentionFixed",
+    "changeRequestOwnershipClaimed"
+)  # fmt: skip
+
+
+def test_every_documented_event_type_is_mapped() -> None:
+    check_documented_types("configcat", CONFIGCAT_TYPES)
+
+
+def test_the_published_enum_is_mapped_and_copied() -> None:
+    def audit_log_types(spec: dict) -> list[list[str]]:
+        return [values for values in enums_in(spec) if "settingValueChanged" in values]
+
+    check_published_enums("configcat", "configcat.json", audit_log_types, CONFIGCAT_TYPES)

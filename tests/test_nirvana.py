@@ -15,9 +15,12 @@ import pytest
 import requests
 
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.providers import all_providers
+from tap_auditlogs.unified import OTHER, UNKNOWN_ORGANIZATION
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator import FaultRule
 from tests.emulator.nirvana import API_KEY
+from tests.unified_cases import Case, check_documented_types, check_known_events
 
 STREAM = "nirvana_audit_log"
 KEY = "id"
@@ -310,3 +313,79 @@ def test_emulator_filters_honoured_or_ignored(emulator, filters: str) -> None:
     else:
         assert len(page["items"]) == 60
         assert stamps == sorted(stamps, reverse=True)  # the default order: newest first
+
+
+# ---------------------------------------------------------------- audit_events mapping
+
+#: Events patched as on the left become unified records holding what is on the right
+#: (the generic fields are checked on every one: tests/unified_cases.py).
+UNIFIED_CASES: list[Case] = [
+    (
+        {
+            "action": "vm.created",
+            "actor": {"id": "u-1", "name": "Ada Lovelace", "type": "user"},
+            "target": {"id": "vm-1", "type": "vm"},
+            "client_ip": "198.51.100.9",
+            "status_code": 201,
+            "user_agent": "nirvana-go/1.52.0",
+        },
+        {
+            "action": "vm.created",
+            "category": "resource",
+            "operation": "create",
+            "target_type": "vm",
+            "target_id": "vm-1",
+            "actor_id": "u-1",
+            "actor_name": "Ada Lovelace",
+            "actor_type": "user",
+            "source_ip": "198.51.100.9",
+            "status_code": 201,
+            "user_agent": "nirvana-go/1.52.0",
+            "organization_id": UNKNOWN_ORGANIZATION,
+        },
+    ),
+    (  # no target: its type comes from the action's grammar
+        {
+            "action": "api_key.deleted",
+            "actor": {"id": "k-1", "name": None, "type": "api_key"},
+            "target": None,
+        },
+        {
+            "category": "credential",
+            "operation": "delete",
+            "target_type": "api_key",
+            "target_id": None,
+            "actor_type": "api_key",
+            "actor_name": None,
+        },
+    ),
+    (
+        {"action": "organization.updated"},
+        {"category": "configuration", "operation": "update"},
+    ),
+    ({"action": "vm.teleported"}, {"category": "resource", "operation": "other"}),
+    ({"action": "quota exceeded"}, {"category": "other", "operation": "other"}),
+]
+
+
+def test_known_events_map_to_the_expected_unified_record(emulator) -> None:
+    check_known_events(
+        emulator, "nirvana", UNIFIED_CASES, organization=lambda ev: UNKNOWN_ORGANIZATION
+    )
+
+
+NIRVANA_ACTIONS: tuple[str, ...] = ("vm.created",)
+
+
+def test_every_documented_event_type_is_mapped() -> None:
+    check_documented_types("nirvana", NIRVANA_ACTIONS)
+
+
+def test_the_resource_verb_grammar_is_read() -> None:
+    mapping = next(p for p in all_providers() if p.key == "nirvana").unified
+    assert mapping is not None
+    assert mapping.classify("volume.deleted") == ("resource", "delete", "volume")
+    assert mapping.classify("api_key.created") == ("credential", "create", "api_key")
+    assert mapping.classify("vm.restarted") == ("resource", "execute", "vm")
+    assert mapping.classify("gadget.created") == ("other", "create", "gadget")
+    assert mapping.classify("nodots") == OTHER

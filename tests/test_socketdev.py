@@ -13,6 +13,13 @@ import pytest
 from tap_auditlogs.instants import parse_instant
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator import FaultRule, QuotaRule
+from tests.emulator.socketdev import EVENT_TYPES as SOCKET_EVENT_TYPES
+from tests.unified_cases import (
+    Case,
+    check_documented_types,
+    check_known_events,
+    check_published_enums,
+)
 
 STREAM = "socket_audit_log"
 KEY = "event_id"
@@ -233,3 +240,76 @@ def test_proxy_and_ca_environment_variables_are_honoured(emulator) -> None:
     bypassed = run_tap_cli(config, env={**dead_proxy, "NO_PROXY": "127.0.0.1", "no_proxy": ""})
     assert bypassed.exit_code == 0, bypassed.stderr[-2000:]
     assert len(bypassed.records()) == 30
+
+
+# ---------------------------------------------------------------- audit_events mapping
+
+#: Events patched as on the left become unified records holding what is on the right
+#: (the generic fields are checked on every one: tests/unified_cases.py).
+UNIFIED_CASES: list[Case] = [
+    (
+        {
+            "type": "createApiToken",
+            "user_id": "u-17",
+            "user_email": "ada@acme.example",
+            "ip_address": "203.0.113.7",
+            "country_code": "DE",
+            "user_agent": "curl/8.5",
+            "status_code": 200,
+        },
+        {
+            "action": "createApiToken",
+            "category": "credential",
+            "operation": "create",
+            "target_type": "api_token",
+            "actor_id": "u-17",
+            "actor_email": "ada@acme.example",
+            "actor_name": None,
+            "actor_type": "user",
+            "source_ip": "203.0.113.7",
+            "country_code": "DE",
+            "user_agent": "curl/8.5",
+            "status_code": 200,
+        },
+    ),
+    (  # Socket spells SSO types oddly in responses; "" is null
+        {"type": "sSOLoginCompleted", "ip_address": "", "country_code": None},
+        {"category": "authentication", "operation": "login", "source_ip": None},
+    ),
+    (
+        {"type": "userSignedOut", "user_id": None, "user_email": ""},
+        {"operation": "logout", "actor_type": "unknown", "actor_email": None},
+    ),
+    (  # organization_id is nullable: the org slug names the organization then
+        {"type": "revokeApiToken", "organization_id": None},
+        {"category": "credential", "operation": "delete"},
+    ),
+    (
+        {"type": "teleportRepository"},
+        {"category": "other", "operation": "other", "target_type": None},
+    ),
+]
+
+
+def test_known_events_map_to_the_expected_unified_record(emulator) -> None:
+    check_known_events(
+        emulator,
+        "socket",
+        UNIFIED_CASES,
+        organization=lambda ev: ev.item["organization_id"] or ev.org,
+    )
+
+
+# Socket: openapi.json `type` enum of getAuditLogEvents (SocketDev/socket-sdk-js, 2026-08);
+# the emulator keeps the copy. Responses spell the types lowerCamel.
+def test_every_documented_event_type_is_mapped() -> None:
+    lower_camel = [name[:1].lower() + name[1:] for name in SOCKET_EVENT_TYPES]
+    check_documented_types("socket", [*SOCKET_EVENT_TYPES, *lower_camel])
+
+
+def test_the_published_enum_is_mapped_and_copied() -> None:
+    def type_parameter(spec: dict) -> list[list[str]]:
+        parameter = next(p for p in spec["audit_log_parameters"] if p["name"] == "type")
+        return [parameter["schema"]["enum"]]
+
+    check_published_enums("socket", "socket.json", type_parameter, SOCKET_EVENT_TYPES)

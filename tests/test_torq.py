@@ -23,6 +23,7 @@ from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator import FaultRule
 from tests.emulator.torq import CLIENT_ID, CLIENT_SECRET, TOKEN_PREFIX
+from tests.unified_cases import Case, check_documented_types, check_known_events
 
 STREAM = "torq_audit_log"
 KEY = "id"
@@ -451,3 +452,73 @@ def test_emulator_plays_the_documented_api(emulator) -> None:
     assert any(a.ts == b.ts for a, b in itertools.pairwise(events)), "ties exist"
     assert any("extra_data" not in e.item for e in events)
     assert emu.errors == []
+
+
+# ---------------------------------------------------------------- audit_events mapping
+
+#: Events patched as on the left become unified records holding what is on the right
+#: (the generic fields are checked on every one: tests/unified_cases.py).
+UNIFIED_CASES: list[Case] = [
+    (
+        {
+            "action": "Workflow edited",
+            "actor_type": "web_app",
+            "email": "ada@acme.example",
+            "actor_name": "Ada Lovelace",
+            "resource_id": "wf-1",
+            "resource_name": "Phishing triage",
+            "ip": "198.51.100.1",
+            "user_agent": "Mozilla/5.0",
+        },
+        {
+            "action": "Workflow edited",
+            "category": "resource",
+            "operation": "update",
+            "target_type": "workflow",
+            "target_id": "wf-1",
+            "target_name": "Phishing triage",
+            "actor_email": "ada@acme.example",
+            "actor_name": "Ada Lovelace",
+            "actor_type": "user",
+            "source_ip": "198.51.100.1",
+            "user_agent": "Mozilla/5.0",
+        },
+    ),
+    (
+        {"action": "API key deleted", "actor_type": "api_key", "email": ""},
+        {"category": "credential", "operation": "delete", "actor_type": "api_key"},
+    ),
+    (
+        {"action": "User logged in", "actor_type": "slack"},
+        {"category": "authentication", "operation": "login", "actor_type": "user"},
+    ),
+    (  # an action Torq does not document
+        {"action": "create_workflow"},
+        {"category": "other", "operation": "other", "target_type": None},
+    ),
+]
+
+
+def test_known_events_map_to_the_expected_unified_record(emulator) -> None:
+    check_known_events(
+        emulator, "torq", UNIFIED_CASES, organization=lambda ev: ev.item["account_id"]
+    )
+
+
+TORQ_ACTIONS: tuple[str, ...] = (
+    "User invited", "User accepted invitation", "User role updated", "User deleted",
+    "User logged in", "User logged out", "User switched accounts", "Workflow created",
+    "Workflow deleted", "Workflow updated", "Workflow published", "Workflow unpublished",
+    "Workflow edited", "Workflow reverted", "Workflow enabled", "Workflow disabled",
+    "Workspace variable created", "Workspace variable updated", "Workspace variable deleted",
+    "Email address added", "Email address removed", "Webhook added", "Webhook removed",
+    "Webhook authentication headers added", "Webhook authentication headers removed",
+    "Webhook authentication headers updated", "API key enabled", "API key deleted",
+    "Secret created", "Secret deleted", "Secret updated", "Integration created",
+    "Integration deleted", "Integration updated", "Custom step created", "Custom step deleted",
+    "Runner created", "Runner deleted", "IdP connection created", "IdP connection updated",
+)  # fmt: skip
+
+
+def test_every_documented_event_type_is_mapped() -> None:
+    check_documented_types("torq", TORQ_ACTIONS)

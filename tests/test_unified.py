@@ -25,101 +25,17 @@ from tap_auditlogs.unified import (
     UNKNOWN_ORGANIZATION,
 )
 from tests.conftest import REPO, run_tap, run_tap_cli, tap_config
+from tests.emulator import Emulator
+from tests.unified_cases import SCHEMA, STREAM, select
 
 if t.TYPE_CHECKING:
     from tests.conftest import TapRun
-    from tests.emulator.socketdev import EVENT_TYPES as SOCKET_EVENT_TYPES
-from tests.emulator import Emulator
-from tests.emulator.socketdev import EVENT_TYPES as SOCKET_EVENT_TYPES
 
-STREAM = "audit_events"
 PROVIDERS = {p.key: p for p in all_providers()}
 PROVIDER_STREAMS = {key: p.stream_class.name for key, p in PROVIDERS.items()}
-SCHEMA = json.loads((REPO / "tap_auditlogs" / "schemas" / "audit_events.json").read_text())
-#: The providers' published schemas, beside the clone (CI and the shared workspace).
-SPECS = REPO.parent / "shared" / "specs"
-
-# ---- documented event types (copies, so coverage is checked without ../shared) ---------
-# Socket: openapi.json `type` enum of getAuditLogEvents (SocketDev/socket-sdk-js, 2026-08).
-# ConfigCat: `AuditLogType` enum (configcat-publicapi-java-client api/openapi.yaml, 2026-08).
-SOCKET_TYPES: tuple[str, ...] = SOCKET_EVENT_TYPES  # the emulator keeps the copy
-
-CONFIGCAT_TYPES: tuple[str, ...] = (
-    "productCreated", "productChanged", "productDeleted", "productsReordered",
-    "productPreferencesUpdated", "teamMemberInvited", "teamMemberInvitationRevoked",
-    "teamMemberJoined", "teamMemberPermissionGroupChanged", "teamMemberRemoved", "teamMemberLeft",
-    "teamMemberInvitationChanged", "teamMemberInvitationResent", "teamMemberInvitationRejected",
-    "teamMemberAddedToProduct", "configCreated", "configChanged", "configDeleted",
-    "configsReordered", "environmentCreated", "environmentChanged", "environmentDeleted",
-    "environmentsReordered", "settingCreated", "settingChanged", "settingDeleted",
-    "settingsReordered", "predefinedVariationsChanged", "settingConvertedToPredefinedVariations",
-    "settingConvertedToFreeFormValues", "settingValueChanged", "webHookCreated", "webHookChanged",
-    "webHookDeleted", "permissionGroupCreated", "permissionGroupChanged",
-    "permissionGroupDeleted", "permissionGroupDefault", "apiKeyAdded", "apiKeyRemoved",
-    "integrationAdded", "integrationChanged", "integrationRemoved", "apiKeyConnected",
-    "integrationLinkAdded", "integrationLinkRemoved", "organizationAdded", "organizationChanged",
-    "organizationSubscriptionTypeChanged", "organizationAdminChanged", "organizationAdminLeft",
-    "twoFactorDisabledForMember", "tagAdded", "tagChanged", "tagRemoved", "settingTagAdded",
-    "settingTagRemoved", "publicApiAccessTokenAdded", "publicApiAccessTokenRemoved",
-    "domainAdded", "domainVerified", "domainRemoved", "autoProvisioningConfigurationChanged",
-    "samlIdpConfigurationAdded", "samlIdpConfigurationRemoved", "samlIdpConfigurationUpdated",
-    "autoProvisioningEnabledChanged", "organizationMemberJoined",
-    "organizationMemberProductJoinRequested", "organizationMemberProductJoinRequestRejected",
-    "organizationMemberProductJoinRequestApproved", "organizationMemberRemoved",
-    "codeReferencesUploaded", "codeReferenceDeleted", "codeReferenceStaleBranchDeleted",
-    "segmentCreated", "segmentChanged", "segmentDeleted", "webhookSigningKeyDeleted",
-    "webhookSigningKeyCreated", "userProvisioningConfigurationChanged",
-    "syncGroupProvisioningRuleChanged", "syncGroupsReordered", "syncUserProvisioningEnabled",
-    "syncUserProvisioningDisabled", "userEmailChanged", "userFullNameChanged", "userDisabled",
-    "awsConnected", "awsDisconnected", "userEnabled", "syncUserDeleted", "syncGroupDeleted",
-    "proxyConfigurationCreated", "proxyConfigurationChanged", "proxyConfigurationDeleted",
-    "proxyConfigurationSecretRegenerated", "proxyNotificationSettingsUpdated",
-    "proxyNotificationSettingsDeleted", "proxyNotificationSigningKeyAdded",
-    "proxyNotificationSigningKeyDeleted", "changeRequestCreated", "changeRequestUpdated",
-    "changeRequestSettingValuesUpdated", "changeRequestSettingValueRebased",
-    "changeRequestApproved", "changeRequestApprovalDismissed", "changeRequestApplied",
-    "changeRequestAppliedOnSchedule", "changeRequestClosed", "changeRequestNeedsAttention",
-    "changeRequestCommentAdded", "changeRequestCommentEdited", "changeRequestCommentDeleted",
-    "changeRequestSettingDeleted", "changeRequestNeedsAttentionFixed",
-    "changeRequestOwnershipClaimed"
-)  # fmt: skip
-
-# Torq: the event list of developers.torq.io/apidocs/resources-audit-logs (the stored copy
-# ends here). Nirvana Labs: the one action its docs name (`resource.verb` grammar).
-TORQ_ACTIONS: tuple[str, ...] = (
-    "User invited", "User accepted invitation", "User role updated", "User deleted",
-    "User logged in", "User logged out", "User switched accounts", "Workflow created",
-    "Workflow deleted", "Workflow updated", "Workflow published", "Workflow unpublished",
-    "Workflow edited", "Workflow reverted", "Workflow enabled", "Workflow disabled",
-    "Workspace variable created", "Workspace variable updated", "Workspace variable deleted",
-    "Email address added", "Email address removed", "Webhook added", "Webhook removed",
-    "Webhook authentication headers added", "Webhook authentication headers removed",
-    "Webhook authentication headers updated", "API key enabled", "API key deleted",
-    "Secret created", "Secret deleted", "Secret updated", "Integration created",
-    "Integration deleted", "Integration updated", "Custom step created", "Custom step deleted",
-    "Runner created", "Runner deleted", "IdP connection created", "IdP connection updated",
-)  # fmt: skip
-NIRVANA_ACTIONS: tuple[str, ...] = ("vm.created",)
-
-DOCUMENTED = {
-    "socket": SOCKET_TYPES,
-    "configcat": CONFIGCAT_TYPES,
-    "torq": TORQ_ACTIONS,
-    "nirvana": NIRVANA_ACTIONS,
-}
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def select(config: dict, streams: t.Collection[str]) -> dict:
-    """The discovered catalog with exactly ``streams`` selected."""
-    catalog = TapAuditLogs(config=config).catalog_dict
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
 
 
 def covering_start(emu: Emulator) -> str:
@@ -145,207 +61,15 @@ def provider_messages(run: TapRun, kind: str) -> list[dict]:
 
 # ------------------------------------------------------------- each provider's mapping
 
-#: provider -> [(what the event is patched with, what its unified record must hold)].
-#: The generic checks (provider, event_id, occurred_at, organization, raw) run on every one.
-CASES: dict[str, list[tuple[dict, dict]]] = {
-    "socket": [
-        (
-            {
-                "type": "createApiToken",
-                "user_id": "u-17",
-                "user_email": "ada@acme.example",
-                "ip_address": "203.0.113.7",
-                "country_code": "DE",
-                "user_agent": "curl/8.5",
-                "status_code": 200,
-            },
-            {
-                "action": "createApiToken",
-                "category": "credential",
-                "operation": "create",
-                "target_type": "api_token",
-                "actor_id": "u-17",
-                "actor_email": "ada@acme.example",
-                "actor_name": None,
-                "actor_type": "user",
-                "source_ip": "203.0.113.7",
-                "country_code": "DE",
-                "user_agent": "curl/8.5",
-                "status_code": 200,
-            },
-        ),
-        (  # Socket spells SSO types oddly in responses; "" is null
-            {"type": "sSOLoginCompleted", "ip_address": "", "country_code": None},
-            {"category": "authentication", "operation": "login", "source_ip": None},
-        ),
-        (
-            {"type": "userSignedOut", "user_id": None, "user_email": ""},
-            {"operation": "logout", "actor_type": "unknown", "actor_email": None},
-        ),
-        (  # organization_id is nullable: the org slug names the organization then
-            {"type": "revokeApiToken", "organization_id": None},
-            {"category": "credential", "operation": "delete"},
-        ),
-        (
-            {"type": "teleportRepository"},
-            {"category": "other", "operation": "other", "target_type": None},
-        ),
-    ],
-    "configcat": [
-        (
-            {
-                "auditLogTypeEnum": "settingValueChanged",
-                "auditLogType": "Setting value changed",
-                "userEmail": "ada@acme.example",
-                "userName": "Ada Lovelace",
-                "actionTarget": "isAwesomeFeatureEnabled",
-            },
-            {
-                "action": "settingValueChanged",
-                "category": "configuration",
-                "operation": "update",
-                "target_type": "feature_flag",
-                "target_name": "isAwesomeFeatureEnabled",
-                "actor_email": "ada@acme.example",
-                "actor_name": "Ada Lovelace",
-                "actor_id": None,
-                "actor_type": "user",
-                "source_ip": None,
-                "status_code": None,
-            },
-        ),
-        (  # an older item with the label only
-            {"auditLogTypeEnum": None, "auditLogType": "Public API access token added"},
-            {"action": "Public API access token added", "category": "credential"},
-        ),
-        (
-            {"auditLogTypeEnum": "teamMemberInvited", "userEmail": None, "userName": ""},
-            {"category": "membership", "operation": "create", "actor_type": "unknown"},
-        ),
-        (  # dropped from the 2026 enum
-            {"auditLogTypeEnum": "productOwnershipTransferred"},
-            {"category": "other", "operation": "other"},
-        ),
-    ],
-    "torq": [
-        (
-            {
-                "action": "Workflow edited",
-                "actor_type": "web_app",
-                "email": "ada@acme.example",
-                "actor_name": "Ada Lovelace",
-                "resource_id": "wf-1",
-                "resource_name": "Phishing triage",
-                "ip": "198.51.100.1",
-                "user_agent": "Mozilla/5.0",
-            },
-            {
-                "action": "Workflow edited",
-                "category": "resource",
-                "operation": "update",
-                "target_type": "workflow",
-                "target_id": "wf-1",
-                "target_name": "Phishing triage",
-                "actor_email": "ada@acme.example",
-                "actor_name": "Ada Lovelace",
-                "actor_type": "user",
-                "source_ip": "198.51.100.1",
-                "user_agent": "Mozilla/5.0",
-            },
-        ),
-        (
-            {"action": "API key deleted", "actor_type": "api_key", "email": ""},
-            {"category": "credential", "operation": "delete", "actor_type": "api_key"},
-        ),
-        (
-            {"action": "User logged in", "actor_type": "slack"},
-            {"category": "authentication", "operation": "login", "actor_type": "user"},
-        ),
-        (  # an action Torq does not document
-            {"action": "create_workflow"},
-            {"category": "other", "operation": "other", "target_type": None},
-        ),
-    ],
-    "nirvana": [
-        (
-            {
-                "action": "vm.created",
-                "actor": {"id": "u-1", "name": "Ada Lovelace", "type": "user"},
-                "target": {"id": "vm-1", "type": "vm"},
-                "client_ip": "198.51.100.9",
-                "status_code": 201,
-                "user_agent": "nirvana-go/1.52.0",
-            },
-            {
-                "action": "vm.created",
-                "category": "resource",
-                "operation": "create",
-                "target_type": "vm",
-                "target_id": "vm-1",
-                "actor_id": "u-1",
-                "actor_name": "Ada Lovelace",
-                "actor_type": "user",
-                "source_ip": "198.51.100.9",
-                "status_code": 201,
-                "user_agent": "nirvana-go/1.52.0",
-                "organization_id": UNKNOWN_ORGANIZATION,
-            },
-        ),
-        (  # no target: its type comes from the action's grammar
-            {
-                "action": "api_key.deleted",
-                "actor": {"id": "k-1", "name": None, "type": "api_key"},
-                "target": None,
-            },
-            {
-                "category": "credential",
-                "operation": "delete",
-                "target_type": "api_key",
-                "target_id": None,
-                "actor_type": "api_key",
-                "actor_name": None,
-            },
-        ),
-        (
-            {"action": "organization.updated"},
-            {"category": "configuration", "operation": "update"},
-        ),
-        ({"action": "vm.teleported"}, {"category": "resource", "operation": "other"}),
-        ({"action": "quota exceeded"}, {"category": "other", "operation": "other"}),
-    ],
-}
 
-#: The organization each provider's unified record names, from the served item.
-ORGANIZATION = {
-    "socket": lambda ev: ev.item["organization_id"] or ev.org,
-    "configcat": lambda ev: ev.org,
-    "torq": lambda ev: ev.item["account_id"],
-    "nirvana": lambda ev: UNKNOWN_ORGANIZATION,
-}
-
-
-@pytest.mark.parametrize("provider", sorted(CASES))
-def test_known_events_map_to_the_expected_unified_record(emulator, provider: str) -> None:
-    emu = emulator(providers=(provider,), seed=61, events_per_org=5)
-    org = emu.provider(provider).orgs[0]
-    added = emu.add_events(provider, org, len(CASES[provider]))
-    for event, (patch, _) in zip(added, CASES[provider], strict=True):
-        event.item.update(patch)  # served from here on
-    config = tap_config(emu)
-    run = run_tap(config, catalog=select(config, {STREAM}))
-    assert run.exit_code == 0
-    assert provider_messages(run, "RECORD") == []
-    unified = {r["event_id"]: r for r in run.records(STREAM)}
-    for event, (_, expected) in zip(added, CASES[provider], strict=True):
-        row = unified[event.id]
-        assert row["provider"] == provider
-        assert row["occurred_at"] == event.ts.replace("+00:00", "Z")
-        assert row["raw"] == event.item, "raw is the record exactly as served"
-        assert row["organization_id"] == expected.get(
-            "organization_id", ORGANIZATION[provider](event)
-        )
-        assert {key: row[key] for key in expected} == expected, expected
-        assert set(row) == set(SCHEMA["properties"]) - {"ocsf"}
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_each_provider_tests_its_own_mapping(provider: str) -> None:
+    """Each provider's test file holds its known events and documented types and checks
+    them with tests/unified_cases.py: a new provider brings its own."""
+    module = PROVIDERS[provider].stream_class.__module__.split(".")[2]
+    text = (REPO / "tests" / f"test_{module}.py").read_text()
+    assert "check_known_events(" in text, f"tests/test_{module}.py"
+    assert "check_documented_types(" in text, f"tests/test_{module}.py"
 
 
 def test_organization_names_come_from_the_records_or_discovery(emulator) -> None:
@@ -503,55 +227,6 @@ def test_killed_runs_with_only_audit_events_lose_no_event(emulator, tmp_path, se
 # ------------------------------------------------------------------ taxonomy coverage
 
 
-@pytest.mark.parametrize("provider", sorted(DOCUMENTED))
-def test_every_documented_event_type_is_mapped(provider: str) -> None:
-    mapping = PROVIDERS[provider].unified
-    assert mapping is not None
-    missing = [name for name in DOCUMENTED[provider] if not mapping.is_mapped(name)]
-    assert missing == [], f"{provider}: no mapping for {missing}"
-    if provider == "socket":  # responses spell the types lowerCamel
-        assert all(mapping.is_mapped(name[:1].lower() + name[1:]) for name in SOCKET_TYPES)
-
-
-def _enums(spec: object, found: list[list[str]]) -> list[list[str]]:
-    """Every ``enum`` list in a JSON document."""
-    if isinstance(spec, dict):
-        for key, value in spec.items():
-            if key == "enum" and isinstance(value, list):
-                found.append(value)
-            else:
-                _enums(value, found)
-    elif isinstance(spec, list):
-        for value in spec:
-            _enums(value, found)
-    return found
-
-
-@pytest.mark.parametrize(
-    ("provider", "spec_file"), [("socket", "socket.json"), ("configcat", "configcat.json")]
-)
-def test_published_enums_are_mapped_and_copied(provider: str, spec_file: str) -> None:
-    path = SPECS / spec_file
-    if not path.is_file():
-        pytest.skip(
-            f"{path} is missing (../shared/specs beside the clone); "
-            "the copies in this file are checked instead"
-        )
-    spec = json.loads(path.read_text())
-    if provider == "socket":
-        parameter = next(p for p in spec["audit_log_parameters"] if p["name"] == "type")
-        enums = [parameter["schema"]["enum"]]
-    else:
-        enums = [values for values in _enums(spec, []) if "settingValueChanged" in values]
-    assert enums, f"no event-type enum found in {path}"
-    mapping = PROVIDERS[provider].unified
-    assert mapping is not None
-    for values in enums:
-        missing = [name for name in values if not mapping.is_mapped(name)]
-        assert missing == [], f"{provider}: {path.name} has types without a mapping: {missing}"
-        assert set(values) == set(DOCUMENTED[provider]), "refresh the copy in this file"
-
-
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
 def test_tables_use_the_taxonomy_and_unknown_types_are_other(provider: str) -> None:
     mapping = PROVIDERS[provider].unified
@@ -564,16 +239,6 @@ def test_tables_use_the_taxonomy_and_unknown_types_are_other(provider: str) -> N
     assert mapping.classify("definitelyNotAnEventType") == OTHER
     assert mapping.classify("") == OTHER
     assert mapping.classify(None) == OTHER
-
-
-def test_nirvana_reads_the_resource_verb_grammar() -> None:
-    mapping = PROVIDERS["nirvana"].unified
-    assert mapping is not None
-    assert mapping.classify("volume.deleted") == ("resource", "delete", "volume")
-    assert mapping.classify("api_key.created") == ("credential", "create", "api_key")
-    assert mapping.classify("vm.restarted") == ("resource", "execute", "vm")
-    assert mapping.classify("gadget.created") == ("other", "create", "gadget")
-    assert mapping.classify("nodots") == OTHER
 
 
 # ------------------------------------------------------------------ discovery, maps, OCSF

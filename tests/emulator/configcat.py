@@ -15,14 +15,15 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import random
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
-from .provider import ApiRequest, Provider, Response, Route, TruthEvent, utcnow
+from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, utcnow
 from .scenario import COMMON_SWITCHES, Switch
 
 USERNAME = "configcat_emulator_user"
@@ -74,6 +75,8 @@ class ConfigCatProvider(Provider):
     """ConfigCat's organizations and organization audit-log routes (v2 and v1)."""
 
     name = "configcat"
+    one_org: ClassVar[Mapping[str, Any]] = {"configcat_orgs": ORG_IDS[:1]}
+    first_data_request = 2  # 1: GET /v1/organizations
     api_root = ""
     switches = {
         **COMMON_SWITCHES,
@@ -306,6 +309,16 @@ class ConfigCatProvider(Provider):
             return Response(200, {"data": [dict(ev.item) for ev in events[:size]], "paging": None})
         chunk = events[(page - 1) * size : page * size]
         return Response(200, {"data": [dict(ev.item) for ev in chunk], "paging": paging})
+
+    @classmethod
+    def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
+        """Two organizations, read in windows of 3, 7 or 30 days."""
+        days = rng.choice((3, 7, 30))
+        return Chaos(
+            switches={"configcat_orgs": ORG_IDS[:2]},
+            settings={"window_days": days},
+            what=f"window {days}d",
+        )
 
 
 _STAMP = re.compile(

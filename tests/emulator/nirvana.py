@@ -23,13 +23,14 @@ import base64
 import binascii
 import calendar
 import hashlib
+import random
 import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from .provider import ApiRequest, Provider, Response, Route, TruthEvent
+from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
 from .scenario import COMMON_SWITCHES, Switch
 
 API_KEY = "nirvana_emulator_api_key_do_not_leak"
@@ -96,6 +97,7 @@ class NirvanaProvider(Provider):
     """Nirvana Labs' audit log of the API key's organization."""
 
     name = "nirvana"
+    resume_bound = 100  # one page
     api_root = ""
     switches = {
         **COMMON_SWITCHES,
@@ -222,6 +224,14 @@ class NirvanaProvider(Provider):
         if self.opt("total_count"):
             pagination["total_count"] = len(ordered)
         return Response(200, {"items": items, "pagination": pagination})
+
+    @classmethod
+    def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
+        """Filters honoured or ignored, in any order."""
+        filters = rng.choice(("honoured", "honoured", "ignored"))
+        order = rng.choice(("desc", "desc", "asc", "random"))
+        switches = {"nirvana_filters": filters, "nirvana_order": order}
+        return Chaos(switches=switches, what=f"nirvana {filters}/{order}")
 
 
 def rfc3339_nano(at: datetime) -> str:

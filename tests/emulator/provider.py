@@ -158,6 +158,16 @@ class Host(Protocol):
         ...
 
 
+@dataclass
+class Chaos:
+    """What one chaos seed varies for one provider (``Provider.chaos``; tests/test_chaos.py)."""
+
+    switches: dict[str, Any] = field(default_factory=dict)  # scenario switches
+    settings: dict[str, Any] = field(default_factory=dict)  # the tap's settings block
+    slow_s: float | None = None  # the delay of its slowed answers (None: the seed's)
+    what: str = ""  # a few words for the seed's description line
+
+
 class Provider:
     """Base class of one emulated API."""
 
@@ -165,6 +175,16 @@ class Provider:
     api_root: ClassVar[str] = ""  # base URL for the tap = emulator URL + "/" + name + api_root
     switches: ClassVar[Mapping[str, Switch]] = COMMON_SWITCHES
     routes: ClassVar[Sequence[Route]] = ()
+
+    # ---- what the fault and chaos tests need to know (tests/test_chaos.py) ----------------
+    #: Switches that leave one organization and several pages (the fault tests' log).
+    one_org: ClassVar[Mapping[str, Any]] = {}
+    #: The request that fetches the first data page of that log (1, unless the tap first
+    #: lists the organizations or fetches a token).
+    first_data_request: ClassVar[int] = 1
+    #: Records the tap may emit again after resuming from any STATE: a page of a read
+    #: that checkpoints page by page (None: no such bound, e.g. whole time windows).
+    resume_bound: ClassVar[int | None] = None
 
     def __init__(self, scenario: Scenario, host: Host) -> None:
         self.scenario = scenario
@@ -202,6 +222,11 @@ class Provider:
     def tap_config(self, base_url: str) -> dict[str, Any]:
         """The tap's settings block for this provider at `base_url`."""
         return {**self.credentials(), "base_url": base_url}
+
+    @classmethod
+    def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
+        """The uncertain behaviours a chaos seed draws for this provider (none by default)."""
+        return Chaos()
 
     # ---- provided -------------------------------------------------------------------------
     def opt(self, key: str) -> Any:

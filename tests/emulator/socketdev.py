@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
-from .provider import ApiRequest, Provider, Response, Route, TruthEvent, iso_ms
+from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, iso_ms
 from .scenario import COMMON_SWITCHES, Switch
 
 TOKEN = "sktsec_emulator_token_do_not_leak_7f3a9c"
@@ -116,6 +117,9 @@ class SocketProvider(Provider):
     """Socket's audit log, organizations and quota routes."""
 
     name = "socket"
+    one_org: ClassVar[Mapping[str, Any]] = {"socket_orgs": ("acme",)}
+    first_data_request = 2  # 1: GET /organizations
+    resume_bound = 100  # one page
     api_root = "/v0"
     switches = {
         **COMMON_SWITCHES,
@@ -265,6 +269,17 @@ class SocketProvider(Provider):
         following = NEXT_PAGES[self.opt("next_page")](page)
         tail = {"nextPage": following} if more else END_MARKERS[self.opt("end_marker")](page)
         return Response(200, {"results": results, **tail})
+
+    @classmethod
+    def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
+        """Two organizations, any order the docs allow or not, any end-of-log marker."""
+        order = rng.choice(("desc", "desc", "desc", "random"))
+        switches = {
+            "socket_orgs": ("acme", "globex"),
+            "socket_order": order,
+            "socket_end_marker": rng.choice(("null", "missing", "zero", "empty_results")),
+        }
+        return Chaos(switches=switches, what=f"socket {order}")
 
 
 def _int(text: str) -> int | None:

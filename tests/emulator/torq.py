@@ -16,18 +16,19 @@ import base64
 import binascii
 import calendar
 import hashlib
+import random
 import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 import orjson
 
-from .provider import ApiRequest, Provider, Response, Route, TruthEvent
+from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
 from .scenario import COMMON_SWITCHES, Switch
 
 CLIENT_ID = "torq_emulator_client_id"
@@ -134,6 +135,9 @@ class TorqProvider(Provider):
     """Torq's token endpoint, audit-log route and the login page an expired token lands on."""
 
     name = "torq"
+    one_org: ClassVar[Mapping[str, Any]] = {"torq_events_per_org": 1500}
+    first_data_request = 2  # 1: POST /v1/auth/token
+    resume_bound = 500  # one page
     api_root = "/public"
     switches = {
         **COMMON_SWITCHES,
@@ -343,6 +347,20 @@ class TorqProvider(Provider):
             if not page and self.opt("end_marker") == "missing":
                 del body["audit_logs"]
         return Response(200, body)
+
+    @classmethod
+    def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
+        """Several pages of 500; tokens that stop working after a fraction of a second (302,
+        renewed and retried), and with expires_in 1 are also renewed before they run out.
+        Its answers stay faster than its tokens live: a token dead on arrival twice in a
+        row is a broken token endpoint (reported as such), not something to retry."""
+        ttl, dies = rng.choice((1, 3600)), round(rng.uniform(0.05, 0.2), 2)
+        switches = {
+            "torq_events_per_org": events_per_org * 20,
+            "torq_token_ttl_s": ttl,
+            "torq_token_dies_after_s": dies,
+        }
+        return Chaos(switches=switches, slow_s=0.01, what=f"torq token ttl {ttl}s dies {dies}s")
 
 
 PROVIDER = TorqProvider

@@ -1,0 +1,121 @@
+"""Checks of one provider's ``audit_events`` mapping, called from its own test file
+(``tests/test_<provider>.py``), so a new provider brings its cases with it.
+
+* ``check_known_events``: events patched to known shapes, read over HTTP from the
+  emulator, become the unified records the provider's table promises.
+* ``check_documented_types``: every event type the provider documents is mapped.
+* ``check_published_enums``: the provider's published schema (``../shared/specs`` beside
+  the clone, when present) lists exactly the copied types, all mapped.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+
+from tap_auditlogs.providers import all_providers
+from tap_auditlogs.tap import TapAuditLogs
+from tests.conftest import REPO, run_tap, tap_config
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from tests.emulator.provider import TruthEvent
+
+STREAM = "audit_events"
+SCHEMA = json.loads((REPO / "tap_auditlogs" / "schemas" / "audit_events.json").read_text())
+#: The providers' published schemas, beside the clone (CI and the shared workspace).
+SPECS = REPO.parent / "shared" / "specs"
+#: (what an event is patched with, what its unified record must hold)
+Case = tuple[dict, dict]
+
+
+def select(config: dict, streams: t.Collection[str]) -> dict:
+    """The discovered catalog with exactly ``streams`` selected."""
+    catalog = TapAuditLogs(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
+def _mapping(provider: str) -> t.Any:
+    mapping = next(p for p in all_providers() if p.key == provider).unified
+    assert mapping is not None, f"{provider} does not feed audit_events"
+    return mapping
+
+
+def check_known_events(
+    emulator: t.Any,
+    provider: str,
+    cases: list[Case],
+    organization: Callable[[TruthEvent], str],
+) -> None:
+    """Each case's event, patched and served, becomes a unified record holding what the
+    case expects; the generic fields (provider, event_id, occurred_at, the organization
+    ``organization`` names, raw) are checked on every one."""
+    emu = emulator(providers=(provider,), seed=61, events_per_org=5)
+    org = emu.provider(provider).orgs[0]
+    added = emu.add_events(provider, org, len(cases))
+    for event, (patch, _) in zip(added, cases, strict=True):
+        event.item.update(patch)  # served from here on
+    config = tap_config(emu)
+    run = run_tap(config, catalog=select(config, {STREAM}))
+    assert run.exit_code == 0
+    assert [m for m in run.messages if m["type"] == "RECORD" and m["stream"] != STREAM] == []
+    unified = {r["event_id"]: r for r in run.records(STREAM)}
+    for event, (_, expected) in zip(added, cases, strict=True):
+        row = unified[event.id]
+        assert row["provider"] == provider
+        assert row["occurred_at"] == event.ts.replace("+00:00", "Z")
+        assert row["raw"] == event.item, "raw is the record exactly as served"
+        assert row["organization_id"] == expected.get("organization_id", organization(event))
+        assert {key: row[key] for key in expected} == expected, expected
+        assert set(row) == set(SCHEMA["properties"]) - {"ocsf"}
+
+
+def check_documented_types(provider: str, documented: Iterable[str]) -> None:
+    """Every documented event type has a mapping."""
+    mapping = _mapping(provider)
+    missing = [name for name in documented if not mapping.is_mapped(name)]
+    assert missing == [], f"{provider}: no mapping for {missing}"
+
+
+def check_published_enums(
+    provider: str,
+    spec_file: str,
+    enums_of: Callable[[t.Any], list[list[str]]],
+    documented: Iterable[str],
+) -> None:
+    """The enums ``enums_of`` finds in the published spec are all mapped and equal the copy."""
+    path = SPECS / spec_file
+    if not path.is_file():
+        pytest.skip(
+            f"{path} is missing (../shared/specs beside the clone); "
+            "the copies in this file are checked instead"
+        )
+    enums = enums_of(json.loads(path.read_text()))
+    assert enums, f"no event-type enum found in {path}"
+    mapping = _mapping(provider)
+    for values in enums:
+        missing = [name for name in values if not mapping.is_mapped(name)]
+        assert missing == [], f"{provider}: {path.name} has types without a mapping: {missing}"
+        assert set(values) == set(documented), "refresh the copy in the provider's test file"
+
+
+def enums_in(spec: object, found: list[list[str]] | None = None) -> list[list[str]]:
+    """Every ``enum`` list in a JSON document."""
+    found = [] if found is None else found
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == "enum" and isinstance(value, list):
+                found.append(value)
+            else:
+                enums_in(value, found)
+    elif isinstance(spec, list):
+        for value in spec:
+            enums_in(value, found)
+    return found
