@@ -57,8 +57,8 @@ def print_notes() -> None:
     """What ``emu s``, ``net s`` and ``cpu s`` mean (throughput, latency and scale tables)."""
     print(
         "\nemu s: time the in-process emulator spent answering this run's requests (it filters"
-        "\nand sorts an organisation's whole event list for every page, so it grows with the"
-        "\ndata); net s = wall s - emu s, the client's own share. cpu s: user+system time of"
+        "\nand sorts an organisation's events once per distinct query, then serves each page"
+        "\nas a slice); net s = wall s - emu s, the client's own share. cpu s: user+system time of"
         "\nthe measured process (os.wait4). Ratios are medians of per-round ratios."
     )
 
