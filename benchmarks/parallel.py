@@ -19,7 +19,7 @@ from typing import Any
 from harness import Bench, Run, is_page, shuffled_rounds
 from report import ratio_text, table
 from stats import median, per_round, spread, vs_bound
-from timed_emulator import FALLBACK_RATE_LIMITS, Stream, TimedEmulator, emulator_rate_limits
+from timed_emulator import Stream, TimedEmulator, emulator_rate_limits
 
 DEFAULT_EVENTS = 2_000
 PARALLEL_TARGET = 0.35  # issue #9: parallel backfill within 0.35x the sequential lower bound
@@ -35,7 +35,7 @@ def provider_figures(emu: TimedEmulator, provider: str) -> dict[str, Any]:
     pages = sum(1 for r in log if is_page(r))
     org_lists = sum(1 for r in log if r.path.rstrip("/").endswith("/organizations"))
     tokens = sum(1 for r in log if "token" in r.path.lower())
-    limit = emu.rate_limits.get(provider) or FALLBACK_RATE_LIMITS.get(provider)
+    limit = emu.rate_limits.get(provider) or (emulator_rate_limits() or {}).get(provider)
     window_s = float(limit[1]) if limit else 1.0
     return {
         "requests": len(log),

@@ -21,12 +21,7 @@ import baseline
 
 from tap_auditlogs.providers import all_providers
 from tests.emulator import Emulator, Scenario
-from tests.emulator import scenario as scenario_module
 from tests.emulator.registry import available_providers
-
-#: The providers' published request-rate limits, (max requests, window s), used when the
-#: emulator does not export its own ``DOCUMENTED_RATE_LIMITS`` (issue #9's figures).
-FALLBACK_RATE_LIMITS: dict[str, tuple[int, float]] = {"socket": (600, 60.0), "torq": (50, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -98,8 +93,8 @@ def emulator_rate_limits() -> dict[str, tuple[int, float]] | None:
     """The documented limits the emulator can enforce; None if it has no ``rate_limits``."""
     if "rate_limits" not in {f.name for f in fields(Scenario)}:
         return None
-    documented = getattr(scenario_module, "DOCUMENTED_RATE_LIMITS", None)
-    return dict(documented) if documented else dict(FALLBACK_RATE_LIMITS)
+    limits = {name: getattr(cls, "rate_limit", None) for name, cls in available_providers().items()}
+    return {name: limit for name, limit in limits.items() if limit is not None}
 
 
 def _provider_of(target: str) -> str:

@@ -22,8 +22,8 @@ import jsonschema
 import pytest
 import requests
 
+from tap_auditlogs.providers import all_providers
 from tests.emulator import (
-    DOCUMENTED_RATE_LIMITS,
     SOCKET_TOKEN,
     Emulator,
     FaultRule,
@@ -31,6 +31,7 @@ from tests.emulator import (
     Scenario,
     TruthEvent,
     available_providers,
+    documented_rate_limits,
 )
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS
 from tests.emulator.configcat import ConfigCatProvider
@@ -776,8 +777,10 @@ def test_request_times_and_peak(make_emu: MakeEmu, http: requests.Session) -> No
 
 
 def test_rate_limit_429_and_recovery(make_emu: MakeEmu, http: requests.Session) -> None:
-    assert set(DOCUMENTED_RATE_LIMITS) <= set(available_providers())
-    assert DOCUMENTED_RATE_LIMITS == {"socket": (600, 60.0), "torq": (50, 1.0)}
+    declared = {p.key: p.stream_class.rate_limit for p in all_providers()}
+    assert documented_rate_limits() == {k: v for k, v in declared.items() if v is not None}, (
+        "the emulator enforces the limits the tap keeps"
+    )
     emu = make_emu(events_per_org=5, rate_limits={"socket": (3, 0.6)})
     assert [_audit(emu, http, "globex").status_code for _ in range(3)] == [200] * 3
     over = _audit(emu, http, "globex")

@@ -8,12 +8,16 @@ Start one with ``with Emulator(Scenario(seed=1, socket_order="asc")) as emu:``, 
 from .core import Emulator, RequestRecord
 from .faults import FAULT_KINDS, FaultKind, FaultRule
 from .provider import ApiRequest, Provider, QuotaStatus, Response, Route, TruthEvent
-from .registry import available_providers, register_provider, unregister_provider
-from .scenario import DOCUMENTED_RATE_LIMITS, QuotaRule, Scenario, Switch
+from .registry import (
+    available_providers,
+    documented_rate_limits,
+    register_provider,
+    unregister_provider,
+)
+from .scenario import QuotaRule, Scenario, Switch
 from .socketdev import TOKEN as SOCKET_TOKEN
 
 __all__ = [
-    "DOCUMENTED_RATE_LIMITS",
     "FAULT_KINDS",
     "SOCKET_TOKEN",
     "ApiRequest",
@@ -30,6 +34,7 @@ __all__ = [
     "Switch",
     "TruthEvent",
     "available_providers",
+    "documented_rate_limits",
     "register_provider",
     "unregister_provider",
 ]

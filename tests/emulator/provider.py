@@ -176,6 +176,9 @@ class Provider:
     switches: ClassVar[Mapping[str, Switch]] = COMMON_SWITCHES
     routes: ClassVar[Sequence[Route]] = ()
 
+    #: The published request-rate limit: (max requests, per window seconds); None: none.
+    rate_limit: ClassVar[tuple[int, float] | None] = None
+
     # ---- what the fault and chaos tests need to know (tests/test_chaos.py) ----------------
     #: Switches that leave one organization and several pages (the fault tests' log).
     one_org: ClassVar[Mapping[str, Any]] = {}

@@ -54,3 +54,13 @@ def available_providers() -> dict[str, type[Provider]]:
             raise RuntimeError(f"two providers claim the name {name!r}")
         found[name] = cls
     return found
+
+
+def documented_rate_limits() -> dict[str, tuple[int, float]]:
+    """Provider key -> its published rate limit (max requests, window seconds), for the
+    providers that publish one; `Scenario(rate_limits=...)` enforces them."""
+    return {
+        name: cls.rate_limit
+        for name, cls in available_providers().items()
+        if cls.rate_limit is not None
+    }

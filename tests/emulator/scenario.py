@@ -53,12 +53,8 @@ class QuotaRule:
     window_s: float = 3600.0
 
 
-# Published request-rate limits, by provider: (max requests, per window seconds).  Pass as
-# `Scenario(rate_limits=DOCUMENTED_RATE_LIMITS)` to enforce them (429 with Retry-After).
-DOCUMENTED_RATE_LIMITS: dict[str, tuple[int, float]] = {
-    "socket": (600, 60.0),  # Socket: 600 requests per minute
-    "torq": (50, 1.0),  # Torq: 50 requests per second
-}
+# Published request-rate limits are declared by each provider (`Provider.rate_limit`); pass
+# `Scenario(rate_limits=documented_rate_limits())` to enforce them (429 with Retry-After).
 
 
 def _check_rate_limits(value: Any) -> dict[str, tuple[int, float]]:
@@ -109,7 +105,7 @@ class Scenario:
     latency_s: float  # fixed delay added to every API response
     quota: dict[str, QuotaRule]  # provider -> quota window
     # provider -> (max requests, window s): a sliding window over the accepted requests, else
-    # 429 with Retry-After (empty: no limit).  See DOCUMENTED_RATE_LIMITS.
+    # 429 with Retry-After (empty: no limit).  See documented_rate_limits().
     rate_limits: dict[str, tuple[int, float]]
     switches: dict[str, Any]  # explicitly set provider switches, by `<provider>_<switch>`
     # NUL characters, undeclared fields, emoji/RTL, 70,000-character strings (awkward.py)

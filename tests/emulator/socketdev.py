@@ -119,6 +119,7 @@ class SocketProvider(Provider):
     name = "socket"
     one_org: ClassVar[Mapping[str, Any]] = {"socket_orgs": ("acme",)}
     first_data_request = 2  # 1: GET /organizations
+    rate_limit = (600, 60.0)  # 600 requests per minute
     resume_bound = 100  # one page
     api_root = "/v0"
     switches = {

@@ -137,6 +137,7 @@ class TorqProvider(Provider):
     name = "torq"
     one_org: ClassVar[Mapping[str, Any]] = {"torq_events_per_org": 1500}
     first_data_request = 2  # 1: POST /v1/auth/token
+    rate_limit = (50, 1.0)  # 50 requests per second
     resume_bound = 500  # one page
     api_root = "/public"
     switches = {
