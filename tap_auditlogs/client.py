@@ -16,7 +16,6 @@ strategy (``strategies.py``) fits its API.
 from __future__ import annotations
 
 import logging
-import threading
 import typing as t
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -171,7 +170,8 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
             return
         if not context and self.partitions is not None:
             return  # partitions could not be listed; that failure is reported already
-        reader = self.reader(context, self.state_of(context), DirectPages(self), self.checkpoint)
+        source = DirectPages(self, getattr(self.owner, "flush_messages", lambda: None))
+        reader = self.reader(context, self.state_of(context), source, self.checkpoint)
         records = 0
         try:
             for record in self.strategy.read(reader):
@@ -281,13 +281,9 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
     ) -> ApiResponse:
         """GET ``url`` with the tap's retry policy (api.py); the answer comes decoded.
 
-        On the main thread, what was read so far goes out first, so records never wait for
-        the network; a read-ahead ``worker`` sends within its request slots instead.
+        ``worker``: the read-ahead worker sending it, within its request slots (None: sent
+        now, from the main thread or the organization listing).
         """
-        if worker is None:
-            flush = getattr(self.owner, "flush_messages", None)
-            if flush is not None and threading.current_thread() is threading.main_thread():
-                flush()
         where = f"{self.describe(context)}: GET {urlsplit(url).path}"
         return self.api.get(where, url, params, parse=parse, worker=worker)
 

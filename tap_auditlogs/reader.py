@@ -75,13 +75,22 @@ class PageSource(t.Protocol):
 class DirectPages:
     """The main thread's pages: straight from the API, one after another, nothing ahead."""
 
-    def __init__(self, stream: t.Any) -> None:
-        """``stream``: an ``AuditLogStream`` (its ``pages`` run the page loop)."""
+    def __init__(self, stream: t.Any, flush: Callable[[], None] = lambda: None) -> None:
+        """``stream``: an ``AuditLogStream`` (its ``pages`` run the page loop); ``flush``
+        writes out what was read so far (the tap's buffered output)."""
         self.stream = stream
+        self.flush = flush
 
     def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
-        """The API's pages, fetched as they are read."""
-        return t.cast("Iterator[Page]", self.stream.pages(context, params, start_token))
+        """The API's pages, fetched as they are read; before each request, the records
+        read so far go out, so they never wait for the network."""
+        pages = self.stream.pages(context, params, start_token)
+        while True:
+            self.flush()
+            page = next(pages, None)
+            if page is None:
+                return
+            yield page
 
     def prefetch(self, context: Context, requests: list[Announced]) -> None:
         """Nothing is fetched ahead on the main thread."""

@@ -103,3 +103,20 @@ def test_direct_pages_fetch_nothing_ahead() -> None:
     direct.prefetch(None, [({}, None)])
     assert direct.split_points(None, Page([{"id": "x"}], next_token=1)) == []
     assert [p.records for p in direct.pages(None, {})] == [[{"id": "x"}]]
+
+
+def test_direct_pages_write_out_what_was_read_before_each_request() -> None:
+    """On the main thread, records read so far never wait for the network: the buffered
+    output is flushed before every page is fetched."""
+    events: list[str] = []
+
+    class Stream:
+        def pages(self, context: t.Any, params: dict, start_token: t.Any = None) -> Iterator:
+            for token in range(3):
+                events.append(f"fetch {token}")
+                yield Page([{"id": token}], token=token)
+
+    direct = DirectPages(Stream(), flush=lambda: events.append("flush"))
+    for page in direct.pages(None, {}):
+        events.append(f"read {page.token}")
+    assert events[:6] == ["flush", "fetch 0", "read 0", "flush", "fetch 1", "read 1"]
