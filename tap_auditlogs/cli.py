@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -31,6 +32,8 @@ if t.TYPE_CHECKING:
     import click
 
 #: The connection test (``--test``) answers within seconds: at most these retry settings.
+#: After SIGTERM/SIGINT, the state and the last lines get this long to go out (on_signal).
+SIGNAL_EXIT_DEADLINE_S = 10.0
 PROBE_LIMITS = {"max_retries": 2, "backoff_base_seconds": 0.5, "max_retry_wait": 10}
 
 
@@ -107,8 +110,14 @@ class CommandLineTap(TapHooks):
         """SIGTERM/SIGINT: write the state of what was emitted, then exit 128 + signal.
 
         The SDK exits 0, which tells an orchestrator the run succeeded. The workers stop
-        before their next request (``sync_all_or_fail``'s ``finally``).
+        before their next request (``sync_all_or_fail``'s ``finally``). A caller that
+        stopped reading our output (``meltano config test`` stops at the first RECORD,
+        then waits for the exit) would block these writes forever: the process ends
+        ``SIGNAL_EXIT_DEADLINE_S`` after the signal whatever is still being written.
         """
+        deadline = threading.Timer(SIGNAL_EXIT_DEADLINE_S, os._exit, args=(128 + signum,))
+        deadline.daemon = True
+        deadline.start()
         try:
             self.write_message(StateMessage(value=self.state))
             self.flush_messages()

@@ -20,6 +20,7 @@ import pytest
 
 from tap_auditlogs import parallel
 from tap_auditlogs.channel import RECORDS, STATE, Channel, MemoryBudget
+from tap_auditlogs.cli import SIGNAL_EXIT_DEADLINE_S
 from tap_auditlogs.instants import format_instant, instant_from_datetime
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.providers.socketdev import SocketAuditLogStream
@@ -292,6 +293,39 @@ def test_a_kill_while_ranges_are_read_ahead_loses_nothing(emulator) -> None:
     assert run.exit_code == 0
     assert truth - set(emitted) == set(), "no event lost"
     assert len(emitted) - len(truth) <= 2 * 500, "at most a page re-read per kill"
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_sigterm_from_a_caller_that_stopped_reading_still_ends_the_run(
+    emulator, tmp_path, concurrency: int
+) -> None:
+    """``meltano config test`` reads the tap's output (stderr merged into it) up to the
+    first RECORD, sends SIGTERM and waits for the exit without reading on. The tap's last
+    writes then meet a full pipe: it must still exit, within its deadline."""
+    emu = emulator(seed=40, socket_orgs=SOCKET_ORGS, events_per_org=3000)
+    config = tap_config(emu, start_date=start_of(emu), concurrency=concurrency)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [*TAP_COMMAND, "--config", str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if b'"type":"RECORD"' in line:
+                break
+        time.sleep(1.0)  # the tap fills the pipe and blocks on its next write
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        process.wait(timeout=SIGNAL_EXIT_DEADLINE_S + 20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + signal.SIGTERM
+    assert time.monotonic() - started < SIGNAL_EXIT_DEADLINE_S + 5
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
