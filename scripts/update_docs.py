@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import re
 import subprocess
 import sys
@@ -99,6 +100,7 @@ def capabilities() -> list[str]:
     return [str(capability.value) for capability in TapAuditLogs.capabilities]
 
 
+@functools.cache
 def placeholder_tap() -> TapAuditLogs:
     """The tap with every provider enabled by placeholder credentials (nothing is called)."""
     placeholder = {p.key: dict.fromkeys(p.required, "placeholder") for p in all_providers()}

@@ -37,14 +37,12 @@ class Progress:
         """Lines go to ``logger``, about ``label`` (``Socket org 'acme'``)."""
         self.logger = logger
         self.label = label
-        self.pages = 0
         self.records = 0
         self.started = time.monotonic()
         self.logged = 0.0
 
-    def page(self, records: int, left_in_pass: int | None) -> None:
-        """One more page of ``records`` read; ``left_in_pass``: the API's count, if told."""
-        self.pages += 1
+    def page(self, pages: int, records: int, left_in_pass: int | None) -> None:
+        """Page number ``pages`` read, with ``records``; ``left_in_pass``: the API's count."""
         self.records += records
         now = time.monotonic()
         if now - self.logged < PROGRESS_EVERY_SECONDS:
@@ -55,8 +53,8 @@ class Progress:
         self.logger.info(
             "%s: %d page%s, %d records read (%.0f/s)%s.",
             self.label,
-            self.pages,
-            "" if self.pages == 1 else "s",
+            pages,
+            "" if pages == 1 else "s",
             self.records,
             self.records / elapsed,
             left,

@@ -140,7 +140,7 @@ class PartitionReader:
             if self.progress is not None:
                 read_in_pass += len(page.records)
                 left = None if page.total is None else page.total - read_in_pass
-                self.progress.page(len(page.records), left)
+                self.progress.page(self.pages_read, len(page.records), left)
             yield page
 
     def push_back(self, params: dict, read: list[Page], rest: Iterator[Page]) -> None:

@@ -426,26 +426,40 @@ def test_a_broken_body_is_retried_and_the_pass_goes_on(emulator, provider: str, 
 def test_a_body_that_stays_broken_is_reported_and_the_next_run_reads_on(
     emulator, provider: str, kind: str
 ) -> None:
+    broken, errors, resume = _broken_for_good(emulator, provider, kind, seed=32, max_retries=2)
+    expected = "not valid JSON" if kind == "badjson" else "cut off"
+    assert any("gave up after 3 attempts" in e and expected in e for e in errors), errors
+    resume()
+    assert broken.records(STREAM_OF[provider]), "the first page was emitted before the failure"
+
+
+def _broken_for_good(
+    emulator: t.Any, provider: str, kind: str, *, seed: int, max_retries: int
+) -> tuple[TapRun, list[str], t.Callable[[], None]]:
+    """A run in which every request after the first data page fails with ``kind``, for
+    good: it must exit 1 without a traceback. Returns it, its ERROR lines, and a check to
+    call after the test's own: the faults gone, a run from its state ends with every event.
+    """
     first, switches = FIRST_PAGE[provider]
-    # Every request after the first data page fails the same way, for good.
     faults = [FaultRule(kind, nth=tuple(range(first + 1, first + 200)), provider=provider)]
-    emu = emulator(providers=(provider,), seed=32, events_per_org=500, faults=faults, **switches)
+    emu = emulator(providers=(provider,), seed=seed, events_per_org=500, faults=faults, **switches)
     start_ns = instant_from_datetime(emu.scenario.now - timedelta(days=20))
-    config = tap_config(emu, start_date=format_instant(start_ns), max_retries=2)
+    config = tap_config(emu, start_date=format_instant(start_ns), max_retries=max_retries)
     broken = run_tap_cli(config)
     assert broken.exit_code == 1, broken.stderr[-2000:]
     assert "Traceback" not in broken.stderr
     errors = [line for line in broken.stderr.splitlines() if "ERROR" in line]
-    expected = "not valid JSON" if kind == "badjson" else "cut off"
-    assert any("gave up after 3 attempts" in e and expected in e for e in errors), errors
-    emu.configure(faults=[])
-    again = run_tap(config, broken.final_state)
-    assert again.exit_code == 0
-    stream = STREAM_OF[provider]
-    fields = STREAMS[stream][1]
-    emitted = {record_key(r, fields) for run in (broken, again) for r in run.records(stream)}
-    assert truth_keys(emu, stream, start_ns) <= emitted, "the first run's stop lost nothing"
-    assert broken.records(stream), "the first page was emitted before the failure"
+
+    def resume() -> None:
+        emu.configure(faults=[])
+        again = run_tap(config, broken.final_state)
+        assert again.exit_code == 0
+        stream = STREAM_OF[provider]
+        fields = STREAMS[stream][1]
+        emitted = {record_key(r, fields) for run in (broken, again) for r in run.records(stream)}
+        assert truth_keys(emu, stream, start_ns) <= emitted, "the first run's stop lost nothing"
+
+    return broken, errors, resume
 
 
 #: A 200 that is not the API's JSON: what the error names (Content-Type and the body's start,
@@ -466,27 +480,12 @@ def test_an_answer_that_is_not_json_says_what_came_and_the_next_run_reads_on(
     emulator, kind: str
 ) -> None:
     provider = sorted(FIRST_PAGE)[0]
-    first, switches = FIRST_PAGE[provider]
-    faults = [FaultRule(kind, nth=tuple(range(first + 1, first + 200)), provider=provider)]
-    emu = emulator(providers=(provider,), seed=33, events_per_org=500, faults=faults, **switches)
-    start_ns = instant_from_datetime(emu.scenario.now - timedelta(days=20))
-    config = tap_config(emu, start_date=format_instant(start_ns), max_retries=1)
-    broken = run_tap_cli(config)
-    assert broken.exit_code == 1, broken.stderr[-2000:]
-    assert "Traceback" not in broken.stderr
-    errors = [line for line in broken.stderr.splitlines() if "ERROR" in line]
+    _, errors, resume = _broken_for_good(emulator, provider, kind, seed=33, max_retries=1)
     what, detail = NOT_JSON_ANSWERS[kind]
     assert any("gave up after 2 attempts" in e and what in e and detail in e for e in errors), (
         errors
     )
-    emu.configure(faults=[])
-    again = run_tap(config, broken.final_state)
-    assert again.exit_code == 0
-    stream = STREAM_OF[provider]
-    emitted = {
-        record_key(r, STREAMS[stream][1]) for run in (broken, again) for r in run.records(stream)
-    }
-    assert truth_keys(emu, stream, start_ns) <= emitted, "the first run's stop lost nothing"
+    resume()
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,12 +15,11 @@ import pytest
 import requests
 
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
-from tap_auditlogs.providers import all_providers
 from tap_auditlogs.unified import OTHER, UNKNOWN_ORGANIZATION
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator import FaultRule
 from tests.emulator.nirvana import API_KEY
-from tests.unified_cases import Case, check_documented_types, check_known_events
+from tests.unified_cases import Case, check_documented_types, check_known_events, mapping_of
 
 STREAM = "nirvana_audit_log"
 KEY = "id"
@@ -382,8 +381,7 @@ def test_every_documented_event_type_is_mapped() -> None:
 
 
 def test_the_resource_verb_grammar_is_read() -> None:
-    mapping = next(p for p in all_providers() if p.key == "nirvana").unified
-    assert mapping is not None
+    mapping = mapping_of("nirvana")
     assert mapping.classify("volume.deleted") == ("resource", "delete", "volume")
     assert mapping.classify("api_key.created") == ("credential", "create", "api_key")
     assert mapping.classify("vm.restarted") == ("resource", "execute", "vm")

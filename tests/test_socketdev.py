@@ -14,6 +14,7 @@ from tap_auditlogs.instants import parse_instant
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator import FaultRule, QuotaRule
 from tests.emulator.socketdev import EVENT_TYPES as SOCKET_EVENT_TYPES
+from tests.emulator.socketdev import lower_camel
 from tests.unified_cases import (
     Case,
     check_documented_types,
@@ -303,8 +304,8 @@ def test_known_events_map_to_the_expected_unified_record(emulator) -> None:
 # Socket: openapi.json `type` enum of getAuditLogEvents (SocketDev/socket-sdk-js, 2026-08);
 # the emulator keeps the copy. Responses spell the types lowerCamel.
 def test_every_documented_event_type_is_mapped() -> None:
-    lower_camel = [name[:1].lower() + name[1:] for name in SOCKET_EVENT_TYPES]
-    check_documented_types("socket", [*SOCKET_EVENT_TYPES, *lower_camel])
+    spelled = [lower_camel(name) for name in SOCKET_EVENT_TYPES]
+    check_documented_types("socket", [*SOCKET_EVENT_TYPES, *spelled])
 
 
 def test_the_published_enum_is_mapped_and_copied() -> None:

@@ -42,7 +42,8 @@ def select(config: dict, streams: t.Collection[str]) -> dict:
     return catalog
 
 
-def _mapping(provider: str) -> t.Any:
+def mapping_of(provider: str) -> t.Any:
+    """The provider's ``UnifiedMapping`` (it must feed ``audit_events``)."""
     mapping = next(p for p in all_providers() if p.key == provider).unified
     assert mapping is not None, f"{provider} does not feed audit_events"
     return mapping
@@ -79,7 +80,7 @@ def check_known_events(
 
 def check_documented_types(provider: str, documented: Iterable[str]) -> None:
     """Every documented event type has a mapping."""
-    mapping = _mapping(provider)
+    mapping = mapping_of(provider)
     missing = [name for name in documented if not mapping.is_mapped(name)]
     assert missing == [], f"{provider}: no mapping for {missing}"
 
@@ -99,7 +100,7 @@ def check_published_enums(
         )
     enums = enums_of(json.loads(path.read_text()))
     assert enums, f"no event-type enum found in {path}"
-    mapping = _mapping(provider)
+    mapping = mapping_of(provider)
     for values in enums:
         missing = [name for name in values if not mapping.is_mapped(name)]
         assert missing == [], f"{provider}: {path.name} has types without a mapping: {missing}"
