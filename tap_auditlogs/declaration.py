@@ -9,6 +9,7 @@ and overrides only what its API needs: see ``tests/example_provider/example_log.
 from __future__ import annotations
 
 import logging
+import re
 import typing as t
 from functools import cached_property
 
@@ -17,7 +18,7 @@ from tap_auditlogs.instants import parse_instant, seconds_to_ns
 from tap_auditlogs.responses import ERROR_MESSAGE_KEYS, retry_after_seconds
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     import requests
     from singer_sdk.pagination import BaseAPIPaginator
@@ -72,14 +73,20 @@ class ProviderDeclaration:
     who_lists: t.ClassVar[str] = "the credentials see"
     #: The partition field of an event-type filter (``event_types`` setting), if any.
     event_type_field: t.ClassVar[str | None] = None
+    #: Every documented value of that filter, spelled as the API takes it. A configured
+    #: type is matched ignoring case (``documented_spelling``) and sent in this spelling;
+    #: one that matches none is refused at start-up (settings.py). Empty: any value is sent.
+    event_type_values: t.ClassVar[tuple[str, ...]] = ()
+    #: The vendor's page that lists them, for messages.
+    event_type_source: t.ClassVar[str] = ""
 
     def list_organizations(self) -> dict[str, str | None]:
         """Every organization the credentials see: id -> name (None when unknown)."""
         raise NotImplementedError
 
     def event_type_filter(self, name: str) -> str:
-        """A configured event type as the API's filter takes it."""
-        return name
+        """A configured event type as the API's filter spells it (checked at start-up)."""
+        return documented_spelling(name, self.event_type_values) or name
 
     # ----------------------------------------------------------------- settings
 
@@ -191,3 +198,15 @@ class ProviderDeclaration:
             404: f"Not found; check the organization settings of {self.provider}.",
         }
         return hints.get(status, "")
+
+
+def spelling_key(name: str) -> str:
+    """What identifies a documented value: case, blanks, ``_`` and ``-`` do not matter."""
+    return re.sub(r"[\s_\-]+", "", name).casefold()
+
+
+def documented_spelling(name: str, documented: Iterable[str]) -> str | None:
+    """The documented value ``name`` stands for (``ssoLoginCompleted`` ->
+    ``SSOLoginCompleted``); None when it stands for none."""
+    key = spelling_key(name)
+    return next((value for value in documented if spelling_key(value) == key), None)

@@ -20,6 +20,7 @@ from dotenv import find_dotenv, load_dotenv
 from jsonschema import Draft7Validator
 from singer_sdk import typing as th
 
+from tap_auditlogs.declaration import documented_spelling, spelling_key
 from tap_auditlogs.errors import ConfigError
 from tap_auditlogs.instants import now_instant, parse_instant
 from tap_auditlogs.providers import Provider, all_providers, and_list, rate_limit_setting
@@ -329,6 +330,31 @@ def _check_values(config: Mapping[str, t.Any]) -> list[str]:
                 problems.append(
                     f"setting `{provider.key}.{name}` is an empty list; remove it to mean 'all'"
                 )
+        problems += _undocumented_event_types(provider, block.get("event_types"))
+    return problems
+
+
+def _undocumented_event_types(provider: Provider, configured: object) -> list[str]:
+    """One line per configured event type the provider does not document, with the
+    closest documented one (before any request: the API would refuse it, or answer
+    nothing for it)."""
+    stream = provider.stream_class
+    documented = stream.event_type_values
+    if not documented or not isinstance(configured, list):
+        return []
+    by_key = {spelling_key(value): value for value in documented}
+    problems = []
+    for value in configured:
+        name = str(value).strip()
+        if not name or documented_spelling(name, documented) is not None:
+            continue
+        close = difflib.get_close_matches(spelling_key(name), list(by_key), n=1)
+        hint = f"did you mean `{by_key[close[0]]}`?" if close else "no documented type is close"
+        problems.append(
+            f"setting `{provider.key}.event_types`: {provider.label} documents no event type "
+            f"{name!r}; {hint} (case does not matter; the {len(documented)} documented "
+            f"types are listed at {stream.event_type_source})"
+        )
     return problems
 
 

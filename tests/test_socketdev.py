@@ -12,14 +12,15 @@ import pytest
 
 from tap_auditlogs.instants import parse_instant
 from tests.conftest import run_tap, run_tap_cli, tap_config
+from tests.data import documented
 from tests.emulator import FaultRule, QuotaRule
-from tests.emulator.socketdev import EVENT_TYPES as SOCKET_EVENT_TYPES
+from tests.emulator.socketdev import EVENT_TYPES as EMULATED_TYPES
 from tests.emulator.socketdev import lower_camel
 from tests.unified_cases import (
     Case,
+    check_documented_enum,
     check_documented_types,
     check_known_events,
-    check_published_enums,
 )
 
 STREAM = "socket_audit_log"
@@ -301,16 +302,15 @@ def test_known_events_map_to_the_expected_unified_record(emulator) -> None:
     )
 
 
-# Socket: openapi.json `type` enum of getAuditLogEvents (SocketDev/socket-sdk-js, 2026-08);
-# the emulator keeps the copy. Responses spell the types lowerCamel.
+#: Socket's `type` enum of Get Audit Log Events (tests/data, with its source).
+SOCKET_EVENT_TYPES = documented("socket_event_types")
+
+
 def test_every_documented_event_type_is_mapped() -> None:
-    spelled = [lower_camel(name) for name in SOCKET_EVENT_TYPES]
-    check_documented_types("socket", [*SOCKET_EVENT_TYPES, *spelled])
+    check_documented_enum("socket", SOCKET_EVENT_TYPES)
+    # Responses spell the types lowerCamel (the emulator's spelling of the items).
+    check_documented_types("socket", [lower_camel(name) for name in SOCKET_EVENT_TYPES])
 
 
-def test_the_published_enum_is_mapped_and_copied() -> None:
-    def type_parameter(spec: dict) -> list[list[str]]:
-        parameter = next(p for p in spec["audit_log_parameters"] if p["name"] == "type")
-        return [parameter["schema"]["enum"]]
-
-    check_published_enums("socket", "socket.json", type_parameter, SOCKET_EVENT_TYPES)
+def test_the_emulator_serves_every_documented_type() -> None:
+    assert EMULATED_TYPES == SOCKET_EVENT_TYPES

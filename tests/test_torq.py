@@ -21,9 +21,10 @@ from tap_auditlogs.providers.torq.auth import TorqAuthenticator
 from tap_auditlogs.settings import validate_settings
 from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import run_tap, run_tap_cli, tap_config
+from tests.data import documented
 from tests.emulator import FaultRule
-from tests.emulator.torq import CLIENT_ID, CLIENT_SECRET, TOKEN_PREFIX
-from tests.unified_cases import Case, check_documented_types, check_known_events
+from tests.emulator.torq import ACTIONS, CLIENT_ID, CLIENT_SECRET, TOKEN_PREFIX
+from tests.unified_cases import Case, check_documented_enum, check_known_events
 
 STREAM = "torq_audit_log"
 KEY = "id"
@@ -505,20 +506,13 @@ def test_known_events_map_to_the_expected_unified_record(emulator) -> None:
     )
 
 
-TORQ_ACTIONS: tuple[str, ...] = (
-    "User invited", "User accepted invitation", "User role updated", "User deleted",
-    "User logged in", "User logged out", "User switched accounts", "Workflow created",
-    "Workflow deleted", "Workflow updated", "Workflow published", "Workflow unpublished",
-    "Workflow edited", "Workflow reverted", "Workflow enabled", "Workflow disabled",
-    "Workspace variable created", "Workspace variable updated", "Workspace variable deleted",
-    "Email address added", "Email address removed", "Webhook added", "Webhook removed",
-    "Webhook authentication headers added", "Webhook authentication headers removed",
-    "Webhook authentication headers updated", "API key enabled", "API key deleted",
-    "Secret created", "Secret deleted", "Secret updated", "Integration created",
-    "Integration deleted", "Integration updated", "Custom step created", "Custom step deleted",
-    "Runner created", "Runner deleted", "IdP connection created", "IdP connection updated",
-)  # fmt: skip
+#: Torq's documented audit-log events (tests/data, with its source).
+TORQ_ACTIONS = documented("torq_actions")
 
 
 def test_every_documented_event_type_is_mapped() -> None:
-    check_documented_types("torq", TORQ_ACTIONS)
+    check_documented_enum("torq", TORQ_ACTIONS)
+
+
+def test_the_emulator_serves_every_documented_action() -> None:
+    assert [action for action, _ in ACTIONS] == list(TORQ_ACTIONS)

@@ -71,6 +71,8 @@ class SocketAuditLogStream(AuditLogStream):
     no_organization_hint = ", or use an organization token"
     who_lists = "the token sees"
     event_type_field = "event_type"
+    # event_type_values: the ``type`` enum, EVENT_TYPES below (set after it).
+    event_type_source = "https://docs.socket.dev/reference/getauditlogevents"
     default_base_url = "https://api.socket.dev/v0"
     homepage = "https://socket.dev"
     rate_limit = (600, 60.0)  # documented: 600 requests per minute
@@ -97,10 +99,6 @@ class SocketAuditLogStream(AuditLogStream):
             for org in sorted(organizations.values(), key=lambda org: str(org.get("slug")))
             if org.get("slug")
         }
-
-    def event_type_filter(self, name: str) -> str:
-        """The ``type`` filter takes PascalCase (items carry lowerCamel)."""
-        return _pascal_case(name)
 
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
         """Largest pages, the type filter if any; never ``from`` (its meaning is uncertain)."""
@@ -134,11 +132,6 @@ class SocketAuditLogStream(AuditLogStream):
                 "Enterprise plan, or the token's quota is too small."
             )
         return super().error_hint(status)
-
-
-def _pascal_case(name: str) -> str:
-    """``createApiToken`` (as responses spell it) -> ``CreateApiToken`` (as the filter wants)."""
-    return name[:1].upper() + name[1:]
 
 
 # ------------------------------------------------------------------------- audit_events
@@ -241,6 +234,10 @@ EVENT_TYPES: dict[str, Taxon] = {
     "UserSignedOut": ("authentication", "logout", "user"),
 }
 
+#: The ``type`` filter takes exactly these spellings (``SSOLoginCompleted``, not
+#: ``SsoLoginCompleted``); a configured name is matched ignoring case.
+SocketAuditLogStream.event_type_values = tuple(EVENT_TYPES)
+
 
 def unified_fields(event: Record, context: Context) -> dict[str, t.Any]:
     """A Socket event's unified fields. Socket names no target: see ``raw.payload``."""
@@ -287,7 +284,10 @@ PROVIDER = Provider(
             "event_types",
             th.ArrayType(th.StringType),
             description=(
-                "Only these event types, e.g. CreateApiToken (PascalCase or lowerCamel). "
+                "Only these event types, e.g. CreateApiToken or SSOLoginCompleted: values "
+                "of the type enum of Socket's Get Audit Log Events "
+                "(https://docs.socket.dev/reference/getauditlogevents), in any case "
+                "(createApiToken works too). An unknown type is refused at start-up. "
                 "Default: all types."
             ),
         ),

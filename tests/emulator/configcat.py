@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from ..data import documented
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, utcnow
 from .scenario import COMMON_SWITCHES, Switch
 
@@ -41,14 +42,11 @@ ORG_IDS = (
 )
 ORG_NAMES = ("Acme Flags", "Globex Features", "Initech Toggles", "Umbrella Rollouts")
 
-# A sample of ConfigCat's AuditLogType enum (lowerCamel, as the query and items use it).
-AUDIT_LOG_TYPES: tuple[str, ...] = (
-    "productCreated", "productChanged", "configCreated", "configChanged", "environmentCreated",
-    "environmentChanged", "settingCreated", "settingChanged", "settingDeleted",
-    "settingValueChanged", "teamMemberInvited", "teamMemberJoined", "permissionGroupChanged",
-    "apiKeyAdded", "webHookCreated", "segmentChanged", "tagAdded", "settingTagAdded",
-    "changeRequestCreated", "changeRequestApplied", "publicApiAccessTokenAdded",
-)  # fmt: skip
+# ConfigCat's AuditLogType enum (lowerCamel, as the query and items use it), copied in
+# tests/data with its source: the current generation, and every value, with those earlier
+# generations listed (old items carry them; the filter takes them all).
+CURRENT_AUDIT_LOG_TYPES: tuple[str, ...] = documented("configcat_audit_log_types", earlier=False)
+AUDIT_LOG_TYPES: tuple[str, ...] = documented("configcat_audit_log_types")
 
 # ---- UNCERTAIN readings, as tables ------------------------------------------------------
 # Are fromUtcDateTime / toUtcDateTime inclusive? (lower test, upper test) on nanoseconds.
@@ -179,7 +177,8 @@ class ConfigCatProvider(Provider):
         if ns is None:
             raise ValueError(f"not a timestamp: {stamp!r}")
         self._next_id += rng.randint(1, 9)
-        kind = rng.choice(AUDIT_LOG_TYPES)
+        old = self.opt("item_generation") == "old"
+        kind = rng.choice(AUDIT_LOG_TYPES if old else CURRENT_AUDIT_LOG_TYPES)
         scope = rng.choice(self.scopes[org])
         name, email = rng.choice(self.people)
         where = f"{scope['product']} / {scope['config']} / {scope['environment']}"
@@ -197,7 +196,7 @@ class ConfigCatProvider(Provider):
             "actionTarget": rng.choice(("isAwesomeFeatureEnabled", "myColor", where)),
             "details": rng.choice(("", "Value changed from 'false' to 'true'.", "{}")),
         }
-        if self.opt("item_generation") == "old":
+        if old:
             del item["modelVersion"]
             item["changeSetId"] = rng.choice((str(uuid.UUID(int=rng.getrandbits(128))), None))
             item["details"] = rng.choice((item["details"], None))

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from ..data import documented
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
 from .scenario import COMMON_SWITCHES, Switch
 
@@ -51,17 +52,20 @@ END_MARKERS: dict[str, Callable[[], dict[str, Any]]] = {
 
 LOGIN_PAGE = b"<html><head><title>Torq - Sign in</title></head><body>Sign in</body></html>\n"
 
+
 # ---- generated-data vocabulary (shapes from Torq's docs; the values are invented) -------------
-# Torq's documented action texts (developers.torq.io audit-log resource; the tap maps them
-# in providers/torq.py), with the kind of resource each one names.
-ACTIONS: tuple[tuple[str, str], ...] = (  # (action, resource kind)
-    ("User logged in", "user"), ("User logged out", "user"), ("Workflow created", "workflow"),
-    ("Workflow edited", "workflow"), ("Workflow published", "workflow"),
-    ("Workflow deleted", "workflow"), ("Workflow enabled", "workflow"),
-    ("Integration created", "integration"), ("Integration updated", "integration"),
-    ("API key enabled", "api_key"), ("API key deleted", "api_key"),
-    ("User invited", "user"), ("User role updated", "user"), ("Secret updated", "secret"),
-)  # fmt: skip
+# Torq's documented action texts (every one its audit-log page lists, copied in tests/data
+# with the source), with the kind of resource each one names: the words before the verb
+# ("Workspace variable created" -> workspace_variable).
+def _resource_kind(action: str) -> str:
+    words = action.split()
+    verb = next(i for i, word in enumerate(words) if word.endswith("ed"))
+    return "_".join(words[:verb]).lower()
+
+
+ACTIONS: tuple[tuple[str, str], ...] = tuple(  # (action, resource kind)
+    (action, _resource_kind(action)) for action in documented("torq_actions")
+)
 PEOPLE = ("Ada Lovelace", "Grace Hopper", "Linus Torvalds", "Margaret Hamilton", "Ken Thompson")
 BROWSERS = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",

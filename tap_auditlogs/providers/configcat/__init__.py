@@ -45,7 +45,7 @@ from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
-from tap_auditlogs.providers.configcat.events import UNIFIED
+from tap_auditlogs.providers.configcat.events import DOCUMENTATION, EVENT_TYPES, UNIFIED
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import TimeWindows
 
@@ -113,6 +113,10 @@ class ConfigCatAuditLogStream(AuditLogStream):
     organizations_listing = "GET /v1/organizations"
     no_organization_hint = ", or use the Public API credentials of a member of the organization"
     event_type_field = "auditLogType"
+    #: The ``auditLogType`` filter takes the AuditLogType enum (lowerCamel): every value
+    #: current and earlier (events.py); a configured name is matched ignoring case.
+    event_type_values = tuple(EVENT_TYPES)
+    event_type_source = DOCUMENTATION
     default_base_url = "https://api.configcat.com"
     homepage = "https://configcat.com"
     first_run_reach = f"{DEFAULT_SPAN_NS // DAY_NS} days"
@@ -158,10 +162,6 @@ class ConfigCatAuditLogStream(AuditLogStream):
             None, f"{self.url_base}/v1/organizations", {}, parse=_parse_organizations
         )
         return dict(response.page)
-
-    def event_type_filter(self, name: str) -> str:
-        """The ``auditLogType`` filter takes lowerCamel."""
-        return _lower_camel(name)
 
     # ---------------------------------------------------------------- requests
 
@@ -363,11 +363,6 @@ def _parse_organizations(payload: object) -> dict[str, str]:
     }
 
 
-def _lower_camel(name: str) -> str:
-    """``SettingValueChanged`` -> ``settingValueChanged`` (ConfigCat's AuditLogType)."""
-    return name[:1].lower() + name[1:]
-
-
 PROVIDER = Provider(
     stream_class=ConfigCatAuditLogStream,
     required=("username", "password"),
@@ -398,8 +393,9 @@ PROVIDER = Provider(
         th.Property(
             "event_types",
             th.ArrayType(th.StringType),
-            description="Only these audit-log types, e.g. settingValueChanged (one request "
-            "series per type). Default: all types.",
+            description="Only these audit-log types, e.g. settingValueChanged: values of "
+            f"ConfigCat's AuditLogType enum ({DOCUMENTATION}), in any case; one request "
+            "series per type. An unknown type is refused at start-up. Default: all types.",
         ),
         base_url_setting(ConfigCatAuditLogStream, "ConfigCat Public Management API"),
         th.Property(
