@@ -75,6 +75,7 @@ class ConfigCatProvider(Provider):
     name = "configcat"
     one_org: ClassVar[Mapping[str, Any]] = {"configcat_orgs": ORG_IDS[:1]}
     first_data_request = 2  # 1: GET /v1/organizations
+    type_parameter = "auditLogType"
     api_root = ""
     switches = {
         **COMMON_SWITCHES,
@@ -84,6 +85,9 @@ class ConfigCatProvider(Provider):
                                   doc="current items (modelVersion) or old (changeSetId)"),
         "bounds": Switch("inclusive", choices=tuple(BOUNDS), doc="window bounds inclusive?"),
         "max_span_days": Switch(30, doc="to - from above this many days: 400 (None: no limit)"),
+        "types": Switch("random", choices=("random", "cycle"), runtime=False,
+                        doc="event types: drawn at random (of the item generation's enum), "
+                            "or every documented type, earlier ones too, in turn"),
         "page_number": Switch("honoured", choices=("honoured", "ignored"),
                               doc="ignored: v2 serves page 1 whatever is asked, paging null"),
     }  # fmt: skip
@@ -159,6 +163,7 @@ class ConfigCatProvider(Provider):
         self.ns: dict[str, int] = {}  # event id -> instant in ns (exact, 100 ns ticks)
         self.scope_of: dict[str, dict[str, str]] = {}  # event id -> its product/config/env
         self._next_id = rng.randint(1_000_000, 2_000_000)
+        self._made = 0  # events made so far (types="cycle")
 
     def make_event(self, org: str, at: datetime) -> TruthEvent:
         """An item at `at` (to 100 ns ticks), with 0 to 7 fractional digits."""
@@ -179,6 +184,9 @@ class ConfigCatProvider(Provider):
         self._next_id += rng.randint(1, 9)
         old = self.opt("item_generation") == "old"
         kind = rng.choice(AUDIT_LOG_TYPES if old else CURRENT_AUDIT_LOG_TYPES)
+        if self.opt("types") == "cycle":
+            kind = AUDIT_LOG_TYPES[self._made % len(AUDIT_LOG_TYPES)]
+            self._made += 1
         scope = rng.choice(self.scopes[org])
         name, email = rng.choice(self.people)
         where = f"{scope['product']} / {scope['config']} / {scope['environment']}"

@@ -178,6 +178,9 @@ class Provider:
 
     #: The published request-rate limit: (max requests, per window seconds); None: none.
     rate_limit: ClassVar[tuple[int, float] | None] = None
+    #: The query parameter of the API's event-type filter (it takes exactly the documented
+    #: spellings; a `types="cycle"` switch serves every documented type); None: no filter.
+    type_parameter: ClassVar[str | None] = None
 
     # ---- what the fault and chaos tests need to know (tests/test_chaos.py) ----------------
     #: Switches that leave one organization and several pages (the fault tests' log).

@@ -158,6 +158,13 @@ class TorqProvider(Provider):
                                  "audit_logs is missing too, as proto3 JSON does)"),
         "order_param": Switch("honoured", choices=("honoured", "ignored"),
                               doc="ignored: always newest first, whatever `order` says"),
+        "page_param": Switch("page_token", choices=("page_token", "pageToken"),
+                             doc="the query parameter the page token is read from: the "
+                                 "endpoint's page_token, or pageToken (Torq's pagination "
+                                 "page); the other name is ignored"),
+        "forbidden": Switch(False, convert=bool,
+                            doc="the documented 403: the API key's role lacks the permission "
+                                "(audit logs need a key created by an Owner)"),
         "page_token": Switch("normal", choices=("normal", "repeat", "empty_forever"),
                              doc="repeat: every next_page_token points at the second page; "
                              "empty_forever: past the data, empty pages with fresh tokens"),
@@ -292,7 +299,14 @@ class TorqProvider(Provider):
     # ---- routes -------------------------------------------------------------------------
     def audit_logs(self, req: ApiRequest) -> Response:
         """One page: filter by start_time (exclusive) / end_time, sort, slice by page_token."""
-        q = req.query
+        if self.opt("forbidden"):
+            return self.error(403, "permission denied: the API key's role may not read the "
+                                   "audit logs")  # fmt: skip
+        q = dict(req.query)
+        name = self.opt("page_param")
+        q.pop("pageToken" if name == "page_token" else "page_token", None)  # ignored
+        if name != "page_token" and name in q:
+            q["page_token"] = q.pop(name)
         order = q.get("order", "desc")
         if order not in ("asc", "desc"):
             return self.error(400, f"invalid order {order!r}: asc or desc")
