@@ -21,6 +21,7 @@ from tests.unified_cases import (
     check_documented_enum,
     check_documented_types,
     check_known_events,
+    select,
 )
 
 STREAM = "socket_audit_log"
@@ -314,3 +315,36 @@ def test_every_documented_event_type_is_mapped() -> None:
 
 def test_the_emulator_serves_every_documented_type() -> None:
     assert EMULATED_TYPES == SOCKET_EVENT_TYPES
+
+
+# ------------------------------------------------------------ documented, played
+
+
+def test_opaque_page_tokens_are_followed_to_the_end(emulator) -> None:
+    """``page`` is a string "Page token" in the spec: an opaque one (base64, URL-encoded on
+    the way) is sent back as it came, page after page."""
+    emu = emulator(
+        providers=("socket",), seed=23, socket_orgs=("acme",), socket_page_tokens="opaque"
+    )
+    run = run_tap(tap_config(emu))
+    assert run.exit_code == 0
+    assert Counter(run.ids(STREAM, KEY)) == Counter(truth_ids(emu))
+    pages = [r.query["page"] for r in audit_requests(emu) if "page" in r.query]
+    assert len(pages) >= 2
+    assert all(not page.isdigit() and "=" in page for page in pages), pages
+    assert all(r.status == 200 for r in audit_requests(emu))
+
+
+def test_a_null_organization_id_is_kept_and_the_slug_names_the_organization(emulator) -> None:
+    """``organization_id`` is nullable in the spec."""
+    emu = emulator(providers=("socket",), seed=24, socket_orgs=("acme",), socket_null_org_id=0.5)
+    nulls = {e.id for e in emu.truth("socket") if e.item["organization_id"] is None}
+    assert 0 < len(nulls) < len(emu.truth("socket"))
+    config = tap_config(emu)
+    run = run_tap(config, catalog=select(config, {STREAM, "audit_events"}))
+    assert run.exit_code == 0
+    records = {r[KEY]: r for r in run.records(STREAM)}
+    assert set(records) == truth_ids(emu)
+    assert {i for i, r in records.items() if r["organization_id"] is None} == nulls
+    unified = {r["event_id"]: r for r in run.records("audit_events")}
+    assert {unified[i]["organization_id"] for i in nulls} == {"acme"}

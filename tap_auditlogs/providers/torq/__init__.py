@@ -200,8 +200,12 @@ class TorqAuditLogStream(AuditLogStream):
         """Torq-specific advice for error statuses."""
         if status == 404:
             return "Check torq.base_url (it ends in /public) and torq.region."
-        if status == 403:
-            return f"The API key lacks a permission. {CREDENTIALS_HINT}."
+        if status == 403:  # documented: the key's role lacks the permission
+            return (
+                "The API key's role may not read audit logs: they need an API key created "
+                "by a workspace Owner (https://developers.torq.io/apidocs/resources-audit-logs)."
+                " Set torq.client_id and torq.client_secret to such a key."
+            )
         return super().error_hint(status)
 
 
