@@ -1,6 +1,8 @@
 """Nirvana Labs audit log of the API key's organization.
 
-API: ``GET {base}/v1/audit_logs``, base ``https://api.nirvanalabs.io``.
+API: ``GET {base}/v1/audit_logs``, base ``https://api.nirvanalabs.io``. Documented at
+https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list (query, response); the
+August-2026 filters in the Go SDK (github.com/nirvana-labs/nirvana-go, audit_logs/auditlog.go).
 
 * Auth: an API key, sent as ``Authorization: Bearer <key>`` (the official SDKs read it from
   ``NIRVANA_LABS_API_KEY``). Keys carry permissions per resource type; reading the audit
@@ -47,7 +49,7 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Record
     from tap_auditlogs.unified import Taxon
 
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # documented: limit 10..100 (https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list)
 
 
 class NirvanaCursorPaginator(BaseAPIPaginator["str | None"]):

@@ -1,6 +1,9 @@
 """Socket (socket.dev) organization audit log.
 
 API: ``GET {base}/orgs/{org_slug}/audit-log``, base ``https://api.socket.dev/v0``.
+Documented at https://docs.socket.dev/reference/getauditlogevents (the endpoint: query,
+response, errors), https://docs.socket.dev/reference/rate-limits and
+https://docs.socket.dev/reference/quota (limits), https://docs.socket.dev/reference/authentication.
 
 * Auth: an organization API token with scope ``audit-log:list`` (Enterprise plan), sent
   as ``Authorization: Bearer <token>``.
@@ -39,7 +42,7 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Record
     from tap_auditlogs.unified import Taxon
 
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # documented: per_page 1..100 (https://docs.socket.dev/reference/getauditlogevents)
 END_MARKERS = (None, "", "0", 0)
 
 
@@ -75,7 +78,8 @@ class SocketAuditLogStream(AuditLogStream):
     event_type_source = "https://docs.socket.dev/reference/getauditlogevents"
     default_base_url = "https://api.socket.dev/v0"
     homepage = "https://socket.dev"
-    rate_limit = (600, 60.0)  # documented: 600 requests per minute
+    # documented: 600 requests per minute (https://docs.socket.dev/reference/rate-limits)
+    rate_limit = (600, 60.0)
     credentials_hint = (
         "Check socket.api_token: an organization API token with the scope "
         "audit-log:list (Socket Enterprise plan)"

@@ -1,6 +1,8 @@
 """ConfigCat Public Management API audit log: `GET /v2/organizations/{organizationId}/auditlogs`.
 
-Base URL for the tap: `.../configcat`. Reads like the API page: auth (HTTP Basic with Public
+Base URL for the tap: `.../configcat`. Reads like the API pages
+(https://configcat.com/docs/api/reference/get-organization-auditlogs-v-2/, and -auditlogs for v1
+with its 7-day default and 30-day span): auth (HTTP Basic with Public
 API credentials), routes (organizations, v2 and deprecated v1 audit logs), query parameters
 (`fromUtcDateTime`/`toUtcDateTime` at most 30 days apart, the last 7 days without them;
 `pageNumber` from 1, `pageSize` 1..100; `auditLogType`, `productId`, `configId`,

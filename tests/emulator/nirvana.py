@@ -1,6 +1,8 @@
 """Nirvana Labs audit log: `GET /v1/audit_logs`, base `.../nirvana` (one organization per key).
 
-Reads like the API page: auth (`Authorization: Bearer <API key>`), one route, query parameters
+Reads like the API page (https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list)
+and the August-2026 Go SDK (nirvana-labs/nirvana-go, audit_logs/auditlog.go): auth
+(`Authorization: Bearer <API key>`), one route, query parameters
 (`limit` 10..100, default 10; opaque `cursor`; the August-2026 `created_at_min`/`created_at_max`,
 inclusive RFC 3339, and `sort` "field:asc|desc,..." over `created_at`, `status_code`), response
 `{"items": [...], "pagination": {"next_cursor", "previous_cursor", "total_count"}}`, error body

@@ -1,6 +1,7 @@
 """Socket (socket.dev) audit log: `GET /v0/orgs/{org_slug}/audit-log`, base `.../socket/v0`.
 
-Reads like the API page: auth (Bearer token, or Basic with the token as username), routes
+Reads like the API page (https://docs.socket.dev/reference/getauditlogevents): auth (Bearer
+token, or Basic with the token as username), routes
 (organizations, audit-log, quota), query parameters (`per_page` 1..100, `page` token, `type`
 PascalCase, `from` unix seconds), page-number paging, newest-first order, error body
 `{"error": {"message", "details"}}`.  Each UNCERTAIN reading is a switch (tables below).
@@ -113,7 +114,7 @@ class SocketProvider(Provider):
     name = "socket"
     one_org: ClassVar[Mapping[str, Any]] = {"socket_orgs": ("acme",)}
     first_data_request = 2  # 1: GET /organizations
-    rate_limit = (600, 60.0)  # 600 requests per minute
+    rate_limit = (600, 60.0)  # 600/min: https://docs.socket.dev/reference/rate-limits
     type_parameter = "type"
     resume_bound = 100  # one page
     api_root = "/v0"

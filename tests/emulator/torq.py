@@ -1,6 +1,7 @@
 """Torq audit log: `GET /public/v1alpha/audit_logs`, token `POST /v1/auth/token`, under `/torq`.
 
-Reads like the API page: OAuth2 client credentials (Basic `client_id:client_secret`, form
+Reads like the API pages (https://developers.torq.io/apidocs/list-audit-logs, /authentication,
+/errors, /resources-audit-logs): OAuth2 client credentials (Basic `client_id:client_secret`, form
 `grant_type=client_credentials` -> `{"access_token", "expires_in", "token_type": "Bearer"}`);
 tokens expire by wall clock and an expired token is answered with a **302** to a login page
 (HTML if followed), an unknown one with 401; query parameters `start_time` (exclusive:
@@ -141,7 +142,7 @@ class TorqProvider(Provider):
     name = "torq"
     one_org: ClassVar[Mapping[str, Any]] = {"torq_events_per_org": 1500}
     first_data_request = 2  # 1: POST /v1/auth/token
-    rate_limit = (50, 1.0)  # 50 requests per second
+    rate_limit = (50, 1.0)  # 50/s: https://developers.torq.io/apidocs/overview
     resume_bound = 500  # one page
     api_root = "/public"
     switches = {

@@ -1,6 +1,11 @@
 """ConfigCat organization audit log.
 
 API: ``GET {base}/v2/organizations/{organizationId}/auditlogs``, base ``https://api.configcat.com``.
+Documented at https://configcat.com/docs/api/reference/get-organization-auditlogs-v-2/ (v2),
+https://configcat.com/docs/api/reference/get-organization-auditlogs (v1: the 7-day default and
+the 30-day span), https://configcat.com/docs/api/reference/configcat-public-management-api/
+(auth, rate-limit headers), https://configcat.com/docs/news/ (v1 redirected to v2 since
+2026-06-01), https://configcat.com/docs/subscription-plan-limits/ (retention).
 
 * Auth: HTTP Basic with Public API credentials (a username and password created at
   https://app.configcat.com/my-account/public-api-credentials; not an SDK key). One
@@ -59,8 +64,14 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Page, Record
 
 API_VERSIONS = ("v2", "v1")
-PAGE_SIZE = 100  # v2's maximum, and the default page a redirected v1 call answers
+# documented: v2's pageSize is 1..100, default 100
+# (https://configcat.com/docs/api/reference/get-organization-auditlogs-v-2/); also the
+# default page a redirected v1 call answers.
+PAGE_SIZE = 100
 DAY_NS = 86_400 * NS_PER_SECOND
+# documented: "The distance between fromUtcDateTime and toUtcDateTime cannot exceed 30
+# days"; "If neither ... is set, the audit logs for the last 7 days will be returned"
+# (https://configcat.com/docs/api/reference/get-organization-auditlogs).
 MAX_WINDOW_DAYS = 30  # the API rejects a wider toUtcDateTime - fromUtcDateTime
 DEFAULT_SPAN_NS = 7 * DAY_NS  # what the API answers without dates: the first run's reach
 BOUND_MARGIN_NS = NS_PER_SECOND  # each request starts this much before its window

@@ -1,7 +1,11 @@
 """Torq workspace audit log.
 
 API: ``GET {base}/v1alpha/audit_logs``, base ``https://api.torq.io/public``
-(EU: ``https://api.eu.torq.io/public``).
+(EU: ``https://api.eu.torq.io/public``). Documented at
+https://developers.torq.io/apidocs/list-audit-logs (query, response),
+https://developers.torq.io/apidocs/resources-audit-logs (events, Owner key, 5 minutes late),
+https://developers.torq.io/apidocs/authentication (token), https://developers.torq.io/apidocs/errors
+(302, 401, 403...) and https://developers.torq.io/apidocs/overview (domains, rate limit).
 
 * Auth: OAuth2 client credentials. ``POST https://auth.torq.io/v1/auth/token`` (EU:
   ``auth.eu.torq.io``) with Basic ``client_id:client_secret`` and the form
@@ -71,7 +75,7 @@ REGIONS: dict[str, Region] = {
     "eu": Region("https://api.eu.torq.io/public", "https://auth.eu.torq.io/v1/auth/token"),
 }
 DEFAULT_REGION = "us"
-PAGE_SIZE = 500
+PAGE_SIZE = 500  # documented: page_size default 100, max 500 (https://developers.torq.io/apidocs/list-audit-logs)
 
 
 class TorqPageTokenPaginator(BaseAPIPaginator["str | None"]):
@@ -104,8 +108,9 @@ class TorqAuditLogStream(AuditLogStream):
     partition_field = "account_id"
     default_base_url = REGIONS[DEFAULT_REGION].base_url
     homepage = "https://torq.io"
-    first_run_reach = "24 hours"  # the API's answer without a start
-    rate_limit = (50, 1.0)  # documented: 50 requests per second
+    first_run_reach = "24 hours"  # documented: the answer without start_time (https://developers.torq.io/apidocs/list-audit-logs)
+    # documented: 50 requests per second (https://developers.torq.io/apidocs/overview)
+    rate_limit = (50, 1.0)
     credentials_hint = CREDENTIALS_HINT
     #: ``order=asc`` and ``start_time`` are documented: a long read is split into time
     #: ranges fetched side by side when reading ahead (``Ascending``).

@@ -207,6 +207,7 @@ class TorqAuthenticator(OAuthAuthenticator):
         """Keep the new token; its lifetime counts from before the request was sent."""
         expires_in = body.get("expires_in")
         self.access_token = str(body["access_token"])
+        # documented: tokens last 3600 s (https://developers.torq.io/apidocs/authentication)
         self.expires_in = int(expires_in) if isinstance(expires_in, (int, float)) else 3600
         self._fetched_at = started
         self.last_refreshed = datetime.now(timezone.utc)
