@@ -37,7 +37,7 @@ from tests.emulator.configcat import (
 from tests.unified_cases import Case, check_documented_enum, check_known_events
 
 STREAM = "configcat_audit_log"
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPECS = Path(__file__).resolve().parent / "data" / "specs"
 DAY = timedelta(days=1)
 MAX_SPAN_NS = 30 * 86_400 * NS_PER_SECOND
 WINDOW_NS = MAX_SPAN_NS - NS_PER_SECOND  # the tap's window: 30 days less its 1 s margin
@@ -104,8 +104,6 @@ def openapi_to_jsonschema(node: Any) -> Any:
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
     path = SPECS / "configcat.json"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
     return {k: openapi_to_jsonschema(v) for k, v in json.loads(path.read_text()).items()}
 
 
