@@ -59,7 +59,7 @@ from singer_sdk import typing as th
 
 from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant, read_epoch
 from tap_auditlogs.sdk import StreamHooks
 
 if t.TYPE_CHECKING:
@@ -200,7 +200,7 @@ class UnifiedMapping:
             # Part of the primary key: never null nor "" (loaders turn "" into NULL).
             organization_id=row["organization_id"] or UNKNOWN_ORGANIZATION,
             event_id=row["event_id"] or "",
-            occurred_at=rfc3339_utc(str(found.get("occurred_at"))),
+            occurred_at=occurred_at(found.get("occurred_at")),
             action=action,
             category=category,
             operation=operation,
@@ -227,6 +227,26 @@ def _integer(value: object) -> int | None:
 def as_object(value: object) -> dict[str, t.Any]:
     """A nested object of a record, or ``{}`` when it is null or not an object."""
     return value if isinstance(value, dict) else {}
+
+
+#: Fractional digits of an epoch number's instant, by unit (whole seconds: none).
+_EPOCH_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+
+
+def occurred_at(value: object) -> str | None:
+    """``rfc3339_utc`` of an ISO 8601 instant; an epoch number (``instants.read_epoch``) in UTC
+    with its unit's digits; None when missing or unreadable (the provider stream warned)."""
+    if isinstance(value, str):
+        try:
+            return rfc3339_utc(value)
+        except (ValueError, OverflowError):
+            pass
+    epoch = read_epoch(value)
+    if epoch is None:
+        return None
+    ns, unit = epoch
+    digits = 9 if unit == "s" and ns % NS_PER_SECOND else _EPOCH_DIGITS[unit]
+    return format_instant(ns, digits=digits)
 
 
 _FRACTION = re.compile(r"T\d{2}:\d{2}(?::\d{2})?(?:[.,](\d+))?")
@@ -308,7 +328,7 @@ def ocsf_event(row: Mapping[str, t.Any], vendor: str) -> dict[str, t.Any]:
         "type_name": f"API Activity: {activity_name}",
         "severity_id": 1,
         "severity": "Informational",
-        "time": parse_instant(str(row["occurred_at"])) // (NS_PER_SECOND // 1000),
+        "time": _ocsf_time(row["occurred_at"]),
         "status_id": status_id,
         "status": status,
         "actor": {
@@ -354,6 +374,11 @@ def ocsf_event(row: Mapping[str, t.Any], vendor: str) -> dict[str, t.Any]:
     if resource:
         event["resources"] = [resource]
     return event
+
+
+def _ocsf_time(instant: str | None) -> int | None:
+    """OCSF ``time`` (ms) of ``occurred_at``; None when the provider sent no readable one."""
+    return None if instant is None else parse_instant(instant) // (NS_PER_SECOND // 1000)
 
 
 def _ocsf_status(code: object) -> tuple[int, str]:
@@ -409,6 +434,8 @@ class AuditEventsStream(StreamHooks):
             return
         mapping, label = found
         row = mapping.unify(source.provider, record, context)
+        if not row["event_id"]:  # sent without one: the provider table's substitute id
+            row["event_id"] = source.id_of(record)
         row["organization_name"] = row["organization_name"] or source.organization_name(context)
         if self._ocsf:
             row["ocsf"] = ocsf_event(row, label)
