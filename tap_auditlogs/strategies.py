@@ -27,7 +27,8 @@ Shared rules, all in this module:
 * State is written (``checkpoint``) only after every record it covers was emitted.
 * A record without a readable instant (``instant_of`` is None: missing, null, garbage) is
   emitted unless its id was, but never moves a bookmark, ends a pass or judges an order.
-  Its id is remembered at the nearest instant known (``_at``), if any.
+  Its id is remembered at the nearest instant known, if any (else a re-read may repeat it,
+  which the key's upsert removes).
 """
 
 from __future__ import annotations
@@ -90,10 +91,14 @@ def _known(stamps: Iterable[int | None]) -> list[int]:
     return [ts for ts in stamps if ts is not None]
 
 
-def _at(ts: int | None, near: int | None) -> int | None:
-    """Where to remember an emitted id: its instant, else the nearest known one (None: not
-    remembered; a re-read may repeat the record, which the key's upsert removes)."""
-    return near if ts is None else ts
+def _nearest(stamps: list[int | None], above: int | None) -> list[int | None]:
+    """Newest first: each record's instant, else the last one known above it (``above``:
+    the previous page's last)."""
+    nearest = []
+    for ts in stamps:
+        above = above if ts is None else ts
+        nearest.append(above)
+    return nearest
 
 
 def _max(*values: int | None) -> int | None:
@@ -151,11 +156,10 @@ class Ascending:
                     if not _is_new(ts, record_id, lower, recent, emitted):
                         continue
                     yield record
-                    remembered = _at(ts, high)
+                    high = _max(high, ts)
+                    remembered = high if ts is None else ts  # nearest instant known
                     if remembered is not None:
                         emitted[record_id] = remembered
-                    if ts is not None:
-                        high = ts if high is None or ts > high else high
                 if high is not None:
                     floor = high - stream.lookback_ns
                     if ordered:
@@ -248,7 +252,6 @@ class NewestFirst:
             return
         for page in pages:
             stamps = [stream.instant_of(record) for record in page.records]
-            known = _known(stamps)
             ids = [stream.id_of(record) for record in page.records]
             resumed_page = first_page and resume is not None
             skip = 0
@@ -265,7 +268,7 @@ class NewestFirst:
                     yield from self._pass(reader, ceiling=ceiling, pass_ids=pass_ids, resume=None)
                     return
                 skip = emitted_before
-            if ordered and not _descending(known, None if resumed_page else oldest):
+            if ordered and not _descending(_known(stamps), None if resumed_page else oldest):
                 ordered = False
                 stream.warn_once(
                     "order",
@@ -273,24 +276,18 @@ class NewestFirst:
                     "filtering on the client instead of stopping early.",
                 )
             first_page = False
-            rows = zip(page.records, stamps, ids, strict=True)
-            near = oldest  # the last instant known above the record, for ``_at``
-            for record, ts, record_id in itertools.islice(rows, skip, None):
-                near = near if ts is None else ts
+            rows = zip(page.records, stamps, _nearest(stamps, oldest), ids, strict=True)
+            for record, ts, near, record_id in itertools.islice(rows, skip, None):
                 if not _is_new(ts, record_id, lower, recent, pass_ids):
                     continue
                 yield record
-                if ts is not None:
-                    ceiling = ts if ceiling is None or ts > ceiling else ceiling
-                remembered = _at(ts, near)
-                if ceiling is not None and remembered is not None:
-                    if remembered >= ceiling - lookback:
-                        pass_ids[record_id] = remembered
+                ceiling = _max(ceiling, ts)
+                if ceiling is not None and near is not None and near >= ceiling - lookback:
+                    pass_ids[record_id] = near
             if not ordered:
                 continue
             if stamps:
-                oldest = known[-1] if known else oldest
-                oldest_id = ids[-1]
+                oldest, oldest_id = _nearest(stamps, oldest)[-1], ids[-1]
             reached_bookmark = lower is not None and oldest is not None and oldest < lower
             if page.next_token is None or reached_bookmark:
                 break
