@@ -33,7 +33,7 @@ from tap_auditlogs.errors import (
     AuditLogsError,
     ProviderError,
 )
-from tap_auditlogs.instants import now_instant, read_epoch
+from tap_auditlogs.instants import now_instant
 from tap_auditlogs.organizations import (
     non_empty,
     organization_partitions,
@@ -48,6 +48,7 @@ from tap_auditlogs.retry import RetryPolicy
 from tap_auditlogs.sdk import StreamHooks
 from tap_auditlogs.state import PartitionState
 from tap_auditlogs.strategies import Page
+from tap_auditlogs.values import OddValues
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -55,11 +56,6 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.parallel import Worker
     from tap_auditlogs.reader import PageSource
     from tap_auditlogs.strategies import Context, Record
-
-#: Events with an unusable id or instant warned about one by one, per partition and run;
-#: past that, one line says that more are not listed.
-ODD_VALUE_WARNINGS = 20
-_MISSING = object()
 
 
 class EventSink(t.Protocol):
@@ -89,7 +85,8 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         self._run_started = now_instant()
         self._halted: ProviderError | None = None
         self._said: set[tuple[int, str]] = set()
-        self._odd_values: dict[str, int] = {}  # partition -> events warned about
+        #: Says once per event what is odd in its id or time (values.py).
+        self.odd_values = OddValues(self)
         #: Streams fed with every record as it is read (``audit_events``, see unified.py).
         self.event_sinks: list[EventSink] = []
 
@@ -278,75 +275,8 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         ``worker``: the read-ahead worker asking (None: the main thread, one at a time).
         """
         for page in read_pages(self, context, params, start_token, worker):
-            self.check_values(context, page.records)
+            self.odd_values.check(context, page.records)
             yield page
-
-    def check_values(self, context: Context, records: list[Record]) -> None:
-        """Say once per event what the strategies cannot use as sent, when a page comes in.
-
-        A missing, null or blank id: the event is keyed by its ``substitute_id`` (written into
-        the record in ``post_process``). A missing, null or unreadable instant: the event is
-        emitted, no bookmark moves on it. An epoch number read as the instant: once per unit.
-        """
-        id_key, time_key = self.primary_keys[-1], t.cast("str", self.replication_key)
-        for record in records:
-            record_id = self.id_of(record)
-            raw_time = record.get(time_key, _MISSING)
-            shown_time = "missing" if raw_time is _MISSING else _shown(raw_time)
-            if no_value(record.get(id_key)):
-                self._warn_value(
-                    context,
-                    f"id:{record_id}",
-                    "%s event with %s %s has no %s (%s); it goes out with the substitute id %r "
-                    "(a hash of the event: README, primary keys).",
-                    self.name,
-                    time_key,
-                    shown_time,
-                    id_key,
-                    "missing" if id_key not in record else _shown(record[id_key]),
-                    record_id,
-                )
-            if self.instant_of(record) is None:
-                self._warn_value(
-                    context,
-                    f"instant:{record_id}",
-                    "%s event %r has no readable %s (%s); it is emitted, and the bookmark "
-                    "does not move on it.",
-                    self.name,
-                    record_id,
-                    time_key,
-                    shown_time,
-                )
-                continue
-            epoch = read_epoch(raw_time)
-            if epoch is not None:
-                self.warn_once(
-                    f"epoch:{epoch[1]}",
-                    "%s %s comes as an epoch number in %s (event %r: %s), not ISO 8601; "
-                    "read as such.",
-                    self.name,
-                    time_key,
-                    epoch[1],
-                    record_id,
-                    shown_time,
-                )
-
-    def _warn_value(self, context: Context, key: str, message: str, *args: object) -> None:
-        """One WARNING per event and partition, up to ``ODD_VALUE_WARNINGS`` per partition."""
-        where = ", ".join(f"{name} '{value}'" for name, value in (context or {}).items())
-        prefix = f"{where}: " if where else ""
-        if (logging.WARNING, prefix + key) in self._said:
-            return
-        count = self._odd_values[where] = self._odd_values.get(where, 0) + 1
-        if count <= ODD_VALUE_WARNINGS:
-            self._once(logging.WARNING, prefix + key, prefix + message, *args)
-        elif count == ODD_VALUE_WARNINGS + 1:
-            self.warn_once(
-                f"{prefix}odd-values",
-                "%s%s more events with a missing id or instant; not listed one by one.",
-                prefix,
-                self.name,
-            )
 
     def request_json(
         self,
@@ -364,12 +294,6 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         """
         where = f"{self.describe(context)}: GET {urlsplit(url).path}"
         return self.api.get(where, url, params, parse=parse, worker=worker)
-
-
-def _shown(value: object) -> str:
-    """A vendor's value for a log line: its repr, cut to 80 characters."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 __all__ = ["AuditLogStream", "AuditLogsError", "non_empty"]

@@ -48,6 +48,7 @@ backfill it; run once with a fresh state (or a fresh Meltano state id) to fill i
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import re
@@ -229,24 +230,16 @@ def as_object(value: object) -> dict[str, t.Any]:
     return value if isinstance(value, dict) else {}
 
 
-#: Fractional digits of an epoch number's instant, by unit (whole seconds: none).
-_EPOCH_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
-
-
 def occurred_at(value: object) -> str | None:
-    """``rfc3339_utc`` of an ISO 8601 instant; an epoch number (``instants.read_epoch``) in UTC
-    with its unit's digits; None when missing or unreadable (the provider stream warned)."""
-    if isinstance(value, str):
-        try:
-            return rfc3339_utc(value)
-        except (ValueError, OverflowError):
-            pass
+    """``rfc3339_utc`` of an ISO 8601 instant, an epoch number (``instants.read_epoch``) in
+    UTC with its unit's digits, else None (missing or unreadable: the provider stream warned)."""
     epoch = read_epoch(value)
-    if epoch is None:
-        return None
-    ns, unit = epoch
-    digits = 9 if unit == "s" and ns % NS_PER_SECOND else _EPOCH_DIGITS[unit]
-    return format_instant(ns, digits=digits)
+    if epoch is not None:  # whole seconds: no digits; a fraction of one: nine
+        digits = {"s": 9 if epoch[0] % NS_PER_SECOND else 0, "ms": 3, "us": 6}.get(epoch[1], 9)
+        return format_instant(epoch[0], digits=digits)
+    with contextlib.suppress(ValueError, OverflowError):
+        return rfc3339_utc(value) if isinstance(value, str) else None
+    return None
 
 
 _FRACTION = re.compile(r"T\d{2}:\d{2}(?::\d{2})?(?:[.,](\d+))?")
@@ -328,7 +321,7 @@ def ocsf_event(row: Mapping[str, t.Any], vendor: str) -> dict[str, t.Any]:
         "type_name": f"API Activity: {activity_name}",
         "severity_id": 1,
         "severity": "Informational",
-        "time": _ocsf_time(row["occurred_at"]),
+        "time": parse_instant(row["occurred_at"]) // 1_000_000 if row["occurred_at"] else None,
         "status_id": status_id,
         "status": status,
         "actor": {
@@ -374,11 +367,6 @@ def ocsf_event(row: Mapping[str, t.Any], vendor: str) -> dict[str, t.Any]:
     if resource:
         event["resources"] = [resource]
     return event
-
-
-def _ocsf_time(instant: str | None) -> int | None:
-    """OCSF ``time`` (ms) of ``occurred_at``; None when the provider sent no readable one."""
-    return None if instant is None else parse_instant(instant) // (NS_PER_SECOND // 1000)
 
 
 def _ocsf_status(code: object) -> tuple[int, str]:

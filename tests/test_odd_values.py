@@ -21,7 +21,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
-from tap_auditlogs.client import ODD_VALUE_WARNINGS
 from tap_auditlogs.instants import (
     NS_PER_SECOND,
     format_instant,
@@ -33,6 +32,7 @@ from tap_auditlogs.instants import (
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.tap import TapAuditLogs
 from tap_auditlogs.unified import STREAM_NAME as UNIFIED
+from tap_auditlogs.values import ODD_VALUE_WARNINGS
 from tests.conftest import (
     TapRun,
     provider_streams,
