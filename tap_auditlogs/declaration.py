@@ -8,13 +8,15 @@ and overrides only what its API needs: see ``tests/example_provider/example_log.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import typing as t
 from functools import cached_property
 
 from tap_auditlogs.api import USER_AGENT
-from tap_auditlogs.instants import parse_instant, seconds_to_ns
+from tap_auditlogs.instants import parse_instant, read_instant, seconds_to_ns
 from tap_auditlogs.responses import ERROR_MESSAGE_KEYS, retry_after_seconds
 
 if t.TYPE_CHECKING:
@@ -26,6 +28,11 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Record, Strategy
 
 
+def no_value(value: object) -> bool:
+    """True for what stands for no value in a key field: missing (None), null or blank."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 class ProviderDeclaration:
     """The attributes and hooks of one provider (defaults here; a provider overrides)."""
 
@@ -34,6 +41,7 @@ class ProviderDeclaration:
     replication_key: str | None
     primary_keys: t.Sequence[str]
     logger: logging.Logger
+    schema: dict[str, t.Any]
 
     #: Provider key: the name of its settings block (``socket``, ``configcat``...).
     provider: t.ClassVar[str]
@@ -133,13 +141,45 @@ class ProviderDeclaration:
             candidates.append(bookmark - self.lookback_ns)
         return max(candidates) if candidates else None
 
-    def instant_of(self, record: Record) -> int:
-        """The record's replication-key value as ns."""
-        return parse_instant(str(record[t.cast("str", self.replication_key)]), allow_naive=True)
+    def instant_of(self, record: Record) -> int | None:
+        """The record's replication-key value as ns: ISO 8601, or an epoch number read by its
+        magnitude (``instants.read_epoch``). None when it is missing, null or unreadable: the
+        strategies still emit such a record, but never move a bookmark or judge an order on it
+        (``AuditLogStream.check_values`` warns once per event)."""
+        return read_instant(record.get(t.cast("str", self.replication_key)))
 
     def id_of(self, record: Record) -> str:
-        """The record's provider id."""
-        return str(record[self.primary_keys[-1]])
+        """The record's provider id as text; for one sent without (missing, null or blank),
+        its ``substitute_id``, so two such events are never taken for one."""
+        value = record.get(self.primary_keys[-1])
+        return str(self.substitute_id(record) if no_value(value) else value)
+
+    def substitute_id(self, record: Record) -> str | int:
+        """A deterministic id for an event the API sent without one (README: primary keys).
+
+        The SHA-256 of the event's canonical JSON (keys sorted, no blanks, UTF-8, the id field
+        left out): the same event read again gets the same id, two events that differ in any
+        field get different ones. Text ids become ``sha256:`` and 32 hex digits; an id the
+        schema declares as an integer (ConfigCat ``auditLogId``) becomes a negative integer of
+        52 bits of the hash: it fits the column, never equals a real (positive) id, and stays
+        exact in loaders that read numbers as doubles.
+        """
+        key = self.primary_keys[-1]
+        rest = {name: value for name, value in record.items() if name != key}
+        canonical = json.dumps(
+            rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+        )
+        digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()
+        if self._integer_id:
+            return -(int.from_bytes(digest[:8], "big") >> 12) - 1
+        return f"sha256:{digest.hex()[:32]}"
+
+    @cached_property
+    def _integer_id(self) -> bool:
+        """True when the schema declares the id field as an integer."""
+        declared = self.schema.get("properties", {}).get(self.primary_keys[-1], {})
+        types = declared.get("type", [])
+        return "integer" in ([types] if isinstance(types, str) else types)
 
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
         """Query parameters of a pass; providers add their time bounds and filters."""

@@ -127,10 +127,9 @@ class NirvanaAuditLogStream(AuditLogStream):
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
         """The ``items`` list and ``pagination.total_count`` when it is there."""
         items = payload["items"]
-        if not isinstance(items, list) or not all(
-            isinstance(item, dict) and "id" in item and "created_at" in item for item in items
-        ):
-            raise TypeError("items is not a list of entries with id and created_at")
+        # An entry without id or created_at is kept: the strategies cope (``check_values``).
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise TypeError("items is not a list of entry objects")
         total = (payload.get("pagination") or {}).get("total_count")
         return items, total if isinstance(total, int) and not isinstance(total, bool) else None
 

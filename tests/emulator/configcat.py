@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from ..data import documented
+from .odd import draw_odd
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, utcnow
 from .scenario import COMMON_SWITCHES, Switch
 
@@ -75,6 +76,7 @@ class ConfigCatProvider(Provider):
     """ConfigCat's organizations and organization audit-log routes (v2 and v1)."""
 
     name = "configcat"
+    id_field, time_field = "auditLogId", "auditLogDateTime"
     one_org: ClassVar[Mapping[str, Any]] = {"configcat_orgs": ORG_IDS[:1]}
     first_data_request = 2  # 1: GET /v1/organizations
     type_parameter = "auditLogType"
@@ -321,12 +323,13 @@ class ConfigCatProvider(Provider):
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
-        """Two organizations, read in windows of 3, 7 or 30 days."""
+        """Two organizations, read in windows of 3, 7 or 30 days; odd ids and times (odd.py)."""
         days = rng.choice((3, 7, 30))
+        odd = draw_odd(rng)
         return Chaos(
-            switches={"configcat_orgs": ORG_IDS[:2]},
+            switches={"configcat_orgs": ORG_IDS[:2], "configcat_odd_values": odd},
             settings={"window_days": days},
-            what=f"window {days}d",
+            what=f"window {days}d" + (f" {'+'.join(odd)}" if odd else ""),
         )
 
 

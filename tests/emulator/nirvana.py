@@ -32,6 +32,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from .odd import draw_odd
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
 from .scenario import COMMON_SWITCHES, Switch
 
@@ -229,11 +230,13 @@ class NirvanaProvider(Provider):
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
-        """Filters honoured or ignored, in any order."""
+        """Filters honoured or ignored, in any order; odd ids and times (odd.py)."""
         filters = rng.choice(("honoured", "honoured", "ignored"))
         order = rng.choice(("desc", "desc", "asc", "random"))
-        switches = {"nirvana_filters": filters, "nirvana_order": order}
-        return Chaos(switches=switches, what=f"nirvana {filters}/{order}")
+        odd = draw_odd(rng)
+        switches = {"nirvana_filters": filters, "nirvana_order": order, "nirvana_odd_values": odd}
+        what = f"nirvana {filters}/{order}" + (f" {'+'.join(odd)}" if odd else "")
+        return Chaos(switches=switches, what=what)
 
 
 def rfc3339_nano(at: datetime) -> str:

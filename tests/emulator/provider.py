@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Protocol
 
 from .awkward import make_awkward
+from .odd import make_odd, odd_kind
 from .scenario import COMMON_SWITCHES, Scenario, Switch, as_utc
 
 UTC = timezone.utc
@@ -175,6 +176,9 @@ class Provider:
     api_root: ClassVar[str] = ""  # base URL for the tap = emulator URL + "/" + name + api_root
     switches: ClassVar[Mapping[str, Switch]] = COMMON_SWITCHES
     routes: ClassVar[Sequence[Route]] = ()
+    #: The served item's id and time fields (what `odd_values` changes, odd.py).
+    id_field: ClassVar[str] = "id"
+    time_field: ClassVar[str] = "created_at"
 
     #: The published request-rate limit: (max requests, per window seconds); None: none.
     rate_limit: ClassVar[tuple[int, float] | None] = None
@@ -265,6 +269,9 @@ class Provider:
         event = self.make_event(org, at)
         if self.scenario.awkward_values:
             make_awkward(event, self._made)
+        kind = odd_kind(self.opt("odd_values"), self._made)
+        if kind is not None:
+            make_odd(event.item, {"id": self.id_field, "time": self.time_field}, event.at, kind)
         self._made += 1
         return event
 

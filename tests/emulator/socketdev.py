@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from ..data import documented
+from .odd import draw_odd
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, iso_ms
 from .scenario import COMMON_SWITCHES, Switch
 
@@ -112,6 +113,7 @@ class SocketProvider(Provider):
     """Socket's audit log, organizations and quota routes."""
 
     name = "socket"
+    id_field = "event_id"
     one_org: ClassVar[Mapping[str, Any]] = {"socket_orgs": ("acme",)}
     first_data_request = 2  # 1: GET /organizations
     rate_limit = (600, 60.0)  # 600/min: https://docs.socket.dev/reference/rate-limits
@@ -285,14 +287,17 @@ class SocketProvider(Provider):
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
-        """Two organizations, any order the docs allow or not, any end-of-log marker."""
+        """Two organizations, any order the docs allow or not, any end-of-log marker, odd
+        ids and times (odd.py)."""
         order = rng.choice(("desc", "desc", "desc", "random"))
         switches = {
             "socket_orgs": ("acme", "globex"),
             "socket_order": order,
             "socket_end_marker": rng.choice(("null", "missing", "zero", "empty_results")),
+            "socket_odd_values": draw_odd(rng),
         }
-        return Chaos(switches=switches, what=f"socket {order}")
+        odd = "+".join(switches["socket_odd_values"])
+        return Chaos(switches=switches, what=f"socket {order}" + (f" {odd}" if odd else ""))
 
 
 def _int(text: str) -> int | None:

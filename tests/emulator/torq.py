@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from ..data import documented
+from .odd import draw_odd
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
 from .scenario import COMMON_SWITCHES, Switch
 
@@ -140,6 +141,7 @@ class TorqProvider(Provider):
     """Torq's token endpoint, audit-log route and the login page an expired token lands on."""
 
     name = "torq"
+    time_field = "timestamp"
     one_org: ClassVar[Mapping[str, Any]] = {"torq_events_per_org": 1500}
     first_data_request = 2  # 1: POST /v1/auth/token
     rate_limit = (50, 1.0)  # 50/s: https://developers.torq.io/apidocs/overview
@@ -373,14 +375,18 @@ class TorqProvider(Provider):
         """Several pages of 500; tokens that stop working after a fraction of a second (302,
         renewed and retried), and with expires_in 1 are also renewed before they run out.
         Its answers stay faster than its tokens live: a token dead on arrival twice in a
-        row is a broken token endpoint (reported as such), not something to retry."""
+        row is a broken token endpoint (reported as such), not something to retry. Odd ids
+        and times (odd.py)."""
         ttl, dies = rng.choice((1, 3600)), round(rng.uniform(0.05, 0.2), 2)
+        odd = draw_odd(rng)
         switches = {
             "torq_events_per_org": events_per_org * 20,
             "torq_token_ttl_s": ttl,
             "torq_token_dies_after_s": dies,
+            "torq_odd_values": odd,
         }
-        return Chaos(switches=switches, slow_s=0.01, what=f"torq token ttl {ttl}s dies {dies}s")
+        what = f"torq token ttl {ttl}s dies {dies}s" + (f" {'+'.join(odd)}" if odd else "")
+        return Chaos(switches=switches, slow_s=0.01, what=what)
 
 
 PROVIDER = TorqProvider
