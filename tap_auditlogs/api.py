@@ -8,6 +8,11 @@ its parsed page, headers, status, time taken). On the way it:
   exactly what ``Retry-After`` asks (``ApiOwner.rate_limit_wait`` reads other headers);
 * stops a provider cleanly when the API asks to wait longer than ``max_retry_wait``
   (``QuotaExhaustedError``: the state is saved, the next run continues);
+* bounds each attempt twice: ``request_timeout`` for the connection and each read, and
+  ``request_deadline_seconds`` for the whole answer (a body that trickles in is cut off and
+  retried like any other failure);
+* fails after ``SHAPE_TRIES`` attempts when the answer lacks a documented field (the API
+  changed: more retries would get the same answer), naming the field;
 * renews credentials once on 401 or a redirect when the provider can (``handle_auth_failure``),
   and never follows a redirect;
 * words every error with status, path and the API's own message, never with headers, full
@@ -23,12 +28,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import typing as t
 from importlib import metadata
 from urllib.parse import urlsplit
 
 import orjson
 import requests
+from urllib3.exceptions import DecodeError, HTTPError, ProtocolError, ReadTimeoutError
 
 from tap_auditlogs.errors import (
     ProviderError,
@@ -36,10 +43,16 @@ from tap_auditlogs.errors import (
     ReadCancelledError,
     TransientError,
 )
+from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import (
+    SHAPE_TRIES,
     ApiResponse,
+    UnexpectedShapeError,
     api_error_message,
     exception_kind,
+    json_body,
+    shape_changed,
+    shape_problem,
     undecodable_body,
 )
 from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
@@ -58,6 +71,10 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
 USER_AGENT = f"tap-auditlogs/{VERSION} (+https://github.com/tap-auditlogs/tap-auditlogs)"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: The most one read of a body takes from the socket.
+BODY_READ_BYTES = 64 * 1024
+#: An answer still arriving after this long is said once (INFO): what the tap waits for.
+SLOW_ANSWER_NOTICE_S = 15.0
 
 
 # ------------------------------------------------------------------ the client
@@ -109,10 +126,13 @@ class ApiClient:
         timeout_s: float,
         policy: RetryPolicy,
         rate_limiter: RateLimiter | None = None,
+        deadline_s: float | None = None,
     ) -> None:
-        """A client for ``owner``'s API."""
+        """A client for ``owner``'s API: ``timeout_s`` for the connection and each read,
+        ``deadline_s`` for a whole answer (default: five reads)."""
         self.owner = owner
         self.timeout_s = timeout_s
+        self.deadline_s = deadline_s if deadline_s is not None else 5 * timeout_s
         self.policy = policy
         self.rate_limiter = rate_limiter
         self._sessions = threading.local()  # one HTTP session per thread
@@ -160,12 +180,24 @@ class ApiClient:
 
     def _get(self, get: _Get) -> ApiResponse:
         worker = get.worker
+        wrong_shapes = 0
 
         def one_try() -> ApiResponse:
+            nonlocal wrong_shapes
             if worker is not None and worker.cancelled.is_set():
                 raise ReadCancelledError
-            with contextlib.nullcontext() if worker is None else worker.slots:
-                return self._send_renewing(get)
+            try:
+                with contextlib.nullcontext() if worker is None else worker.slots:
+                    return self._send_renewing(get)
+            except _WrongShapeError as shape:
+                # The same API answers the same shape again: one retry (a proxy or cache may
+                # have answered once), then an error that names the field, not "retry later".
+                wrong_shapes += 1
+                if wrong_shapes >= min(SHAPE_TRIES, self.policy.tries):
+                    raise ProviderError(
+                        shape_changed(get.where, shape.detail, wrong_shapes)
+                    ) from None
+                raise TransientError(shape_problem(shape.detail)) from None
 
         def warn(problem: TransientError, wait: float, attempt: int) -> None:
             how = "as Retry-After asks" if problem.retry_after is not None else "backoff"
@@ -234,33 +266,103 @@ class ApiClient:
         session = self.session
         request = requests.Request("GET", url, params=dict(params), headers=self.owner.http_headers)
         prepared = self.owner.authenticator(session.prepare_request(request))
+        started = time.monotonic()
+        read_timeout = min(self.timeout_s, self.deadline_s)
         try:
             response = session.send(
-                prepared, timeout=self.timeout_s, allow_redirects=False, **self._settings(url)
+                prepared,
+                timeout=(self.timeout_s, read_timeout),
+                allow_redirects=False,
+                **{**self._settings(url), "stream": True},  # the body: _read_body
             )
         except requests.Timeout:
-            raise TransientError(f"no answer within {self.timeout_s:.0f} s") from None
-        except requests.exceptions.ChunkedEncodingError as exc:
-            problem = f"the response body was cut off (truncated: {exception_kind(exc)})"
-            raise TransientError(problem) from None
+            raise TransientError(f"no answer within {read_timeout:.0f} s") from None
         except requests.ConnectionError as exc:
             raise TransientError(f"connection failed ({exception_kind(exc)})") from None
-        except requests.exceptions.ContentDecodingError:
-            raise TransientError(
-                "the compressed response body is corrupt: it could not be decompressed"
-            ) from None
+        try:
+            self._read_body(where, response, started)
+        finally:
+            response.close()  # after a full read the connection is back in the pool already
         self._check_status(where, response)
         try:
-            payload = orjson.loads(response.content)
+            payload = json_body(response.content)
         except orjson.JSONDecodeError:
             raise TransientError(undecodable_body(response)) from None
         if parse is None:
             return ApiResponse(response, payload)
         try:
             page = parse(payload)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise TransientError("the response body does not have the documented shape") from None
+        except UnexpectedShapeError as shape:
+            raise _WrongShapeError(str(shape)) from None
+        except KeyError as missing:
+            raise _WrongShapeError(
+                f"`{missing.args[0] if missing.args else '?'}` is missing"
+            ) from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise _WrongShapeError(Redactor.scrub(str(exc)) or type(exc).__name__) from None
         return ApiResponse(response, payload, page)
+
+    def _read_body(self, where: str, response: requests.Response, started: float) -> None:
+        """Read the whole body into ``response.content`` by ``request_deadline_seconds``.
+
+        Hand-written, not ``response.content``: ``requests`` bounds each read of the socket
+        (``request_timeout``), never the whole body, so a body that trickles in a few bytes
+        a second holds the run for hours; and it reports a read timeout in mid-body as a
+        ``ConnectionError``. So the body is read here, one socket read at a time, each
+        limited to what is left of the deadline.
+        """
+        raw = response.raw
+        deadline = started + self.deadline_s
+        chunks: list[bytes] = []
+        received = 0
+        noticed = False
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TransientError(self._too_slow(received))
+                _limit_next_read(raw, min(self.timeout_s, left))
+                chunk = raw.read1(BODY_READ_BYTES, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                received += len(chunk)
+                waited = time.monotonic() - started
+                if not noticed and waited >= SLOW_ANSWER_NOTICE_S:
+                    noticed = True
+                    self.owner.logger.info(
+                        "%s: still waiting for the rest of the answer (%d bytes in %.0f s); "
+                        "this attempt ends after request_deadline_seconds (%.0f s).",
+                        where,
+                        received,
+                        waited,
+                        self.deadline_s,
+                    )
+        except ReadTimeoutError:
+            if time.monotonic() >= deadline:
+                raise TransientError(self._too_slow(received)) from None
+            raise TransientError(
+                f"timed out in the middle of the body: no data for {self.timeout_s:.0f} s "
+                f"after {received} bytes (request_timeout)"
+            ) from None
+        except ProtocolError as exc:
+            problem = f"the response body was cut off (truncated: {exception_kind(exc)})"
+            raise TransientError(problem) from None
+        except DecodeError:
+            raise TransientError(
+                "the compressed response body is corrupt: it could not be decompressed"
+            ) from None
+        except (HTTPError, OSError) as exc:
+            raise TransientError(f"connection failed ({exception_kind(exc)})") from None
+        # What ``response.content`` would have read, so every reader of it works as usual.
+        response._content = b"".join(chunks)
+        response._content_consumed = True  # type: ignore[attr-defined]
+
+    def _too_slow(self, received: int) -> str:
+        return (
+            f"the answer did not arrive in full within {self.deadline_s:.0f} s "
+            f"(request_deadline_seconds): {received} bytes came, the rest was still trickling in"
+        )
 
     def _check_status(self, where: str, response: requests.Response) -> None:
         status = response.status_code
@@ -328,6 +430,21 @@ class _Get(t.NamedTuple):
     params: Mapping[str, t.Any]
     parse: Callable[[t.Any], t.Any] | None
     worker: Worker | None
+
+
+def _limit_next_read(raw: t.Any, seconds: float) -> None:
+    """The next socket read of ``raw`` (a urllib3 response) waits at most ``seconds``."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+class _WrongShapeError(Exception):
+    """The answer lacks a documented field (``detail`` names it): see ``_get``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class _AuthRenewedError(Exception):

@@ -38,6 +38,7 @@ from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
 from tap_auditlogs.unified import UnifiedMapping, as_object
 from tap_auditlogs.verified import VerifiedAscending
 
@@ -123,13 +124,18 @@ class NirvanaAuditLogStream(AuditLogStream):
         return NirvanaCursorPaginator(start_value)
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
-        """The ``items`` list and ``pagination.total_count`` when it is there."""
-        items = payload["items"]
-        if not isinstance(items, list) or not all(
-            isinstance(item, dict) and "id" in item and "created_at" in item for item in items
-        ):
-            raise TypeError("items is not a list of entries with id and created_at")
-        total = (payload.get("pagination") or {}).get("total_count")
+        """The ``items`` list and ``pagination.total_count`` when it is there.
+
+        Entries without an id are kept (the stream gives them one); ``pagination`` may be
+        missing or null (documented: no next cursor, the end).
+        """
+        items = list_field(payload, "items")
+        if not all("created_at" in item for item in items):
+            raise UnexpectedShapeError("items[].created_at")
+        pagination = payload.get("pagination")
+        if pagination is not None and not isinstance(pagination, dict):
+            raise UnexpectedShapeError("pagination", f"is {type_name(pagination)}, not an object")
+        total = (pagination or {}).get("total_count")
         return items, total if isinstance(total, int) and not isinstance(total, bool) else None
 
     def error_hint(self, status: int) -> str:

@@ -30,6 +30,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import list_field
 from tap_auditlogs.strategies import NewestFirst
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -119,10 +120,7 @@ class SocketAuditLogStream(AuditLogStream):
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
         """The ``results`` list; Socket gives no total."""
-        results = payload["results"]
-        if not isinstance(results, list):
-            raise TypeError("results is not a list")
-        return results, None
+        return list_field(payload, "results"), None
 
     def error_hint(self, status: int) -> str:
         """Socket-specific advice for error statuses."""

@@ -52,6 +52,7 @@ from tap_auditlogs.providers.torq.auth import (
 )
 from tap_auditlogs.providers.torq.events import UNIFIED
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import list_field
 from tap_auditlogs.strategies import Ascending
 
 if t.TYPE_CHECKING:
@@ -184,15 +185,10 @@ class TorqAuditLogStream(AuditLogStream):
         return TorqPageTokenPaginator(start_value)
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
-        """The ``audit_logs`` list (absent when empty); every entry has an id and a time."""
-        if not isinstance(payload, dict):
-            raise TypeError("the body is not an object")
-        entries = payload.get("audit_logs") or []
-        if not isinstance(entries, list):
-            raise TypeError("audit_logs is not a list")
+        """The ``audit_logs`` list (absent when empty, documented; null is not); every
+        entry has a time. Entries without an id are kept (the stream gives them one)."""
+        entries = list_field(payload, "audit_logs", absent_when_empty=True)
         for entry in entries:
-            if not entry.get("id"):
-                raise ValueError("an entry has no id")
             parse_instant(str(entry["timestamp"]), allow_naive=True)
         return entries, None
 
