@@ -200,7 +200,13 @@ class ApiClient:
                 raise TransientError(shape_problem(shape.detail)) from None
 
         def warn(problem: TransientError, wait: float, attempt: int) -> None:
-            how = "as Retry-After asks" if problem.retry_after is not None else "backoff"
+            asked = problem.retry_after
+            if asked is None:
+                how = "backoff"
+            elif wait > asked:  # Retry-After: 0 and the like (retry.py)
+                how = f"backoff; the API asked for {asked:.0f} s"
+            else:
+                how = "as Retry-After asks"
             self.owner.logger.warning(
                 "%s: %s; retrying in %.1f s (%s, attempt %d of %d).",
                 get.where,
@@ -223,7 +229,8 @@ class ApiClient:
         if self.policy.gives_up_on(problem):
             wait = t.cast("float", problem.retry_after)
             return QuotaExhaustedError(
-                f"{where}: {problem}; the API asks to wait {wait:.0f} s (Retry-After), longer "
+                f"{where}: {problem}; the API asks to wait {wait:.0f} s (Retry-After or its "
+                "rate-limit reset), longer "
                 f"than max_retry_wait ({self.policy.max_retry_after_s:.0f} s). Stopped this "
                 "provider cleanly: the state is saved and the next run continues where this "
                 "one stopped.",

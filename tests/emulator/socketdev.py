@@ -121,6 +121,7 @@ class SocketProvider(Provider):
     first_data_request = 2  # 1: GET /organizations
     rate_limit = (600, 60.0)  # 600 requests per minute
     resume_bound = 100  # one page
+    list_key = "results"
     api_root = "/v0"
     switches = {
         **COMMON_SWITCHES,
