@@ -30,7 +30,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import list_field
+from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
 from tap_auditlogs.strategies import NewestFirst
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -91,8 +91,10 @@ class SocketAuditLogStream(AuditLogStream):
 
     def list_organizations(self) -> dict[str, str | None]:
         """``GET /organizations``: every organization the token sees, by slug."""
-        response = self.request_json(None, f"{self.url_base}/organizations", {})
-        organizations = response.payload.get("organizations") or {}
+        response = self.request_json(
+            None, f"{self.url_base}/organizations", {}, parse=_organizations
+        )
+        organizations = response.page
         return {
             str(org["slug"]): org.get("name")
             for org in sorted(organizations.values(), key=lambda org: str(org.get("slug")))
@@ -132,6 +134,18 @@ class SocketAuditLogStream(AuditLogStream):
                 "Enterprise plan, or the token's quota is too small."
             )
         return super().error_hint(status)
+
+
+def _organizations(payload: t.Any) -> dict[str, dict]:
+    """``organizations`` of ``GET /organizations``: a map of id -> organization objects."""
+    if not isinstance(payload, dict):
+        raise UnexpectedShapeError("the body", f"is {type_name(payload)}, not an object")
+    organizations = payload.get("organizations") or {}
+    if not isinstance(organizations, dict) or not all(
+        isinstance(org, dict) for org in organizations.values()
+    ):
+        raise UnexpectedShapeError("organizations", "is not a map of organization objects")
+    return organizations
 
 
 def _pascal_case(name: str) -> str:
