@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from urllib3.exceptions import DecodeError, HTTPError, ProtocolError, ReadTimeoutError
 
+from tap_auditlogs.body import BodyLimits, read_body
 from tap_auditlogs.errors import (
     ProviderError,
     QuotaExhaustedError,
@@ -71,10 +71,6 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
 USER_AGENT = f"tap-auditlogs/{VERSION} (+https://github.com/tap-auditlogs/tap-auditlogs)"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-#: The most one read of a body takes from the socket.
-BODY_READ_BYTES = 64 * 1024
-#: An answer still arriving after this long is said once (INFO): what the tap waits for.
-SLOW_ANSWER_NOTICE_S = 15.0
 
 
 # ------------------------------------------------------------------ the client
@@ -280,14 +276,25 @@ class ApiClient:
                 prepared,
                 timeout=(self.timeout_s, read_timeout),
                 allow_redirects=False,
-                **{**self._settings(url), "stream": True},  # the body: _read_body
+                **{**self._settings(url), "stream": True},  # the body: read_body
             )
         except requests.Timeout:
             raise TransientError(f"no answer within {read_timeout:.0f} s") from None
         except requests.ConnectionError as exc:
             raise TransientError(f"connection failed ({exception_kind(exc)})") from None
         try:
-            self._read_body(where, response, started)
+            read_body(
+                response,
+                BodyLimits(self.timeout_s, self.deadline_s, started),
+                lambda waited, received: self.owner.logger.info(
+                    "%s: still waiting for the rest of the answer (%d bytes in %.0f s); this "
+                    "attempt ends after request_deadline_seconds (%.0f s).",
+                    where,
+                    received,
+                    waited,
+                    self.deadline_s,
+                ),
+            )
         finally:
             response.close()  # after a full read the connection is back in the pool already
         self._check_status(where, response)
@@ -308,68 +315,6 @@ class ApiClient:
         except (TypeError, ValueError, AttributeError) as exc:
             raise _WrongShapeError(Redactor.scrub(str(exc)) or type(exc).__name__) from None
         return ApiResponse(response, payload, page)
-
-    def _read_body(self, where: str, response: requests.Response, started: float) -> None:
-        """Read the whole body into ``response.content`` by ``request_deadline_seconds``.
-
-        Hand-written, not ``response.content``: ``requests`` bounds each read of the socket
-        (``request_timeout``), never the whole body, so a body that trickles in a few bytes
-        a second holds the run for hours; and it reports a read timeout in mid-body as a
-        ``ConnectionError``. So the body is read here, one socket read at a time, each
-        limited to what is left of the deadline.
-        """
-        raw = response.raw
-        deadline = started + self.deadline_s
-        chunks: list[bytes] = []
-        received = 0
-        noticed = False
-        try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TransientError(self._too_slow(received))
-                _limit_next_read(raw, min(self.timeout_s, left))
-                chunk = raw.read1(BODY_READ_BYTES, decode_content=True)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                received += len(chunk)
-                waited = time.monotonic() - started
-                if not noticed and waited >= SLOW_ANSWER_NOTICE_S:
-                    noticed = True
-                    self.owner.logger.info(
-                        "%s: still waiting for the rest of the answer (%d bytes in %.0f s); "
-                        "this attempt ends after request_deadline_seconds (%.0f s).",
-                        where,
-                        received,
-                        waited,
-                        self.deadline_s,
-                    )
-        except ReadTimeoutError:
-            if time.monotonic() >= deadline:
-                raise TransientError(self._too_slow(received)) from None
-            raise TransientError(
-                f"timed out in the middle of the body: no data for {self.timeout_s:.0f} s "
-                f"after {received} bytes (request_timeout)"
-            ) from None
-        except ProtocolError as exc:
-            problem = f"the response body was cut off (truncated: {exception_kind(exc)})"
-            raise TransientError(problem) from None
-        except DecodeError:
-            raise TransientError(
-                "the compressed response body is corrupt: it could not be decompressed"
-            ) from None
-        except (HTTPError, OSError) as exc:
-            raise TransientError(f"connection failed ({exception_kind(exc)})") from None
-        # What ``response.content`` would have read, so every reader of it works as usual.
-        response._content = b"".join(chunks)
-        response._content_consumed = True  # type: ignore[attr-defined]
-
-    def _too_slow(self, received: int) -> str:
-        return (
-            f"the answer did not arrive in full within {self.deadline_s:.0f} s "
-            f"(request_deadline_seconds): {received} bytes came, the rest was still trickling in"
-        )
 
     def _check_status(self, where: str, response: requests.Response) -> None:
         status = response.status_code
@@ -437,13 +382,6 @@ class _Get(t.NamedTuple):
     params: Mapping[str, t.Any]
     parse: Callable[[t.Any], t.Any] | None
     worker: Worker | None
-
-
-def _limit_next_read(raw: t.Any, seconds: float) -> None:
-    """The next socket read of ``raw`` (a urllib3 response) waits at most ``seconds``."""
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    if sock is not None:
-        sock.settimeout(max(seconds, 0.001))
 
 
 class _WrongShapeError(Exception):
