@@ -96,6 +96,7 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         return ApiClient(
             self,
             timeout_s=self.timeout,
+            deadline_s=float(self.config.get("request_deadline_seconds", 120)),
             policy=RetryPolicy.from_config(self.config),
             rate_limiter=self.rate_limiter,
         )

@@ -17,7 +17,11 @@ from functools import cached_property
 
 from tap_auditlogs.api import USER_AGENT
 from tap_auditlogs.instants import parse_instant, read_instant, seconds_to_ns
-from tap_auditlogs.responses import ERROR_MESSAGE_KEYS, retry_after_seconds
+from tap_auditlogs.responses import (
+    ERROR_MESSAGE_KEYS,
+    reset_header_seconds,
+    retry_after_seconds,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -68,6 +72,9 @@ class ProviderDeclaration:
     #: The documented rate limit: (requests, per seconds); None when none is documented.
     #: ``<provider>.max_requests_per_second`` replaces the rate (same window).
     rate_limit: t.ClassVar[tuple[int, float] | None] = None
+    #: Documented headers that say when a rate limit resets (epoch seconds, seconds or a
+    #: date): a 429 without ``Retry-After`` is waited out until then.
+    rate_limit_reset_headers: t.ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------- organizations
 
@@ -131,8 +138,13 @@ class ProviderDeclaration:
         return parse_instant(str(value), allow_naive=True) if value else None
 
     def rate_limit_wait(self, response: requests.Response) -> float | None:
-        """Seconds a 429 or 503 asks to wait: ``Retry-After``; a provider may read others."""
-        return retry_after_seconds(response)
+        """Seconds a 429 or 503 asks to wait: ``Retry-After``, else on a 429 the latest of
+        ``rate_limit_reset_headers``; a provider may read others."""
+        wait = retry_after_seconds(response)
+        if wait is not None or response.status_code != 429:
+            return wait
+        resets = [reset_header_seconds(response, name) for name in self.rate_limit_reset_headers]
+        return max((reset for reset in resets if reset is not None), default=None)
 
     def lower_bound(self, bookmark: int | None) -> int | None:
         """The oldest instant to read: bookmark minus lookback, never before ``start_date``."""

@@ -62,6 +62,15 @@ COMMON_SETTINGS = (
         description="Seconds to wait for a connection or for data before retrying.",
     ),
     th.Property(
+        "request_deadline_seconds",
+        th.IntegerType,
+        default=120,
+        description=(
+            "Seconds one answer may take in all, however slowly its data trickles in; a "
+            "slower one is retried like a timeout."
+        ),
+    ),
+    th.Property(
         "max_retries",
         th.IntegerType,
         default=8,
@@ -108,6 +117,7 @@ COMMON_SETTINGS = (
 #: Numeric settings that must be positive (name -> minimum).
 MINIMUMS = {
     "request_timeout": 1,
+    "request_deadline_seconds": 1,
     "max_retries": 0,
     "backoff_base_seconds": 0,
     "max_retry_wait": 0,

@@ -126,6 +126,9 @@ def chaos_setup(seed: int, events: int | None = None) -> tuple[dict, dict, str]:
         *(FaultRule(kind, probability=p) for kind in ("500", "502", "503", "drop")),
         FaultRule("truncate", probability=p),
         FaultRule("badjson", probability=p),
+        # Answers the tap reads as they are: a BOM first; no envelope where that is safe.
+        FaultRule("bom", probability=p),
+        FaultRule("no_envelope", probability=p),
     ]
     slow = round(rng.uniform(0.03, 0.12), 2)
     scenario = {

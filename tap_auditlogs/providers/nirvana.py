@@ -40,6 +40,7 @@ from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
 from tap_auditlogs.unified import UnifiedMapping, as_object
 from tap_auditlogs.verified import VerifiedAscending
 
@@ -125,12 +126,17 @@ class NirvanaAuditLogStream(AuditLogStream):
         return NirvanaCursorPaginator(start_value)
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
-        """The ``items`` list and ``pagination.total_count`` when it is there."""
-        items = payload["items"]
-        # An entry without id or created_at is kept: the strategies cope (``check_values``).
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise TypeError("items is not a list of entry objects")
-        total = (payload.get("pagination") or {}).get("total_count")
+        """The ``items`` list and ``pagination.total_count`` when it is there.
+
+        Entries without an id or ``created_at`` are kept (the strategies cope, the stream
+        gives them an id); ``pagination`` may be missing or null (documented: no next
+        cursor, the end).
+        """
+        items = list_field(payload, "items")
+        pagination = payload.get("pagination")
+        if pagination is not None and not isinstance(pagination, dict):
+            raise UnexpectedShapeError("pagination", f"is {type_name(pagination)}, not an object")
+        total = (pagination or {}).get("total_count")
         return items, total if isinstance(total, int) and not isinstance(total, bool) else None
 
     def error_hint(self, status: int) -> str:

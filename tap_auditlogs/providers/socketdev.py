@@ -33,6 +33,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
 from tap_auditlogs.strategies import NewestFirst
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -96,8 +97,10 @@ class SocketAuditLogStream(AuditLogStream):
 
     def list_organizations(self) -> dict[str, str | None]:
         """``GET /organizations``: every organization the token sees, by slug."""
-        response = self.request_json(None, f"{self.url_base}/organizations", {})
-        organizations = response.payload.get("organizations") or {}
+        response = self.request_json(
+            None, f"{self.url_base}/organizations", {}, parse=_organizations
+        )
+        organizations = response.page
         return {
             str(org["slug"]): org.get("name")
             for org in sorted(organizations.values(), key=lambda org: str(org.get("slug")))
@@ -121,10 +124,7 @@ class SocketAuditLogStream(AuditLogStream):
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
         """The ``results`` list; Socket gives no total."""
-        results = payload["results"]
-        if not isinstance(results, list):
-            raise TypeError("results is not a list")
-        return results, None
+        return list_field(payload, "results"), None
 
     def error_hint(self, status: int) -> str:
         """Socket-specific advice for error statuses."""
@@ -136,6 +136,18 @@ class SocketAuditLogStream(AuditLogStream):
                 "Enterprise plan, or the token's quota is too small."
             )
         return super().error_hint(status)
+
+
+def _organizations(payload: t.Any) -> dict[str, dict]:
+    """``organizations`` of ``GET /organizations``: a map of id -> organization objects."""
+    if not isinstance(payload, dict):
+        raise UnexpectedShapeError("the body", f"is {type_name(payload)}, not an object")
+    organizations = payload.get("organizations") or {}
+    if not isinstance(organizations, dict) or not all(
+        isinstance(org, dict) for org in organizations.values()
+    ):
+        raise UnexpectedShapeError("organizations", "is not a map of organization objects")
+    return organizations
 
 
 # ------------------------------------------------------------------------- audit_events

@@ -22,7 +22,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from ..data import documented
@@ -80,6 +80,8 @@ class ConfigCatProvider(Provider):
     one_org: ClassVar[Mapping[str, Any]] = {"configcat_orgs": ORG_IDS[:1]}
     first_data_request = 2  # 1: GET /v1/organizations
     type_parameter = "auditLogType"
+    list_key = "data"
+    optional_envelope = "paging"  # nullable in the spec: the page size says the rest
     api_root = ""
     switches = {
         **COMMON_SWITCHES,
@@ -124,6 +126,15 @@ class ConfigCatProvider(Provider):
         """ASP.NET problem details (400s with field errors are built by the handlers)."""
         body = {"title": message, "status": status}
         return Response(status, body, headers=self._rate_headers())
+
+    def reset_headers(self, seconds: float) -> dict[str, str] | None:
+        """``X-Rate-Limit-Reset``, the documented header, at the next whole second."""
+        at = utcnow() + timedelta(seconds=seconds)
+        at = at.replace(microsecond=0) + timedelta(seconds=1 if at.microsecond else 0)
+        return {
+            "X-Rate-Limit-Remaining": "0",
+            "X-Rate-Limit-Reset": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
 
     def _rate_headers(self) -> dict[str, str]:
         status = self.host.quota_status(self.name)

@@ -101,6 +101,7 @@ class NirvanaProvider(Provider):
 
     name = "nirvana"
     resume_bound = 100  # one page
+    list_key = "items"
     api_root = ""
     switches = {
         **COMMON_SWITCHES,

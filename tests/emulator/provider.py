@@ -195,6 +195,12 @@ class Provider:
     #: Records the tap may emit again after resuming from any STATE: a page of a read
     #: that checkpoints page by page (None: no such bound, e.g. whole time windows).
     resume_bound: ClassVar[int | None] = None
+    #: The key of a page's list of events (None: a page is a bare list) and whether the API
+    #: documents that it leaves that key out of an empty page (faults "null_list", "no_list").
+    list_key: ClassVar[str | None] = None
+    list_key_absent_when_empty: ClassVar[bool] = False
+    #: A field of a page's envelope the API may leave out, for fault "no_envelope" (None: none).
+    optional_envelope: ClassVar[str | None] = None
 
     def __init__(self, scenario: Scenario, host: Host) -> None:
         self.scenario = scenario
@@ -232,6 +238,11 @@ class Provider:
     def tap_config(self, base_url: str) -> dict[str, Any]:
         """The tap's settings block for this provider at `base_url`."""
         return {**self.credentials(), "base_url": base_url}
+
+    def reset_headers(self, seconds: float) -> dict[str, str] | None:
+        """The documented headers of a 429 that says when to retry without ``Retry-After``
+        (fault "429_reset"), ``seconds`` ahead; None: the API documents none."""
+        return None
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:

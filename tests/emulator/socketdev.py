@@ -119,6 +119,7 @@ class SocketProvider(Provider):
     rate_limit = (600, 60.0)  # 600/min: https://docs.socket.dev/reference/rate-limits
     type_parameter = "type"
     resume_bound = 100  # one page
+    list_key = "results"
     api_root = "/v0"
     switches = {
         **COMMON_SWITCHES,

@@ -146,6 +146,8 @@ class TorqProvider(Provider):
     first_data_request = 2  # 1: POST /v1/auth/token
     rate_limit = (50, 1.0)  # 50/s: https://developers.torq.io/apidocs/overview
     resume_bound = 500  # one page
+    list_key = "audit_logs"
+    list_key_absent_when_empty = True
     api_root = "/public"
     switches = {
         **COMMON_SWITCHES,

@@ -31,7 +31,8 @@ the 30-day span), https://configcat.com/docs/api/reference/configcat-public-mana
   envelope. A bare array of exactly one default page (100 items) may be cut, so that
   window is split in halves until each answer is shorter.
 * Limits: answers carry ``X-Rate-Limit-Remaining`` and ``X-Rate-Limit-Reset`` (logged at
-  debug level). Over the limit, 429 with ``Retry-After``. Retention: 7 days (Free),
+  debug level). Over the limit, 429 with ``Retry-After``; a 429 without it is waited out
+  until ``X-Rate-Limit-Reset``. Retention: 7 days (Free),
   35 days (Pro/Smart), 2 years (Enterprise).
 * Errors: a 400 body is ``{"field": ["message", ...]}``.
 """
@@ -52,6 +53,7 @@ from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.providers.configcat.events import DOCUMENTATION, EVENT_TYPES, UNIFIED
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
 from tap_auditlogs.strategies import TimeWindows
 
 if t.TYPE_CHECKING:
@@ -137,6 +139,7 @@ class ConfigCatAuditLogStream(AuditLogStream):
         "https://app.configcat.com/my-account/public-api-credentials, not an SDK key)"
     )
 
+    rate_limit_reset_headers = ("X-Rate-Limit-Reset",)
     _v1_paging_ignored = False  # learnt on the first v1 answer that ignores pageNumber
     #: The connection test: one item of the API's default range (the last 7 days).
     probe_query: t.ClassVar[dict[str, t.Any]] = {"pageSize": 1}
@@ -207,11 +210,27 @@ class ConfigCatAuditLogStream(AuditLogStream):
         return ConfigCatPaginator(start_value)
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
-        """``data`` and ``paging.totalCount`` of an envelope, or a v1 bare array."""
+        """``data`` and ``paging.totalCount`` of an envelope, or a v1 bare array.
+
+        Without ``paging`` (null in the spec, or left out) the page size says the rest: a
+        short page ends the window, a full one may have a successor (``has_more``).
+        """
         if isinstance(payload, list):
             return _items(payload), None
-        paging = payload["paging"] or {}
-        return _items(payload["data"] or []), paging.get("totalCount")
+        items = _items(list_field(payload, "data"))
+        if "paging" not in payload:
+            self.warn_once(
+                "no-paging",
+                "an audit-log answer has no `paging`: reading on by page size (a page of "
+                "fewer than %d items ends its window).",
+                PAGE_SIZE,
+            )
+        paging = payload.get("paging")
+        if paging is None:
+            return items, None
+        if not isinstance(paging, dict):
+            raise UnexpectedShapeError("paging", f"is {type_name(paging)}, not an object")
+        return items, paging.get("totalCount")
 
     def request_json(
         self,
@@ -354,12 +373,14 @@ def _utc(ns: int) -> str:
 
 
 def _items(data: object) -> list[Record]:
-    """Audit-log items; TypeError when the list or an item is not an object. An item without
-    ``auditLogId`` or ``auditLogDateTime`` is kept: the strategies cope (``check_values``)."""
+    """Audit-log items, each an object; ``UnexpectedShapeError`` names what is not so. An
+    item without ``auditLogId`` or ``auditLogDateTime`` is kept: the strategies cope
+    (``check_values``) and the stream gives it an id."""
     if not isinstance(data, list):
-        raise TypeError("data is not a list")
-    if not all(isinstance(item, dict) for item in data):
-        raise TypeError("an item is not an object")
+        raise UnexpectedShapeError("data", f"is {type_name(data)}, not a list")
+    for item in data:
+        if not isinstance(item, dict):
+            raise UnexpectedShapeError("data[]", f"holds {type_name(item)}, not an object")
     return data
 
 

@@ -56,6 +56,7 @@ from tap_auditlogs.providers.torq.auth import (
 )
 from tap_auditlogs.providers.torq.events import UNIFIED
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import list_field
 from tap_auditlogs.strategies import Ascending
 
 if t.TYPE_CHECKING:
@@ -189,15 +190,10 @@ class TorqAuditLogStream(AuditLogStream):
         return TorqPageTokenPaginator(start_value)
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
-        """The ``audit_logs`` list (absent when empty) of entries (objects). An entry without
-        an id or a readable time is kept: the strategies cope (``check_values`` warns)."""
-        if not isinstance(payload, dict):
-            raise TypeError("the body is not an object")
-        entries = payload.get("audit_logs") or []
-        if not isinstance(entries, list):
-            raise TypeError("audit_logs is not a list")
-        if not all(isinstance(entry, dict) for entry in entries):
-            raise TypeError("audit_logs holds something that is not an entry object")
+        """The ``audit_logs`` list (absent when empty, documented; null is not) of entry
+        objects. An entry without an id or a readable time is kept: the strategies cope
+        (``check_values`` warns) and the stream gives it an id."""
+        entries = list_field(payload, "audit_logs", absent_when_empty=True)
         return entries, None
 
     def error_hint(self, status: int) -> str:

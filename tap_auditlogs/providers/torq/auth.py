@@ -17,7 +17,12 @@ from singer_sdk.authenticators import OAuthAuthenticator
 from tap_auditlogs.api import RETRY_STATUSES
 from tap_auditlogs.errors import ProviderError, TransientError
 from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import api_error_message, retry_after_seconds, undecodable_body
+from tap_auditlogs.responses import (
+    api_error_message,
+    json_body,
+    retry_after_seconds,
+    undecodable_body,
+)
 from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
 
 #: Renew this long before ``expires_in`` ends (at most a tenth of the token's lifetime).
@@ -192,7 +197,7 @@ class TorqAuthenticator(OAuthAuthenticator):
                 message = f"answered {answer}. Check torq.region and torq.token_url."
             raise ProviderError(f"Torq: {where} {message}", whole_provider=True)
         try:
-            body = orjson.loads(response.content)
+            body = json_body(response.content)
         except orjson.JSONDecodeError:
             return None
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
