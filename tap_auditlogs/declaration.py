@@ -59,6 +59,11 @@ class ProviderDeclaration:
     #: The documented rate limit: (requests, per seconds); None when none is documented.
     #: ``<provider>.max_requests_per_second`` replaces the rate (same window).
     rate_limit: t.ClassVar[tuple[int, float] | None] = None
+    #: Records per page the tap asks for: a shorter page is the last of a listing (paging.py).
+    page_size: t.ClassVar[int | None] = None
+    #: The API documents an empty page as the end of the log: a long run of empty pages that
+    #: still point on ends the read with a WARNING instead of an error (paging.py).
+    empty_page_may_end: t.ClassVar[bool] = False
 
     # ------------------------------------------------------------- organizations
 
