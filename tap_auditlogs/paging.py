@@ -107,6 +107,19 @@ def read_pages(
         repeat = same_page or repeated_token
         # Clamped past the end (the paginator knows it ended), or nothing can follow it.
         ends = repeat and (paginator.finished or _nothing_beyond(stream, records, total, read_ids))
+        if ends:  # said before the page goes out: a reader may stop at its end
+            _warn(
+                stream,
+                context,
+                "repeat",
+                "the API %s after %d events (%s); nothing can follow it, so the read ends "
+                "there.",
+                "served a page already read again"
+                if same_page
+                else f"pointed again at the page token {next_token!r}",
+                len(read_ids),
+                "a short page" if total is None else f"its total count {total} is read",
+            )
         if not same_page:  # a page served again was handed on the first time
             yield Page(
                 records=records,
@@ -116,21 +129,10 @@ def read_pages(
                 elapsed_s=response.elapsed.total_seconds(),
             )
         previous_ids = ids
-        if repeat and not ends:
-            raise _loop_error(stream, context, next_token, same_page=same_page)
         if ends:
-            _warn(
-                stream,
-                context,
-                "repeat",
-                "the API %s after %d events (%s); nothing can follow it, so the read ends there.",
-                "served a page already read again"
-                if same_page
-                else f"pointed again at the page token {next_token!r}",
-                len(read_ids),
-                "a short page" if total is None else f"its total count {total} is read",
-            )
             return
+        if repeat:
+            raise _loop_error(stream, context, next_token, same_page=same_page)
         if next_token is not None:
             seen.add(repr(next_token))
         if records:

@@ -16,7 +16,18 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, iso_ms
+from .provider import (
+    ApiRequest,
+    Chaos,
+    Provider,
+    Response,
+    Route,
+    TruthEvent,
+    empty_page_switch,
+    interleaved_page,
+    iso_ms,
+    page_numbers,
+)
 from .scenario import COMMON_SWITCHES, Switch
 
 TOKEN = "sktsec_emulator_token_do_not_leak_7f3a9c"
@@ -76,6 +87,8 @@ END_MARKERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "zero_int": lambda page: {"nextPage": 0},
     # Never ends by token: every page (even an empty one) points on; only empty results end.
     "empty_results": lambda page: {"nextPage": str(page + 1)},
+    # The last page names itself as the next page (the same page token twice).
+    "self": lambda page: {"nextPage": str(page)},
 }
 
 
@@ -131,6 +144,7 @@ class SocketProvider(Provider):
         "order": Switch("desc", choices=tuple(ORDERS), doc="order of the results"),
         "next_page": Switch("normal", choices=tuple(NEXT_PAGES),
                             doc="nextPage of a page with a successor (broken: repeat, backwards)"),
+        "empty_pages": empty_page_switch(),
         "forbidden_orgs": Switch(frozenset(), convert=frozenset,
                                  doc="orgs listed but whose audit log answers 403"),
     }  # fmt: skip
@@ -264,9 +278,13 @@ class SocketProvider(Provider):
 
         # The page number is not part of the view: every page of a query is a slice of it.
         ordered = self.view(org, (kind, bound, reading, order), build)
-        start = (page - 1) * per_page
-        results = [dict(ev.item) for ev in ordered[start : start + per_page]]
-        more = start + per_page < len(ordered)
+        every = self.opt("empty_pages")
+        chunk = interleaved_page(page, every)
+        start = (chunk or 0) * per_page
+        results = (
+            [] if chunk is None else [dict(ev.item) for ev in ordered[start : start + per_page]]
+        )
+        more = page < page_numbers(-(-len(ordered) // per_page), every)
         following = NEXT_PAGES[self.opt("next_page")](page)
         tail = {"nextPage": following} if more else END_MARKERS[self.opt("end_marker")](page)
         return Response(200, {"results": results, **tail})
@@ -275,12 +293,23 @@ class SocketProvider(Provider):
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
         """Two organizations, any order the docs allow or not, any end-of-log marker."""
         order = rng.choice(("desc", "desc", "desc", "random"))
+        empty = rng.choice((0, 0, 2, 3))
         switches = {
             "socket_orgs": ("acme", "globex"),
             "socket_order": order,
-            "socket_end_marker": rng.choice(("null", "missing", "zero", "empty_results")),
+            # "self" ends a log whose last page is full as a loop would: not with a full read.
+            "socket_end_marker": rng.choice(
+                (
+                    "null",
+                    "missing",
+                    "zero",
+                    "empty_results",
+                    *(("self",) if order == "desc" else ()),
+                )
+            ),
+            "socket_empty_pages": empty,
         }
-        return Chaos(switches=switches, what=f"socket {order}")
+        return Chaos(switches=switches, what=f"socket {order} empty/{empty}")
 
 
 def _int(text: str) -> int | None:

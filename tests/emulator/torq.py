@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
+from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, empty_page_switch
 from .scenario import COMMON_SWITCHES, Switch
 
 CLIENT_ID = "torq_emulator_client_id"
@@ -154,9 +154,12 @@ class TorqProvider(Provider):
                                  "audit_logs is missing too, as proto3 JSON does)"),
         "order_param": Switch("honoured", choices=("honoured", "ignored"),
                               doc="ignored: always newest first, whatever `order` says"),
-        "page_token": Switch("normal", choices=("normal", "repeat", "empty_forever"),
+        "page_token": Switch("normal", choices=("normal", "repeat", "empty_forever", "sticky_last"),
                              doc="repeat: every next_page_token points at the second page; "
-                             "empty_forever: past the data, empty pages with fresh tokens"),
+                             "empty_forever: past the data, empty pages with fresh tokens; "
+                             "sticky_last: the last page returns the token it was asked with "
+                             "(the first page: a token for itself)"),
+        "empty_pages": empty_page_switch(),
     }  # fmt: skip
     routes = (
         Route("POST", TOKEN_PATH, "token", auth=False, billable=False),
@@ -332,11 +335,19 @@ class TorqProvider(Provider):
         # The token's offset is not part of the view: every page is a slice of it.
         events = self.view(self.orgs[0], (since, until, descending), build)
         offset = state["offset"]
+        every = self.opt("empty_pages")
+        empty = every and (offset // page_size + 1) % every == 0 and not state.get("shown")
+        if empty and offset < len(events):  # filtered after paging: empty, pointing on
+            shown = {**state, "shown": True, "nonce": secrets.token_hex(4)}
+            return Response(200, {"audit_logs": [], "next_page_token": _encode_page_token(shown)})
         page = [dict(ev.item) for ev in events[offset : offset + page_size]]
         body: dict[str, Any] = {"audit_logs": page}
-        if offset + page_size < len(events):
+        if offset + page_size >= len(events) and self.opt("page_token") == "sticky_last":
+            body["next_page_token"] = q.get("page_token") or _encode_page_token(state)
+        elif offset + page_size < len(events):
             nonce = secrets.token_hex(4)  # two tokens are never equal
-            following = {**state, "offset": offset + page_size, "nonce": nonce}
+            following = {"offset": offset + page_size, "since": since, "query": query_id}
+            following["nonce"] = nonce
             if self.opt("page_token") == "repeat":
                 following = {**state, "offset": page_size}
             body["next_page_token"] = _encode_page_token(following)

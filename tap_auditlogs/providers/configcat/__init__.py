@@ -99,7 +99,7 @@ class ConfigCatPaginator(BaseAPIPaginator["int | None"]):
         last = paging.get("totalPages")
         last = last if isinstance(last, int) and not isinstance(last, bool) else None
         if served is not None and served != asked:
-            if last is not None and served == last < asked:
+            if _clamped(paging, asked, served, last):
                 return False  # asked past the end, clamped to the last page (already read)
             # Without this check, a server that ignores pageNumber is read forever.
             raise PageIgnoredError(f"asked for page {asked}, the API served page {served}")
@@ -110,6 +110,17 @@ class ConfigCatPaginator(BaseAPIPaginator["int | None"]):
     def get_next(self, response: requests.Response) -> int | None:
         """The following page number."""
         return (self.current_value or 1) + 1
+
+
+def _clamped(paging: dict, asked: int, served: int, last: int | None) -> bool:
+    """True when a page past the end was asked and the API served its last page instead:
+    the last page by ``totalPages``, or one whose number covers ``totalCount`` already."""
+    if served > asked:
+        return False
+    if last is not None and served == last:
+        return True
+    count, size = paging.get("totalCount"), paging.get("pageSize") or PAGE_SIZE
+    return isinstance(count, int) and isinstance(size, int) and count <= served * size
 
 
 class ConfigCatAuditLogStream(AuditLogStream):
