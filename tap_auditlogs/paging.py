@@ -112,8 +112,7 @@ def read_pages(
                 stream,
                 context,
                 "repeat",
-                "the API %s after %d events (%s); nothing can follow it, so the read ends "
-                "there.",
+                "the API %s after %d events (%s); nothing can follow it, so the read ends there.",
                 "served a page already read again"
                 if same_page
                 else f"pointed again at the page token {next_token!r}",
