@@ -189,12 +189,13 @@ class ConfigCatProvider(Provider):
         self._next_id = rng.randint(1_000_000, 2_000_000)
         self._made_in_org: dict[str, int] = {}  # events made per org (bursts)
         self._burst_stamp: dict[str, str] = {}  # the timestamp of the org's current burst
+        self._bursting = True  # bursts shape the generated data only, not later arrivals
         self._shuffles = 0  # requests that shuffled ties (each draws its own order)
 
     def make_event(self, org: str, at: datetime) -> TruthEvent:
         """An item at `at` (to 100 ns ticks), with 0 to 7 fractional digits; in a burst
         (``configcat_burst``), the burst's first timestamp."""
-        burst = self.opt("burst")
+        burst = self.opt("burst") if self._bursting else 1
         if burst > 1:
             made = self._made_in_org
             made[org] = made.get(org, 0) + 1
@@ -244,6 +245,10 @@ class ConfigCatProvider(Provider):
         self.scope_of[event_id] = scope
         at = datetime.fromtimestamp(ns // NS, UTC).replace(microsecond=ns % NS // 1000)
         return TruthEvent(org=org, id=event_id, ts=stamp, item=item, at=at)
+
+    def _generate(self) -> None:
+        super()._generate()
+        self._bursting = False
 
     def add_at(self, org: str, stamps: list[str]) -> list[TruthEvent]:
         """Append events with exactly these timestamps (call while the tap is not running)."""
@@ -365,10 +370,19 @@ class ConfigCatProvider(Provider):
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
         """Two organizations, read in windows of 3, 7 or 30 days."""
         days = rng.choice((3, 7, 30))
+        empty, ending = rng.choice((0, 0, 2, 3)), rng.choice(tuple(LAST_PAGES))
+        ties = rng.choice(("stable", "shuffled"))
+        switches = {
+            "configcat_orgs": ORG_IDS[:2],
+            "configcat_empty_pages": empty,
+            "configcat_last_page": ending,
+            "configcat_ties": ties,
+            "configcat_burst": 5 if ties == "shuffled" else 1,
+        }
         return Chaos(
-            switches={"configcat_orgs": ORG_IDS[:2]},
+            switches=switches,
             settings={"window_days": days},
-            what=f"window {days}d",
+            what=f"window {days}d empty/{empty} {ending} ties {ties}",
         )
 
 

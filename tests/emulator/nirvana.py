@@ -246,8 +246,16 @@ class NirvanaProvider(Provider):
         """Filters honoured or ignored, in any order."""
         filters = rng.choice(("honoured", "honoured", "ignored"))
         order = rng.choice(("desc", "desc", "asc", "random"))
-        switches = {"nirvana_filters": filters, "nirvana_order": order}
-        return Chaos(switches=switches, what=f"nirvana {filters}/{order}")
+        # A null cursor mid-log is read past only by an oldest-first read (filters honoured).
+        cursors = ("normal", "sticky_last", *(("null_mid_log",) if filters == "honoured" else ()))
+        cursor, empty = rng.choice(cursors), rng.choice((0, 0, 2, 3))
+        switches = {
+            "nirvana_filters": filters,
+            "nirvana_order": order,
+            "nirvana_cursor": cursor,
+            "nirvana_empty_pages": empty,
+        }
+        return Chaos(switches=switches, what=f"nirvana {filters}/{order} {cursor} empty/{empty}")
 
 
 def rfc3339_nano(at: datetime) -> str:

@@ -367,12 +367,16 @@ class TorqProvider(Provider):
         Its answers stay faster than its tokens live: a token dead on arrival twice in a
         row is a broken token endpoint (reported as such), not something to retry."""
         ttl, dies = rng.choice((1, 3600)), round(rng.uniform(0.05, 0.2), 2)
+        paging, empty = rng.choice(("normal", "sticky_last")), rng.choice((0, 0, 2, 3))
         switches = {
             "torq_events_per_org": events_per_org * 20,
             "torq_token_ttl_s": ttl,
             "torq_token_dies_after_s": dies,
+            "torq_page_token": paging,
+            "torq_empty_pages": empty,
         }
-        return Chaos(switches=switches, slow_s=0.01, what=f"torq token ttl {ttl}s dies {dies}s")
+        what = f"torq token ttl {ttl}s dies {dies}s, {paging} empty/{empty}"
+        return Chaos(switches=switches, slow_s=0.01, what=what)
 
 
 PROVIDER = TorqProvider
