@@ -146,9 +146,14 @@ class Rereads:
         self.found += 1
         return True
 
+    @property
+    def stalled(self) -> bool:
+        """The last re-read found nothing the earlier reads had not: the shortfall stays."""
+        return self.done > 0 and not self.found
+
     def again(self) -> bool:
         """True to read a short scope again: the first time, and while re-reads find more."""
-        if self.done >= MAX_REREADS or (self.done and not self.found):
+        if self.done >= MAX_REREADS or self.stalled:
             return False
         self.done += 1
         self.found = 0
@@ -209,8 +214,7 @@ class Ascending:
         stream, state = reader.stream, reader.state
         start_bookmark, start_recent = state.bookmark, state.recent
         lower = stream.lower_bound(start_bookmark)
-        recent = start_recent
-        high = start_bookmark
+        recent, high = start_recent, start_bookmark
         emitted: dict[str, int] = {}
         ordered, previous = True, None
         rereading: collections.deque[tuple[int | None, Iterable[Page]]] = collections.deque()
@@ -250,8 +254,9 @@ class Ascending:
             if not count.shortfall:
                 continue
             if not rereads.again():
-                _keep_bookmark(reader, count, start_bookmark, start_recent)
-                return
+                if rereads.stalled or not ordered:  # else the re-reads still find more:
+                    _keep_bookmark(reader, count, start_bookmark, start_recent)
+                return  # the bookmark stands where they got to, the next run reads on
             # Sorted: again from the bookmark reached; else the whole read again.
             again = stream.lower_bound(high) if ordered and high is not None else lower
             previous = None

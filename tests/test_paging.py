@@ -257,3 +257,21 @@ def test_configcat_a_shortfall_no_narrower_window_resolves_keeps_the_bookmark(
     resumed = run_tap(config, run.final_state)
     assert resumed.exit_code == 0
     assert not _missing(emu, "configcat", start_ns, run, resumed)
+
+
+def test_a_token_that_repeats_mid_log_stops_the_read_after_handing_its_page_on(
+    emulator, caplog
+) -> None:
+    """Torq's second page names itself as the next one while more follow: a loop, stopped
+    with an error, but the page that repeated the token is emitted, not thrown away."""
+    emu = _start(emulator, "torq", torq_page_token="repeat", torq_events_per_org=1_600)
+    config, start_ns = _config(emu)
+    run = run_tap(config)
+    assert run.exit_code == 1
+    emitted = run.records("torq_audit_log")
+    assert len(emitted) == 1_000, "both pages read went out"
+    assert run.final_state is not None
+    emu.configure(torq_page_token="normal")
+    fixed = run_tap(config, run.final_state)
+    assert fixed.exit_code == 0
+    assert not _missing(emu, "torq", start_ns, run, fixed)
