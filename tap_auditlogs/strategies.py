@@ -1,5 +1,5 @@
-"""The ways to read an audit log (``VerifiedAscending`` is in verified.py; the state they
-keep in state.py).
+"""The ways to read an audit log (``VerifiedAscending`` is in verified.py, ``TimeWindows`` in
+windows.py; the state they keep in state.py).
 
 Every provider reads its log with one of these strategies (see ../shared/architecture.md):
 
@@ -25,11 +25,8 @@ Shared rules, all in this module:
   the strategy warns and falls back to reading on and filtering on the client, without
   moving the bookmark until the end.
 * State is written (``checkpoint``) only after every record it covers was emitted.
-* Totals are reconciled (``ScopeCount``): where the API reports a count for a query, a
-  read that the API ends with fewer distinct events is read again (``Rereads``): an
-  ascending read from where it got to, a newest-first pass from the top, a time window in
-  halves down to parts that fit one page. A shortfall that persists is one WARNING with
-  the numbers, and the bookmark does not move past that scope.
+* Totals are reconciled (totals.py): a read that the API ends short of the count it
+  reports is read again; a shortfall that persists keeps the bookmark, with a WARNING.
 """
 
 from __future__ import annotations
@@ -40,16 +37,21 @@ import itertools
 import typing as t
 
 from tap_auditlogs.errors import ProviderError
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.instants import format_instant, parse_instant
 from tap_auditlogs.state import decode_ids, encode_ids, prune_ids
+from tap_auditlogs.totals import (
+    Rereads,
+    ScopeCount,
+    keep_bookmark,
+    queue_first,
+)
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from tap_auditlogs.reader import PartitionReader
 
 Record = dict[str, t.Any]
-_T = t.TypeVar("_T")
 Context = t.Optional["Mapping[str, t.Any]"]
 
 #: Statuses with which an API refuses a page token it handed out earlier (expired cursor).
@@ -93,101 +95,6 @@ def _max(*values: int | None) -> int | None:
     return max(present) if present else None
 
 
-#: Times a scope that ended short of the API's total is read again, at most (each re-read
-#: must find events the earlier reads did not, else the shortfall is final).
-MAX_REREADS = 20
-#: A time window read short of its total is split in halves down to this width at least.
-MIN_PART_NS = NS_PER_SECOND
-
-
-class ScopeCount:
-    """The distinct events of one scope (a query read page after page to its end) against
-    the total the API reports for it (``Page.total``).
-
-    The smallest total reported counts: events that arrive during the read only raise it.
-    """
-
-    def __init__(self) -> None:
-        """Nothing read yet."""
-        self.ids: set[str] = set()
-        self.total: int | None = None
-        #: The last page said it was the last (None next token): the API ended the scope.
-        self.ended = False
-
-    def add(self, page: Page, ids: Iterable[str]) -> None:
-        """Count a page of the scope."""
-        if page.total is not None and (self.total is None or page.total < self.total):
-            self.total = page.total
-        self.ids.update(ids)
-        self.ended = page.next_token is None
-
-    @property
-    def shortfall(self) -> int:
-        """Events the API counts that the read did not see (0 when it gives no total)."""
-        if self.total is None or not self.ended:
-            return 0
-        return max(self.total - len(self.ids), 0)
-
-
-class Rereads:
-    """The re-reads of a partition's scopes that ended short of the API's total."""
-
-    def __init__(self) -> None:
-        """No re-read yet."""
-        self.known: set[str] = set()  # every id read so far
-        self.done = 0
-        self.found = 0  # ids first read since the last re-read started
-
-    def fresh(self, record_id: str) -> bool:
-        """False for a record a re-read meets again: it was handled when first read."""
-        if record_id in self.known:
-            return self.done == 0
-        self.known.add(record_id)
-        self.found += 1
-        return True
-
-    @property
-    def stalled(self) -> bool:
-        """The last re-read found nothing the earlier reads had not: the shortfall stays."""
-        return self.done > 0 and not self.found
-
-    def again(self) -> bool:
-        """True to read a short scope again: the first time, and while re-reads find more."""
-        if self.done >= MAX_REREADS or self.stalled:
-            return False
-        self.done += 1
-        self.found = 0
-        return True
-
-
-def _queue_first(queue: collections.deque[_T], rest: Iterator[_T]) -> Iterator[_T]:
-    """The items of ``queue`` (it may grow meanwhile) before each next item of ``rest``."""
-    while True:
-        if queue:
-            yield queue.popleft()
-            continue
-        item = next(rest, None)
-        if item is None:
-            return
-        yield item
-
-
-def warn_shortfall(reader: PartitionReader, count: ScopeCount, what: str) -> None:
-    """The one WARNING of a shortfall that persists after the re-reads."""
-    context = reader.context
-    where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
-    reader.stream.warn_once(
-        f"shortfall {where} {what}",
-        "%sthe API reports %d events %s but %d distinct were read (%d short); reading it "
-        "again did not find them. The bookmark stays before it: the next run reads it again.",
-        f"{where}: " if where else "",
-        count.total,
-        what,
-        len(count.ids),
-        count.shortfall,
-    )
-
-
 class Ascending:
     """Oldest first from a server-side lower bound; the bookmark moves page by page.
 
@@ -204,22 +111,22 @@ class Ascending:
         """``splittable``: see the class docstring."""
         self.splittable = splittable
 
-    def read(self, reader: PartitionReader) -> Iterator[Record]:
+    def read(self, reader: PartitionReader) -> Iterator[Record]:  # noqa: PLR0915
         """Yield the new records of one partition.
 
-        A chain of pages that the API ends short of the total it reports is read again:
-        from the bookmark reached when sorted, else from the start; a shortfall that
-        persists is one WARNING and the bookmark goes back to where the read started.
+        A chain of pages that the API ends short of the total it reports is read again
+        (totals.py): from the bookmark reached when sorted, else from the start.
         """
         stream, state = reader.stream, reader.state
         start_bookmark, start_recent = state.bookmark, state.recent
         lower = stream.lower_bound(start_bookmark)
-        recent, high = start_recent, start_bookmark
+        recent = start_recent
+        high = start_bookmark
         emitted: dict[str, int] = {}
         ordered, previous = True, None
         rereading: collections.deque[tuple[int | None, Iterable[Page]]] = collections.deque()
         rereads = Rereads()
-        for upper, pages in _queue_first(rereading, iter(self._ranges(reader, lower))):
+        for upper, pages in queue_first(rereading, iter(self._ranges(reader, lower))):
             count = ScopeCount()
             for page in pages:
                 count.add(page, (stream.id_of(record) for record in page.records))
@@ -231,10 +138,21 @@ class Ascending:
                         continue
                     if ordered and previous is not None and ts < previous:
                         ordered = False
-                        _unordered(reader, start_bookmark, start_recent)
+                        stream.warn_once(
+                            "order",
+                            "Pages are not in ascending order as requested; reading to the "
+                            "end and moving the bookmark only when the pass is complete.",
+                        )
+                        # The bookmarks committed page by page may be ahead of events the
+                        # rest of the pass still holds: take them back before anything
+                        # else is emitted, so a kill from here on cannot skip them.
+                        if state.bookmark != start_bookmark:
+                            state.reset(bookmark=start_bookmark, recent=start_recent)
+                            reader.checkpoint()
                     previous = ts
-                    fresh = rereads.fresh(record_id)  # False: read before, handled then
-                    if not fresh or not _is_new(ts, record_id, lower, recent, emitted):
+                    if not rereads.fresh(record_id):
+                        continue  # a re-read meets it again: handled when first read
+                    if not _is_new(ts, record_id, lower, recent, emitted):
                         continue
                     yield record
                     emitted[record_id] = ts
@@ -255,7 +173,7 @@ class Ascending:
                 continue
             if not rereads.again():
                 if rereads.stalled or not ordered:  # else the re-reads still find more:
-                    _keep_bookmark(reader, count, start_bookmark, start_recent)
+                    keep_bookmark(reader, count, start_bookmark, start_recent)
                 return  # the bookmark stands where they got to, the next run reads on
             # Sorted: again from the bookmark reached; else the whole read again.
             again = stream.lower_bound(high) if ordered and high is not None else lower
@@ -300,30 +218,6 @@ class Ascending:
             yield end, reader.pages(params)
 
 
-def _keep_bookmark(
-    reader: PartitionReader, count: ScopeCount, bookmark: int | None, recent: dict
-) -> None:
-    """A shortfall that persists: one WARNING, and the state goes back to ``bookmark``."""
-    warn_shortfall(reader, count, "for this read")
-    reader.state.reset(bookmark=bookmark, recent=recent)
-    reader.checkpoint()
-
-
-def _unordered(reader: PartitionReader, start_bookmark: int | None, start_recent: dict) -> None:
-    """An ascending read met a step back in time: say so, take back its bookmarks."""
-    reader.stream.warn_once(
-        "order",
-        "Pages are not in ascending order as requested; reading to the "
-        "end and moving the bookmark only when the pass is complete.",
-    )
-    # The bookmarks committed page by page may be ahead of events the rest of the pass
-    # still holds: take them back before anything else is emitted, so a kill from here
-    # on cannot skip them.
-    if reader.state.bookmark != start_bookmark:
-        reader.state.reset(bookmark=start_bookmark, recent=start_recent)
-        reader.checkpoint()
-
-
 class NewestFirst:
     """Newest first down to the bookmark, with an early stop and a resumable pass."""
 
@@ -344,7 +238,7 @@ class NewestFirst:
             )
         yield from self._pass(reader, ceiling=None, pass_ids={}, resume=None, rereads=Rereads())
 
-    def _pass(
+    def _pass(  # noqa: PLR0915
         self,
         reader: PartitionReader,
         *,
@@ -355,9 +249,8 @@ class NewestFirst:
     ) -> Iterator[Record]:
         """Read from the newest page (or the resume point) down to the bookmark.
 
-        A pass from the newest page that the API ends (no next page) short of the total it
-        reports is read again; a shortfall that persists is one WARNING, and the bookmark
-        stays where it was.
+        A pass from the newest page that the API ends short of the total it reports is
+        read again (totals.py); a shortfall that persists keeps the bookmark.
         """
         stream, state = reader.stream, reader.state
         count = ScopeCount()  # checked only for a pass read from the newest page
@@ -365,7 +258,9 @@ class NewestFirst:
         lower = stream.lower_bound(bookmark)
         recent = state.recent
         lookback = stream.lookback_ns
-        oldest, oldest_id, start_token = _resume_point(resume)
+        oldest = _parse_optional(resume.get("oldest")) if resume else None
+        oldest_id = resume.get("oldest_id") if resume else None
+        start_token = resume.get("page_token") if resume else None
         ordered, first_page = True, True
         params = stream.request_params(reader.context, lower, None)
         pages = _open_pass(reader, params, start_token)
@@ -395,16 +290,19 @@ class NewestFirst:
                     )
                     return
                 skip = emitted_before
-            ordered = ordered and _still_descending(
-                reader, stamps, None if resumed_page else oldest
-            )
+            if ordered and not _descending(stamps, None if resumed_page else oldest):
+                ordered = False
+                stream.warn_once(
+                    "order",
+                    "A page is not newest-first; reading to the end of the log and "
+                    "filtering on the client instead of stopping early.",
+                )
             first_page = False
             rows = zip(page.records, stamps, ids, strict=True)
             for record, ts, record_id in itertools.islice(rows, skip, None):
-                # rereads.fresh: False for a record read before (handled then).
-                if not (
-                    rereads.fresh(record_id) and _is_new(ts, record_id, lower, recent, pass_ids)
-                ):
+                if not rereads.fresh(record_id):
+                    continue  # a re-read meets it again: handled when first read
+                if not _is_new(ts, record_id, lower, recent, pass_ids):
                     continue
                 yield record
                 ceiling = ts if ceiling is None or ts > ceiling else ceiling
@@ -420,37 +318,32 @@ class NewestFirst:
                 break
             if not stamps:
                 continue  # an empty page is no place to resume from: keep the last one
-            pass_ids = _save_place(
-                reader,
-                ceiling=ceiling,
-                pass_ids=pass_ids,
-                page_token=page.token,
-                oldest=oldest,
-                oldest_id=oldest_id,
+            floor = None if ceiling is None else ceiling - lookback
+            pass_ids = prune_ids(pass_ids, floor)
+            state.commit(
+                bookmark=bookmark,
+                recent=recent,
+                pending={
+                    "ceiling": None if ceiling is None else format_instant(ceiling),
+                    "ceiling_ids": encode_ids(pass_ids),
+                    "page_token": page.token,
+                    "oldest": None if oldest is None else format_instant(oldest),
+                    "oldest_id": oldest_id,
+                },
             )
+            reader.checkpoint()
         if resume is None and count.shortfall:
-            yield from self._short_pass(reader, count, rereads, ceiling, pass_ids)
+            if rereads.again():
+                yield from self._pass(
+                    reader, ceiling=ceiling, pass_ids=pass_ids, resume=None, rereads=rereads
+                )
+                return
+            keep_bookmark(reader, count, bookmark, recent)
             return
         new_bookmark = _max(bookmark, ceiling)
         floor = None if new_bookmark is None else new_bookmark - lookback
         state.commit(bookmark=new_bookmark, recent=prune_ids({**recent, **pass_ids}, floor))
         reader.checkpoint()
-
-    def _short_pass(
-        self,
-        reader: PartitionReader,
-        count: ScopeCount,
-        rereads: Rereads,
-        ceiling: int | None,
-        pass_ids: dict[str, int],
-    ) -> Iterator[Record]:
-        """A pass ended short of the API's total: read it again, or keep the bookmark."""
-        if rereads.again():
-            yield from self._pass(
-                reader, ceiling=ceiling, pass_ids=pass_ids, resume=None, rereads=rereads
-            )
-            return
-        _keep_bookmark(reader, count, reader.state.bookmark, reader.state.recent)
 
 
 def _open_pass(
@@ -481,53 +374,6 @@ def _open_pass(
     return itertools.chain([] if first is None else [first], pages)
 
 
-def _resume_point(resume: dict | None) -> tuple[int | None, object, t.Any]:
-    """Oldest instant and id emitted, and the page token, of a pass to resume."""
-    if not resume:
-        return None, None, None
-    return _parse_optional(resume.get("oldest")), resume.get("oldest_id"), resume.get("page_token")
-
-
-def _still_descending(reader: PartitionReader, stamps: list[int], previous: int | None) -> bool:
-    """True when a page is newest first (``_descending``); else say so once."""
-    if _descending(stamps, previous):
-        return True
-    reader.stream.warn_once(
-        "order",
-        "A page is not newest-first; reading to the end of the log and "
-        "filtering on the client instead of stopping early.",
-    )
-    return False
-
-
-def _save_place(
-    reader: PartitionReader,
-    *,
-    ceiling: int | None,
-    pass_ids: dict[str, int],
-    page_token: t.Any,
-    oldest: int | None,
-    oldest_id: object,
-) -> dict[str, int]:
-    """Checkpoint a newest-first pass cut short here (``pending_pass``); the pruned ids."""
-    state = reader.state
-    floor = None if ceiling is None else ceiling - reader.stream.lookback_ns
-    pass_ids = prune_ids(pass_ids, floor)
-    state.commit(
-        bookmark=state.bookmark,
-        recent=state.recent,
-        pending={
-            "ceiling": None if ceiling is None else format_instant(ceiling),
-            "ceiling_ids": encode_ids(pass_ids),
-            "page_token": page_token,
-            "oldest": None if oldest is None else format_instant(oldest),
-            "oldest_id": oldest_id,
-        },
-    )
-    reader.checkpoint()
-    return pass_ids
-
-
 def _parse_optional(value: object) -> int | None:
     return None if value in (None, "") else parse_instant(str(value), allow_naive=True)
 
@@ -556,88 +402,3 @@ def _emitted_before(
     if stamps and min(stamps) >= oldest:
         return 0
     return None
-
-
-class TimeWindows:
-    """Bounded windows, oldest first; each finished window is a checkpoint."""
-
-    name = "time-windows"
-
-    def __init__(self, window_ns: int, default_span_ns: int) -> None:
-        """Windows of at most ``window_ns``; without a start, begin ``default_span_ns`` ago."""
-        self.window_ns = window_ns
-        self.default_span_ns = default_span_ns
-        days = round(window_ns / (86_400 * NS_PER_SECOND))
-        self.summary = f"time windows of at most {days} days"
-
-    def read(self, reader: PartitionReader) -> Iterator[Record]:
-        """Yield the new records of one partition, window by window."""
-        stream, state = reader.stream, reader.state
-        end = stream.run_started_ns()
-        lower = stream.lower_bound(state.bookmark)
-        if lower is None:
-            lower = end - self.default_span_ns
-        windows: list[tuple[int, int]] = []
-        while lower < end:
-            windows.append((lower, min(lower + self.window_ns, end)))
-            lower = windows[-1][1]
-        requests: list[tuple[dict, int | None]] = [
-            (stream.request_params(reader.context, start, stop), None) for start, stop in windows
-        ]
-        reader.prefetch(requests)  # read-ahead: windows are fetched side by side
-        recent = state.recent
-        held = False  # a window ended short of its total for good: no checkpoint after it
-        for (window_start, window_end), (params, _) in zip(windows, requests, strict=True):
-            emitted: dict[str, int] = {}
-            window = (window_start, window_end)
-            count, short = yield from self._window(reader, window, params, recent, emitted)
-            if short:
-                warn_shortfall(reader, count, f"in a window ({short} still short read in parts)")
-                held = True
-            bookmark = max(state.bookmark or window_end, window_end)
-            recent = prune_ids({**recent, **emitted}, bookmark - stream.lookback_ns)
-            if not held:
-                state.commit(bookmark=bookmark, recent=recent)
-                reader.checkpoint()
-
-    def _window(
-        self,
-        reader: PartitionReader,
-        window: tuple[int, int],
-        params: dict,
-        recent: dict[str, int],
-        emitted: dict[str, int],
-    ) -> Generator[Record, None, tuple[ScopeCount, int]]:
-        """Yield the new records of ``window``; return its count and how many are still short.
-
-        A window read short of the total the API reports (page boundaries that moved
-        between requests, a last page that came too early) is read again as two halves,
-        down to parts that fit one page or are too narrow to split.
-        """
-        stream = reader.stream
-        start, end = window
-        count = ScopeCount()
-        for page in reader.pages(params):
-            count.add(page, (stream.id_of(record) for record in page.records))
-            for record in page.records:
-                ts, record_id = stream.instant_of(record), stream.id_of(record)
-                if ts > end:
-                    stream.warn_once(
-                        "window",
-                        "The API returned events outside the requested window; "
-                        "filtering them on the client.",
-                    )
-                    continue
-                if not _is_new(ts, record_id, start, recent, emitted):
-                    continue
-                yield record
-                emitted[record_id] = ts
-        if not count.shortfall or end - start < 2 * MIN_PART_NS:
-            return count, count.shortfall
-        middle = start + (end - start) // 2
-        short = 0
-        for part in ((start, middle), (middle, end)):
-            part_params = stream.request_params(reader.context, *part)
-            _, part_short = yield from self._window(reader, part, part_params, recent, emitted)
-            short += part_short
-        return count, short

@@ -19,7 +19,7 @@ API: ``GET {base}/v2/organizations/{organizationId}/auditlogs``, base ``https://
   fewer distinct items is read again in narrower windows (strategies.py).
 * Items carry no organization id, so the tap adds ``organizationId`` (part of the key).
   Timestamps have a ``+00:00`` offset and 0 to 7 fractional digits.
-* Reading: time windows (``strategies.TimeWindows``), oldest first. Inside a window the
+* Reading: time windows (``windows.TimeWindows``), oldest first. Inside a window the
   order does not matter (newest first in practice). A finished window is a checkpoint.
   The docs do not say whether the bounds are inclusive, so each window asks from one
   second earlier and the strategy drops what is older.
@@ -50,7 +50,7 @@ from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.providers.configcat.events import UNIFIED
 from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.strategies import TimeWindows
+from tap_auditlogs.windows import TimeWindows
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
