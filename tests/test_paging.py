@@ -17,7 +17,8 @@ from datetime import timedelta
 import pytest
 
 from tap_auditlogs.instants import format_instant, instant_from_datetime
-from tests.conftest import TapRun, run_tap, tap_config
+from tap_auditlogs.providers import all_providers
+from tests.conftest import TapRun, run_tap, run_tap_cli, tap_config
 from tests.emulator.registry import available_providers
 from tests.test_chaos import STREAM_OF, STREAMS, record_key, truth_keys
 
@@ -100,25 +101,24 @@ def test_empty_pages_that_say_there_is_more_are_followed(
     assert not _missing(emu, provider, start_ns, run, again)
 
 
-@pytest.mark.parametrize("provider", EMPTY_PAGE_PROVIDERS)
+#: Switches that serve empty pages pointing on forever past the data.
+ENDLESS_EMPTY_PAGES: dict[str, dict[str, t.Any]] = {
+    "socket": {"socket_end_marker": "empty_results", "socket_order": "random"},
+    "torq": {"torq_page_token": "empty_forever"},
+}
+
+
+@pytest.mark.parametrize("provider", sorted(ENDLESS_EMPTY_PAGES))
 def test_endless_empty_pages_end_the_log_only_where_the_api_documents_it(
     emulator, provider: str, caplog
 ) -> None:
     """Past the data, empty pages that point on forever: a provider that documents an
     empty page as the end reads them as the end (a WARNING); Torq reports a loop."""
-    from tap_auditlogs.providers import all_providers  # noqa: PLC0415
-
-    stream_class = next(p.stream_class for p in all_providers() if p.key == provider)
-    switches = {
-        "socket": {"socket_end_marker": "empty_results", "socket_order": "random"},
-        "torq": {"torq_page_token": "empty_forever"},
-    }.get(provider)
-    if switches is None:
-        pytest.skip(f"{provider}'s emulator has no endless empty pages")
-    emu = _start(emulator, provider, **switches)
+    emu = _start(emulator, provider, **ENDLESS_EMPTY_PAGES[provider])
     config, start_ns = _config(emu)
     run = run_tap(config)
     assert not _missing(emu, provider, start_ns, run), "the data pages were emitted"
+    stream_class = next(p.stream_class for p in all_providers() if p.key == provider)
     if stream_class.empty_page_may_end:
         assert run.exit_code == 0
         assert _warnings(caplog, "empty pages in a row"), caplog.text
@@ -275,3 +275,17 @@ def test_a_token_that_repeats_mid_log_stops_the_read_after_handing_its_page_on(
     fixed = run_tap(config, run.final_state)
     assert fixed.exit_code == 0
     assert not _missing(emu, "torq", start_ns, run, fixed)
+
+
+@pytest.mark.parametrize(("provider", "reading"), _empty_page_cases())
+def test_a_run_killed_among_empty_pages_resumes_without_loss(
+    emulator, provider: str, reading: dict
+) -> None:
+    emu = _start(emulator, provider, **{f"{provider}_empty_pages": 2}, **reading)
+    config, start_ns = _config(emu)
+    truth = truth_keys(emu, STREAM_OF[provider], start_ns)
+    killed = run_tap_cli(config, kill_after_records=len(truth) * 2 // 5)
+    assert killed.exit_code == -9, killed.stderr[-2000:]
+    resumed = run_tap(config, killed.final_state)
+    assert resumed.exit_code == 0
+    assert not _missing(emu, provider, start_ns, killed, resumed)
