@@ -75,6 +75,11 @@ class ProviderDeclaration:
     #: Documented headers that say when a rate limit resets (epoch seconds, seconds or a
     #: date): a 429 without ``Retry-After`` is waited out until then.
     rate_limit_reset_headers: t.ClassVar[tuple[str, ...]] = ()
+    #: Records per page the tap asks for: a shorter page is the last of a listing (paging.py).
+    page_size: t.ClassVar[int | None] = None
+    #: The API documents an empty page as the end of the log: a long run of empty pages that
+    #: still point on ends the read with a WARNING instead of an error (paging.py).
+    empty_page_may_end: t.ClassVar[bool] = False
 
     # ------------------------------------------------------------- organizations
 

@@ -1,9 +1,12 @@
 """The page loop every provider shares: follow the paginator, catch loops, log progress.
 
 ``read_pages`` asks for one page after another (``AuditLogStream.page_request`` says how),
-decodes each once, and stops when the paginator is finished or an empty page says so. A
-paging scheme that goes in circles (a repeated token, the same page served again, endless
-empty pages) stops with a clear error instead of looping forever.
+decodes each once, and stops when the paginator is finished: an empty page that still
+points on is followed (a server that filters after paging). A paging scheme that goes in
+circles (a repeated token, the same page served again, endless empty pages) stops with a
+clear error instead of looping forever, after the page that repeats was handed on; a
+repeat that can only be the end of the log (its total read, or a short page) ends the read
+with a WARNING instead.
 """
 
 from __future__ import annotations
@@ -68,11 +71,20 @@ def read_pages(
     start_token: t.Any = None,
     worker: Worker | None = None,
 ) -> Iterator[Page]:
-    """Fetch pages from ``start_token`` until the paginator or an empty page says stop."""
+    """Fetch pages from ``start_token`` until the paginator says stop.
+
+    An empty page is the end only when the paginator says so: a server that filters after
+    paging answers empty pages that still point on. Every page is yielded before any loop
+    check, so a page whose successor repeats is never thrown away. A repeat (a token seen
+    before, or the same page served again) ends the read with a WARNING when nothing can lie
+    beyond it (the API's total is read, or the page is short: the last page of a listing);
+    otherwise it is a loop, stopped with an error (the state up to the last page is saved).
+    """
     paginator = stream.get_new_paginator(start_token)
     seen: set[str] = set() if start_token is None else {repr(start_token)}
     url = stream.get_url(dict(context or {}))
     previous_ids: list[str] = []
+    read_ids: set[str] = set()
     empty_in_a_row = 0
     while not paginator.finished:
         token = paginator.current_value
@@ -83,35 +95,77 @@ def read_pages(
         records, total = response.page
         try:
             paginator.advance(t.cast("requests.Response", response))  # read as one
-        except RuntimeError as loop:
-            raise _loop_error(stream, context, token) from loop
-        # A server that ignores the page parameter serves the same page again under
-        # a new token (or page number): that is a loop too.
+            next_token = None if paginator.finished else paginator.current_value
+        except RuntimeError:  # the paginator's own check: the next token is this page's
+            next_token = token
         ids = [stream.id_of(record) for record in records]
-        if ids and ids == previous_ids:
-            raise _loop_error(stream, context, token, same_page=True)
+        # A server that ignores the page parameter (or clamps a page number past the end)
+        # serves the same page again under a new token: a repeat too.
+        same_page = bool(ids) and ids == previous_ids
+        repeated_token = next_token is not None and repr(next_token) in seen
+        read_ids.update(ids)
+        repeat = same_page or repeated_token
+        # Clamped past the end (the paginator knows it ended), or nothing can follow it.
+        ends = repeat and (paginator.finished or _nothing_beyond(stream, records, total, read_ids))
+        if ends:  # said before the page goes out: a reader may stop at its end
+            _warn(
+                stream,
+                context,
+                "repeat",
+                "the API %s after %d events (%s); nothing can follow it, so the read ends there.",
+                "served a page already read again"
+                if same_page
+                else f"pointed again at the page token {next_token!r}",
+                len(read_ids),
+                "a short page" if total is None else f"its total count {total} is read",
+            )
+        if not same_page:  # a page served again was handed on the first time
+            yield Page(
+                records=records,
+                token=token,
+                next_token=None if ends else next_token,
+                total=total,
+                elapsed_s=response.elapsed.total_seconds(),
+            )
         previous_ids = ids
-        next_token = None if paginator.finished else paginator.current_value
+        if ends:
+            return
+        if repeat:
+            raise _loop_error(stream, context, next_token, same_page=same_page)
         if next_token is not None:
-            key = repr(next_token)
-            if key in seen:
-                raise _loop_error(stream, context, next_token)
-            seen.add(key)
-        yield Page(
-            records=records,
-            token=token,
-            next_token=next_token,
-            total=total,
-            elapsed_s=response.elapsed.total_seconds(),
-        )
+            seen.add(repr(next_token))
         if records:
             empty_in_a_row = 0
             continue
-        if not paginator.continue_if_empty(t.cast("requests.Response", response)):
-            return
         empty_in_a_row += 1
-        if empty_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW:
-            raise _loop_error(stream, context, next_token, empty=empty_in_a_row)
+        if empty_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW and not paginator.finished:
+            if not stream.empty_page_may_end:
+                raise _loop_error(stream, context, next_token, empty=empty_in_a_row)
+            _warn(
+                stream,
+                context,
+                "empty-pages",
+                "the API returned %d empty pages in a row, each pointing on; taken as the "
+                "end of the log (the API documents an empty page as its end).",
+                empty_in_a_row,
+            )
+            return
+
+
+def _nothing_beyond(
+    stream: AuditLogStream, records: list, total: int | None, read_ids: set[str]
+) -> bool:
+    """True when a repeated page can be the last: its total is read, or it is short."""
+    if total is not None and len(read_ids) >= total:
+        return True
+    page_size = stream.page_size
+    return page_size is not None and len(records) < page_size
+
+
+def _warn(stream: AuditLogStream, context: Context, kind: str, message: str, *args: object) -> None:
+    """One WARNING per run, kind and partition."""
+    where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
+    stream.warn_once(f"{kind} {where}", ("%s: " if where else "%s") + message, where, *args)
 
 
 def _loop_error(

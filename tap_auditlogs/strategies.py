@@ -1,5 +1,5 @@
-"""The ways to read an audit log (``VerifiedAscending`` is in verified.py; the state they
-keep in state.py).
+"""The ways to read an audit log (``VerifiedAscending`` is in verified.py, ``TimeWindows`` in
+windows.py; the state they keep in state.py).
 
 Every provider reads its log with one of these strategies (see ../shared/architecture.md):
 
@@ -29,17 +29,26 @@ Shared rules, all in this module:
   emitted unless its id was, but never moves a bookmark, ends a pass or judges an order.
   Its id is remembered at the nearest instant known, if any (else a re-read may repeat it,
   which the key's upsert removes).
+* Totals are reconciled (totals.py): a read that the API ends short of the count it
+  reports is read again; a shortfall that persists keeps the bookmark, with a WARNING.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import typing as t
 
 from tap_auditlogs.errors import ProviderError
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.instants import format_instant, parse_instant
 from tap_auditlogs.state import decode_ids, encode_ids, prune_ids
+from tap_auditlogs.totals import (
+    Rereads,
+    ScopeCount,
+    keep_bookmark,
+    queue_first,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -122,8 +131,12 @@ class Ascending:
         """``splittable``: see the class docstring."""
         self.splittable = splittable
 
-    def read(self, reader: PartitionReader) -> Iterator[Record]:
-        """Yield the new records of one partition."""
+    def read(self, reader: PartitionReader) -> Iterator[Record]:  # noqa: PLR0915
+        """Yield the new records of one partition.
+
+        A chain of pages that the API ends short of the total it reports is read again
+        (totals.py): from the bookmark reached when sorted, else from the start.
+        """
         stream, state = reader.stream, reader.state
         start_bookmark, start_recent = state.bookmark, state.recent
         lower = stream.lower_bound(start_bookmark)
@@ -131,8 +144,12 @@ class Ascending:
         high = start_bookmark
         emitted: dict[str, int] = {}
         ordered, previous = True, None
-        for upper, pages in self._ranges(reader, lower):
+        rereading: collections.deque[tuple[int | None, Iterable[Page]]] = collections.deque()
+        rereads = Rereads()
+        for upper, pages in queue_first(rereading, iter(self._ranges(reader, lower))):
+            count = ScopeCount()
             for page in pages:
+                count.add(page, (stream.id_of(record) for record in page.records))
                 past_upper = False
                 for record in page.records:
                     ts, record_id = stream.instant_of(record), stream.id_of(record)
@@ -153,6 +170,8 @@ class Ascending:
                             state.reset(bookmark=start_bookmark, recent=start_recent)
                             reader.checkpoint()
                     previous = previous if ts is None else ts
+                    if not rereads.fresh(record_id):
+                        continue  # a re-read meets it again: handled when first read
                     if not _is_new(ts, record_id, lower, recent, emitted):
                         continue
                     yield record
@@ -170,7 +189,20 @@ class Ascending:
                     else:
                         emitted = {k: v for k, v in emitted.items() if v >= floor}
                 if past_upper and ordered:
+                    count.ended = False
                     break  # sorted: the rest of this chain is past the range too
+            if not count.shortfall:
+                continue
+            if not rereads.again():
+                if rereads.stalled or not ordered:  # else the re-reads still find more:
+                    keep_bookmark(reader, count, start_bookmark, start_recent)
+                return  # the bookmark stands where they got to, the next run reads on
+            # Sorted: again from the bookmark reached; else the whole read again.
+            again = stream.lower_bound(high) if ordered and high is not None else lower
+            previous = None
+            rereading.append(
+                (upper, reader.pages(stream.request_params(reader.context, again, upper)))
+            )
         if high is not None:
             recent = prune_ids({**recent, **emitted}, high - stream.lookback_ns)
             state.commit(bookmark=high, recent=recent)
@@ -224,19 +256,26 @@ class NewestFirst:
                 ceiling=_parse_optional(pending.get("ceiling")),
                 pass_ids=decode_ids(pending.get("ceiling_ids")),
                 resume=pending,
+                rereads=Rereads(),
             )
-        yield from self._pass(reader, ceiling=None, pass_ids={}, resume=None)
+        yield from self._pass(reader, ceiling=None, pass_ids={}, resume=None, rereads=Rereads())
 
-    def _pass(
+    def _pass(  # noqa: PLR0915
         self,
         reader: PartitionReader,
         *,
         ceiling: int | None,
         pass_ids: dict[str, int],
         resume: dict | None,
+        rereads: Rereads,
     ) -> Iterator[Record]:
-        """Read from the newest page (or the resume point) down to the bookmark."""
+        """Read from the newest page (or the resume point) down to the bookmark.
+
+        A pass from the newest page that the API ends short of the total it reports is
+        read again (totals.py); a shortfall that persists keeps the bookmark.
+        """
         stream, state = reader.stream, reader.state
+        count = ScopeCount()  # checked only for a pass read from the newest page
         bookmark = state.bookmark
         lower = stream.lower_bound(bookmark)
         recent = state.recent
@@ -248,11 +287,14 @@ class NewestFirst:
         params = stream.request_params(reader.context, lower, None)
         pages = _open_pass(reader, params, start_token)
         if pages is None:  # the saved token was refused: the pass starts over from the top
-            yield from self._pass(reader, ceiling=ceiling, pass_ids=pass_ids, resume=None)
+            yield from self._pass(
+                reader, ceiling=ceiling, pass_ids=pass_ids, resume=None, rereads=rereads
+            )
             return
         for page in pages:
             stamps = [stream.instant_of(record) for record in page.records]
             ids = [stream.id_of(record) for record in page.records]
+            count.add(page, ids)
             resumed_page = first_page and resume is not None
             skip = 0
             if resumed_page:
@@ -265,7 +307,9 @@ class NewestFirst:
                         "The saved page no longer continues where the last run stopped; "
                         "re-reading this pass from the newest page (duplicates possible).",
                     )
-                    yield from self._pass(reader, ceiling=ceiling, pass_ids=pass_ids, resume=None)
+                    yield from self._pass(
+                        reader, ceiling=ceiling, pass_ids=pass_ids, resume=None, rereads=rereads
+                    )
                     return
                 skip = emitted_before
             if ordered and not _descending(_known(stamps), None if resumed_page else oldest):
@@ -278,6 +322,8 @@ class NewestFirst:
             first_page = False
             rows = zip(page.records, stamps, _nearest(stamps, oldest), ids, strict=True)
             for record, ts, near, record_id in itertools.islice(rows, skip, None):
+                if not rereads.fresh(record_id):
+                    continue  # a re-read meets it again: handled when first read
                 if not _is_new(ts, record_id, lower, recent, pass_ids):
                     continue
                 yield record
@@ -290,7 +336,10 @@ class NewestFirst:
                 oldest, oldest_id = _nearest(stamps, oldest)[-1], ids[-1]
             reached_bookmark = lower is not None and oldest is not None and oldest < lower
             if page.next_token is None or reached_bookmark:
+                count.ended = not reached_bookmark
                 break
+            if not stamps:
+                continue  # an empty page is no place to resume from: keep the last one
             floor = None if ceiling is None else ceiling - lookback
             pass_ids = prune_ids(pass_ids, floor)
             state.commit(
@@ -305,6 +354,14 @@ class NewestFirst:
                 },
             )
             reader.checkpoint()
+        if resume is None and count.shortfall:
+            if rereads.again():
+                yield from self._pass(
+                    reader, ceiling=ceiling, pass_ids=pass_ids, resume=None, rereads=rereads
+                )
+                return
+            keep_bookmark(reader, count, bookmark, recent)
+            return
         new_bookmark = _max(bookmark, ceiling)
         floor = None if new_bookmark is None else new_bookmark - lookback
         state.commit(bookmark=new_bookmark, recent=prune_ids({**recent, **pass_ids}, floor))
@@ -368,53 +425,3 @@ def _emitted_before(
     if known and min(known) >= oldest:
         return 0
     return None
-
-
-class TimeWindows:
-    """Bounded windows, oldest first; each finished window is a checkpoint."""
-
-    name = "time-windows"
-
-    def __init__(self, window_ns: int, default_span_ns: int) -> None:
-        """Windows of at most ``window_ns``; without a start, begin ``default_span_ns`` ago."""
-        self.window_ns = window_ns
-        self.default_span_ns = default_span_ns
-        days = round(window_ns / (86_400 * NS_PER_SECOND))
-        self.summary = f"time windows of at most {days} days"
-
-    def read(self, reader: PartitionReader) -> Iterator[Record]:
-        """Yield the new records of one partition, window by window."""
-        stream, state = reader.stream, reader.state
-        end = stream.run_started_ns()
-        lower = stream.lower_bound(state.bookmark)
-        if lower is None:
-            lower = end - self.default_span_ns
-        recent = state.recent
-        windows: list[tuple[int, int]] = []
-        while lower < end:
-            windows.append((lower, min(lower + self.window_ns, end)))
-            lower = windows[-1][1]
-        requests: list[tuple[dict, int | None]] = [
-            (stream.request_params(reader.context, start, stop), None) for start, stop in windows
-        ]
-        reader.prefetch(requests)  # read-ahead: windows are fetched side by side
-        for (window_start, window_end), (params, _) in zip(windows, requests, strict=True):
-            emitted: dict[str, int] = {}
-            for page in reader.pages(params):
-                for record in page.records:
-                    ts, record_id = stream.instant_of(record), stream.id_of(record)
-                    if ts is not None and ts > window_end:
-                        stream.warn_once(
-                            "window",
-                            "The API returned events outside the requested window; "
-                            "filtering them on the client.",
-                        )
-                        continue
-                    if not _is_new(ts, record_id, window_start, recent, emitted):
-                        continue
-                    yield record
-                    emitted[record_id] = window_end if ts is None else ts
-            bookmark = max(state.bookmark or window_end, window_end)
-            recent = prune_ids({**recent, **emitted}, bookmark - stream.lookback_ns)
-            state.commit(bookmark=bookmark, recent=recent)
-            reader.checkpoint()

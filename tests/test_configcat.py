@@ -566,9 +566,17 @@ def test_paginator_follows_has_next_and_refuses_an_ignored_page_number() -> None
     assert paginator.current_value == 2
     paginator.advance(page(2, False))  # type: ignore[arg-type]
     assert paginator.finished
+    # Issue 20, "more is more": an empty page that says there is more is not the end (a
+    # server that filters after paging); this assertion said the opposite before.
     empty = ConfigCatPaginator(1)
     empty.advance(page(1, True, n=0))  # type: ignore[arg-type]
-    assert empty.finished, "an empty page ends the pass even when hasNext says more"
+    assert not empty.finished, "an empty page with hasNext is followed"
+    last = ConfigCatPaginator(3)
+    last.advance(page(3, True))  # type: ignore[arg-type]
+    assert last.finished, "the last page by totalPages ends the pass whatever hasNext says"
+    clamped = ConfigCatPaginator(4)
+    clamped.advance(page(3, True))  # type: ignore[arg-type]
+    assert clamped.finished, "a page number past the end, clamped to the last page: the end"
     v1 = ConfigCatPaginator(None)
     v1.advance(_Answer([{}] * 100))  # type: ignore[arg-type]
     assert v1.finished, "a bare array is one answer"

@@ -110,8 +110,8 @@ def _walk(emu: Emulator, http: requests.Session, org: str, **params: Any) -> lis
         assert resp.status_code == 200, resp.text
         body = resp.json()
         pages.append(body)
-        page = body.get("nextPage")
-        if page in END_VALUES or not body["results"]:
+        asked, page = page, body.get("nextPage")
+        if page in END_VALUES or not body["results"] or page == asked:  # "self": the end
             return pages
     raise AssertionError("paging never ended")
 

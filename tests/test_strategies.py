@@ -16,8 +16,9 @@ from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.reader import PartitionReader
 from tap_auditlogs.state import MAX_RECENT_IDS, PartitionState, prune_ids
-from tap_auditlogs.strategies import Ascending, NewestFirst, Page, TimeWindows
+from tap_auditlogs.strategies import Ascending, NewestFirst, Page
 from tap_auditlogs.verified import VerifiedAscending
+from tap_auditlogs.windows import TimeWindows
 
 T0 = 1_700_000_000 * NS_PER_SECOND
 MINUTE = 60 * NS_PER_SECOND

@@ -16,7 +16,9 @@ August-2026 filters in the Go SDK (github.com/nirvana-labs/nirvana-go, audit_log
 * Response: ``{"items": [...], "pagination": {"next_cursor", "previous_cursor",
   "total_count"}}``. The next page is the same query with ``cursor=<next_cursor>`` (a
   cursor is only valid for the same filters and sort); the end is ``next_cursor`` null,
-  ``""`` or missing, or an empty ``items``. ``total_count`` feeds the progress line.
+  ``""`` or missing (an empty ``items`` with a cursor is followed). ``total_count`` feeds
+  the progress line and is reconciled: a read that ends with fewer distinct items is read
+  again (strategies.py).
 * Items: ``id``, ``action`` (``vm.created``), ``actor {id, name|null, type: user|api_key}``,
   ``client_ip``, ``created_at``, ``method``, ``path``, ``status_code``, ``user_agent``,
   ``target {id, type}`` that may be null or absent.
@@ -54,13 +56,13 @@ PAGE_SIZE = 100  # documented: limit 10..100 (https://docs.nirvanalabs.io/api/re
 
 
 class NirvanaCursorPaginator(BaseAPIPaginator["str | None"]):
-    """Follows ``pagination.next_cursor`` until it is null, ``""``, missing, or a page is empty."""
+    """Follows ``pagination.next_cursor`` until it is null, ``""`` or missing (an empty page
+    that still names a cursor is followed: a server that filters after paging)."""
 
     def has_more(self, response: requests.Response) -> bool:
-        """More pages exist while the page had items and a usable ``next_cursor``."""
-        payload = response.json()
-        cursor = (payload.get("pagination") or {}).get("next_cursor")
-        return bool(payload.get("items")) and cursor not in (None, "")
+        """More pages exist while ``next_cursor`` is usable."""
+        cursor = (response.json().get("pagination") or {}).get("next_cursor")
+        return cursor not in (None, "")
 
     def get_next(self, response: requests.Response) -> str | None:
         """The next cursor."""
@@ -87,6 +89,8 @@ class NirvanaAuditLogStream(AuditLogStream):
     # the exact bound are expected and do not prove the filter ignored.
     strategy = VerifiedAscending(bound_slack_ns=NS_PER_SECOND)
     probe_query: t.ClassVar[dict[str, t.Any]] = {"limit": 10}  # the connection test (min 10)
+    page_size = PAGE_SIZE
+    empty_page_may_end = True  # documented: an empty ``items`` ends the log
 
     @cached_property
     def authenticator(self) -> BearerTokenAuthenticator:

@@ -12,7 +12,8 @@ https://docs.socket.dev/reference/quota (limits), https://docs.socket.dev/refere
   ``from`` (unix seconds) is documented as "filter results prior to this date"; whether
   that is an upper or a lower bound is uncertain, so the tap never sends it.
 * Response: ``{"results": [...], "nextPage": "2"}``; the end is ``nextPage`` null, ``""``,
-  ``"0"``, ``0`` or missing, or an empty ``results``.
+  ``"0"``, ``0`` or missing. An empty ``results`` that still names a next page is followed
+  (a server that filters after paging); a long run of them ends the log with a WARNING.
 * Order: newest first (observed, undocumented), so the tap reads with the newest-first
   strategy and checks every page; an unordered page makes it read to the end.
 * Organizations: ``GET {base}/organizations`` returns a map keyed by id; when
@@ -48,12 +49,15 @@ END_MARKERS = (None, "", "0", 0)
 
 
 class SocketPageTokenPaginator(BaseAPIPaginator["str | None"]):
-    """Follows ``nextPage`` until one of Socket's end markers or an empty page."""
+    """Follows ``nextPage`` until one of Socket's end markers.
+
+    An empty page that still names a next page is followed: a server that filters after
+    paging answers those mid-log (paging.py ends a long run of them).
+    """
 
     def has_more(self, response: requests.Response) -> bool:
-        """More pages exist while the page had results and a usable ``nextPage``."""
-        payload = response.json()
-        return bool(payload.get("results")) and payload.get("nextPage") not in END_MARKERS
+        """More pages exist while ``nextPage`` is usable."""
+        return response.json().get("nextPage") not in END_MARKERS
 
     def get_next(self, response: requests.Response) -> str | None:
         """The next page token, as a string."""
@@ -86,6 +90,8 @@ class SocketAuditLogStream(AuditLogStream):
         "audit-log:list (Socket Enterprise plan)"
     )
     strategy = NewestFirst()
+    page_size = PAGE_SIZE
+    empty_page_may_end = True  # documented: an empty ``results`` ends the log
     probe_query: t.ClassVar[dict[str, t.Any]] = {"per_page": 1}  # the connection test
 
     @cached_property

@@ -27,7 +27,18 @@ from typing import Any, ClassVar
 
 from ..data import documented
 from .odd import draw_odd
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, utcnow
+from .provider import (
+    ApiRequest,
+    Chaos,
+    Provider,
+    Response,
+    Route,
+    TruthEvent,
+    empty_page_switch,
+    interleaved_page,
+    page_numbers,
+    utcnow,
+)
 from .scenario import COMMON_SWITCHES, Switch
 
 USERNAME = "configcat_emulator_user"
@@ -68,6 +79,14 @@ V1_MODES = {
     "http_redirect": "HTTP 301 to the v2 URL",
 }
 
+# How v2 ends its paging (hasNext and totalPages), and what a page past the end serves.
+LAST_PAGES = {
+    "normal": "hasNext false on the last page; a page past the end is empty",
+    "has_next": "hasNext true on the last page too (totalPages right); past the end: empty",
+    "clamped": "hasNext true and totalPages = currentPage + 1 on every page; a page number "
+    "past the end is clamped to the last page (currentPage says so)",
+}
+
 # Item shapes: the current spec (2026-06 on) and the older one (Go client 2024, Java to 2025-11).
 GENERATIONS = ("current", "old")
 
@@ -96,6 +115,13 @@ class ConfigCatProvider(Provider):
                             "or every documented type, earlier ones too, in turn"),
         "page_number": Switch("honoured", choices=("honoured", "ignored"),
                               doc="ignored: v2 serves page 1 whatever is asked, paging null"),
+        "empty_pages": empty_page_switch(),
+        "last_page": Switch("normal", choices=tuple(LAST_PAGES), doc="how paging ends"),
+        "ties": Switch("stable", choices=("stable", "shuffled"),
+                       doc="shuffled: items with equal timestamps come in a new order on every "
+                           "request, so page boundaries shift between requests"),
+        "burst": Switch(1, runtime=False, convert=int,
+                        doc="events come in bursts of this many with one timestamp"),
     }  # fmt: skip
     routes = (
         Route("GET", r"/v1/organizations", "organizations"),
@@ -179,15 +205,28 @@ class ConfigCatProvider(Provider):
         self.scope_of: dict[str, dict[str, str]] = {}  # event id -> its product/config/env
         self._next_id = rng.randint(1_000_000, 2_000_000)
         self._made = 0  # events made so far (types="cycle")
+        self._made_in_org: dict[str, int] = {}  # events made per org (bursts)
+        self._burst_stamp: dict[str, str] = {}  # the timestamp of the org's current burst
+        self._bursting = True  # bursts shape the generated data only, not later arrivals
+        self._shuffles = 0  # requests that shuffled ties (each draws its own order)
 
     def make_event(self, org: str, at: datetime) -> TruthEvent:
-        """An item at `at` (to 100 ns ticks), with 0 to 7 fractional digits."""
+        """An item at `at` (to 100 ns ticks), with 0 to 7 fractional digits; in a burst
+        (``configcat_burst``), the burst's first timestamp."""
+        burst = self.opt("burst") if self._bursting else 1
+        if burst > 1:
+            made = self._made_in_org
+            made[org] = made.get(org, 0) + 1
+            if made[org] % burst != 1 and org in self._burst_stamp:
+                return self.event_at(org, self._burst_stamp[org])
         at = at.astimezone(UTC)
         digits = self.rng.randint(0, 7)
         ticks = at.microsecond * 10 + self.rng.randint(0, 9)
         ticks -= ticks % 10 ** (7 - digits)
         fraction = f"{ticks:07d}".rstrip("0")
         stamp = at.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "+00:00"
+        if burst > 1:
+            self._burst_stamp[org] = stamp
         return self.event_at(org, stamp)
 
     def event_at(self, org: str, stamp: str) -> TruthEvent:
@@ -228,6 +267,10 @@ class ConfigCatProvider(Provider):
         self.scope_of[event_id] = scope
         at = datetime.fromtimestamp(ns // NS, UTC).replace(microsecond=ns % NS // 1000)
         return TruthEvent(org=org, id=event_id, ts=stamp, item=item, at=at)
+
+    def _generate(self) -> None:
+        super()._generate()
+        self._bursting = False
 
     def add_at(self, org: str, stamps: list[str]) -> list[TruthEvent]:
         """Append events with exactly these timestamps (call while the tap is not running)."""
@@ -318,29 +361,53 @@ class ConfigCatProvider(Provider):
             return Response(200, [dict(ev.item) for ev in events])
         assert page is not None
         assert size is not None
-        total_pages = -(-len(events) // size)
+        if self.opt("ties") == "shuffled":
+            events = self._shuffle_ties(events)
+        if self.opt("page_number") == "ignored":
+            return Response(200, {"data": [dict(ev.item) for ev in events[:size]], "paging": None})
+        every, ending = self.opt("empty_pages"), self.opt("last_page")
+        total_pages = page_numbers(-(-len(events) // size), every)
+        if ending == "clamped" and page > total_pages:
+            page = max(total_pages, 1)
+        served = interleaved_page(page, every)
+        chunk = [] if served is None else events[served * size : (served + 1) * size]
         paging = {
             "currentPage": page,
-            "totalPages": total_pages,
+            "totalPages": page + 1 if ending == "clamped" else total_pages,
             "pageSize": size,
             "totalCount": len(events),
             "hasPrevious": page > 1,
-            "hasNext": page < total_pages,
+            "hasNext": page < total_pages or (ending != "normal" and page == total_pages),
         }
-        if self.opt("page_number") == "ignored":
-            return Response(200, {"data": [dict(ev.item) for ev in events[:size]], "paging": None})
-        chunk = events[(page - 1) * size : page * size]
         return Response(200, {"data": [dict(ev.item) for ev in chunk], "paging": paging})
+
+    def _shuffle_ties(self, events: list[TruthEvent]) -> list[TruthEvent]:
+        """Items with equal timestamps in a new order (every request draws its own)."""
+        self._shuffles += 1
+        rng = random.Random(f"{self.scenario.seed}:ties:{self._shuffles}")
+        keys = {ev.id: rng.random() for ev in events}
+        return sorted(events, key=lambda ev: (-self.ns[ev.id], keys[ev.id]))
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
         """Two organizations, read in windows of 3, 7 or 30 days; odd ids and times (odd.py)."""
         days = rng.choice((3, 7, 30))
+        empty, ending = rng.choice((0, 0, 2, 3)), rng.choice(tuple(LAST_PAGES))
+        ties = rng.choice(("stable", "shuffled"))
         odd = draw_odd(rng)
+        switches = {
+            "configcat_orgs": ORG_IDS[:2],
+            "configcat_empty_pages": empty,
+            "configcat_last_page": ending,
+            "configcat_ties": ties,
+            "configcat_burst": 5 if ties == "shuffled" else 1,
+            "configcat_odd_values": odd,
+        }
         return Chaos(
-            switches={"configcat_orgs": ORG_IDS[:2], "configcat_odd_values": odd},
+            switches=switches,
             settings={"window_days": days},
-            what=f"window {days}d" + (f" {'+'.join(odd)}" if odd else ""),
+            what=f"window {days}d empty/{empty} {ending} ties {ties}"
+            + (f" {'+'.join(odd)}" if odd else ""),
         )
 
 

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .odd import draw_odd
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
+from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, empty_page_switch
 from .scenario import COMMON_SWITCHES, Switch
 
 API_KEY = "nirvana_emulator_api_key_do_not_leak"
@@ -91,6 +91,14 @@ SORT_FIELDS: dict[str, Callable[[TruthEvent], Any]] = {
     "status_code": lambda ev: ev.item["status_code"],
 }
 FILTERS = ("created_at_min", "created_at_max", "sort")
+CURSORS = {
+    "normal": "the next page's cursor",
+    "repeat": "every next_cursor points at the second page (a loop)",
+    "null_mid_log": "next_cursor null on the second page of every query although more "
+    "follow (total_count stays right)",
+    "sticky_last": "the last page names its own cursor as next_cursor (the first page: a "
+    "cursor for itself)",
+}
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$"
 )
@@ -112,8 +120,8 @@ class NirvanaProvider(Provider):
         "order": Switch("desc", choices=tuple(ORDERS), doc="order when no sort applies"),
         "end_marker": Switch("null", choices=tuple(END_MARKERS), doc="last page's next_cursor"),
         "total_count": Switch(True, choices=(True, False), doc="send pagination.total_count"),
-        "cursor": Switch("normal", choices=("normal", "repeat"),
-                         doc="repeat: every next_cursor points at the second page (a loop)"),
+        "cursor": Switch("normal", choices=tuple(CURSORS), doc="how next_cursor misbehaves"),
+        "empty_pages": empty_page_switch(),
     }  # fmt: skip
     routes = (Route("GET", r"/v1/audit_logs", "audit_logs"),)
 
@@ -208,20 +216,28 @@ class NirvanaProvider(Provider):
         key = (tuple((keep.__name__, bound) for keep, bound in filters), tuple(sort_terms), order)
         ordered = self.view(self.orgs[0], key, build)
         digest = _digest(q) if honoured else ""
-        offset = 0
+        offset, shown = 0, False
         if q.get("cursor"):
             decoded = _decode_cursor(q["cursor"])
             if decoded is None or decoded[1] != digest:
                 return self.error(400, "invalid cursor for these filters and sort order")
-            offset = decoded[0]
-        items = [dict(ev.item) for ev in ordered[offset : offset + limit]]
-        more = offset + limit < len(ordered)
-        advance = self.opt("cursor") == "normal"
+            offset, shown = decoded[0], decoded[2]
+        every, mode = self.opt("empty_pages"), self.opt("cursor")
+        if every and (offset // limit + 1) % every == 0 and not shown and offset < len(ordered):
+            # Filtered after paging: an empty page that points on (to the same offset).
+            items, following = [], _encode_cursor(offset, digest, shown=True)
+            more = True
+        else:
+            items = [dict(ev.item) for ev in ordered[offset : offset + limit]]
+            more = offset + limit < len(ordered)
+            following = _encode_cursor(limit if mode == "repeat" else offset + limit, digest)
         pagination: dict[str, Any] = (
-            {"next_cursor": _encode_cursor(offset + limit if advance else limit, digest)}
-            if more
-            else dict(END_MARKERS[self.opt("end_marker")])
+            {"next_cursor": following} if more else dict(END_MARKERS[self.opt("end_marker")])
         )
+        if mode == "null_mid_log" and more and items and offset == limit:
+            pagination = {"next_cursor": None}
+        if mode == "sticky_last" and not more:
+            pagination = {"next_cursor": q.get("cursor") or _encode_cursor(0, digest)}
         pagination["previous_cursor"] = (
             _encode_cursor(max(0, offset - limit), digest) if offset > 0 else None
         )
@@ -234,10 +250,19 @@ class NirvanaProvider(Provider):
         """Filters honoured or ignored, in any order; odd ids and times (odd.py)."""
         filters = rng.choice(("honoured", "honoured", "ignored"))
         order = rng.choice(("desc", "desc", "asc", "random"))
+        # A null cursor mid-log is read past only by an oldest-first read (filters honoured).
+        cursors = ("normal", "sticky_last", *(("null_mid_log",) if filters == "honoured" else ()))
+        cursor, empty = rng.choice(cursors), rng.choice((0, 0, 2, 3))
         odd = draw_odd(rng)
-        switches = {"nirvana_filters": filters, "nirvana_order": order, "nirvana_odd_values": odd}
-        what = f"nirvana {filters}/{order}" + (f" {'+'.join(odd)}" if odd else "")
-        return Chaos(switches=switches, what=what)
+        switches = {
+            "nirvana_filters": filters,
+            "nirvana_order": order,
+            "nirvana_cursor": cursor,
+            "nirvana_empty_pages": empty,
+            "nirvana_odd_values": odd,
+        }
+        what = f"nirvana {filters}/{order} {cursor} empty/{empty}"
+        return Chaos(switches=switches, what=what + (f" {'+'.join(odd)}" if odd else ""))
 
 
 def rfc3339_nano(at: datetime) -> str:
@@ -293,18 +318,21 @@ def _digest(query: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _encode_cursor(offset: int, digest: str) -> str:
-    return base64.urlsafe_b64encode(f"{offset}:{digest}".encode()).decode().rstrip("=")
+def _encode_cursor(offset: int, digest: str, *, shown: bool = False) -> str:
+    """``shown``: the empty page before this offset was served (``nirvana_empty_pages``)."""
+    text = f"{offset}:{digest}" + (":shown" if shown else "")
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[int, str] | None:
+def _decode_cursor(cursor: str) -> tuple[int, str, bool] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        text, _, digest = raw.partition(":")
+        text, _, rest = raw.partition(":")
+        digest, _, flag = rest.partition(":")
         offset = int(text)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    return (offset, digest) if offset >= 0 else None
+    return (offset, digest, flag == "shown") if offset >= 0 else None
 
 
 def _int(text: str) -> int | None:

@@ -342,5 +342,28 @@ class Provider:
         return response
 
 
+def empty_page_switch() -> Switch:
+    """The ``empty_pages`` switch every paging provider has (``interleaved_page``)."""
+    return Switch(0, convert=int, doc="every Nth page is empty but still says there is more "
+                  "(a server that filters after paging); 0: none")  # fmt: skip
+
+
+def interleaved_page(page: int, every: int) -> int | None:
+    """With every ``every``-th page number (1-based) served empty (a server that filters after
+    paging), the data page that page number ``page`` serves (0-based), or None for an empty
+    page; ``every`` 0: none is empty."""
+    if every and page % every == 0:
+        return None
+    return page - 1 - (page // every if every else 0)
+
+
+def page_numbers(data_pages: int, every: int) -> int:
+    """How many page numbers serve ``data_pages`` pages of data, empty ones included (the
+    last data page is never followed by an empty one)."""
+    if not every or data_pages == 0:
+        return data_pages
+    return data_pages + (data_pages - 1) // (every - 1)
+
+
 def _first_set(value: Any, fallback: Any) -> Any:
     return fallback if value is None else value

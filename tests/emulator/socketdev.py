@@ -19,7 +19,18 @@ from typing import Any, ClassVar
 
 from ..data import documented
 from .odd import draw_odd
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, iso_ms
+from .provider import (
+    ApiRequest,
+    Chaos,
+    Provider,
+    Response,
+    Route,
+    TruthEvent,
+    empty_page_switch,
+    interleaved_page,
+    iso_ms,
+    page_numbers,
+)
 from .scenario import COMMON_SWITCHES, Switch
 
 TOKEN = "sktsec_emulator_token_do_not_leak_7f3a9c"
@@ -51,6 +62,8 @@ END_MARKERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "zero_int": lambda page: {"nextPage": 0},
     # Never ends by token: every page (even an empty one) points on; only empty results end.
     "empty_results": lambda page: {"nextPage": str(page + 1)},
+    # The last page names itself as the next page (the same page token twice).
+    "self": lambda page: {"nextPage": str(page)},
 }
 
 
@@ -130,6 +143,7 @@ class SocketProvider(Provider):
         "order": Switch("desc", choices=tuple(ORDERS), doc="order of the results"),
         "next_page": Switch("normal", choices=tuple(NEXT_PAGES),
                             doc="nextPage of a page with a successor (broken: repeat, backwards)"),
+        "empty_pages": empty_page_switch(),
         "forbidden_orgs": Switch(frozenset(), convert=frozenset,
                                  doc="orgs listed but whose audit log answers 403"),
         "page_tokens": Switch("numbers", choices=tuple(PAGE_TOKENS),
@@ -277,13 +291,17 @@ class SocketProvider(Provider):
 
         # The page number is not part of the view: every page of a query is a slice of it.
         ordered = self.view(org, (kind, bound, reading, order), build)
-        start = (page - 1) * per_page
-        results = [dict(ev.item) for ev in ordered[start : start + per_page]]
-        more = start + per_page < len(ordered)
+        every = self.opt("empty_pages")
+        chunk = interleaved_page(page, every)
+        start = (chunk or 0) * per_page
+        results = (
+            [] if chunk is None else [dict(ev.item) for ev in ordered[start : start + per_page]]
+        )
+        more = page < page_numbers(-(-len(ordered) // per_page), every)
         following = encode(int(NEXT_PAGES[self.opt("next_page")](page)))
         tail = {"nextPage": following} if more else END_MARKERS[self.opt("end_marker")](page)
-        if not more and self.opt("end_marker") == "empty_results":
-            tail = {"nextPage": encode(page + 1)}
+        if not more and self.opt("end_marker") in ("empty_results", "self"):
+            tail = {"nextPage": encode(int(tail["nextPage"]))}  # a token in this scheme
         return Response(200, {"results": results, **tail})
 
     @classmethod
@@ -291,14 +309,26 @@ class SocketProvider(Provider):
         """Two organizations, any order the docs allow or not, any end-of-log marker, odd
         ids and times (odd.py)."""
         order = rng.choice(("desc", "desc", "desc", "random"))
+        empty = rng.choice((0, 0, 2, 3))
         switches = {
             "socket_orgs": ("acme", "globex"),
             "socket_order": order,
-            "socket_end_marker": rng.choice(("null", "missing", "zero", "empty_results")),
+            # "self" ends a log whose last page is full as a loop would: not with a full read.
+            "socket_end_marker": rng.choice(
+                (
+                    "null",
+                    "missing",
+                    "zero",
+                    "empty_results",
+                    *(("self",) if order == "desc" else ()),
+                )
+            ),
+            "socket_empty_pages": empty,
             "socket_odd_values": draw_odd(rng),
         }
         odd = "+".join(switches["socket_odd_values"])
-        return Chaos(switches=switches, what=f"socket {order}" + (f" {odd}" if odd else ""))
+        what = f"socket {order} empty/{empty}"
+        return Chaos(switches=switches, what=what + (f" {odd}" if odd else ""))
 
 
 def _int(text: str) -> int | None:

@@ -31,7 +31,7 @@ import orjson
 
 from ..data import documented
 from .odd import draw_odd
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
+from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, empty_page_switch
 from .scenario import COMMON_SWITCHES, Switch
 
 CLIENT_ID = "torq_emulator_client_id"
@@ -170,9 +170,12 @@ class TorqProvider(Provider):
         "forbidden": Switch(False, convert=bool,
                             doc="the documented 403: the API key's role lacks the permission "
                                 "(audit logs need a key created by an Owner)"),
-        "page_token": Switch("normal", choices=("normal", "repeat", "empty_forever"),
+        "page_token": Switch("normal", choices=("normal", "repeat", "empty_forever", "sticky_last"),
                              doc="repeat: every next_page_token points at the second page; "
-                             "empty_forever: past the data, empty pages with fresh tokens"),
+                             "empty_forever: past the data, empty pages with fresh tokens; "
+                             "sticky_last: the last page returns the token it was asked with "
+                             "(the first page: a token for itself)"),
+        "empty_pages": empty_page_switch(),
     }  # fmt: skip
     routes = (
         Route("POST", TOKEN_PATH, "token", auth=False, billable=False),
@@ -355,11 +358,19 @@ class TorqProvider(Provider):
         # The token's offset is not part of the view: every page is a slice of it.
         events = self.view(self.orgs[0], (since, until, descending), build)
         offset = state["offset"]
+        every = self.opt("empty_pages")
+        empty = every and (offset // page_size + 1) % every == 0 and not state.get("shown")
+        if empty and offset < len(events):  # filtered after paging: empty, pointing on
+            shown = {**state, "shown": True, "nonce": secrets.token_hex(4)}
+            return Response(200, {"audit_logs": [], "next_page_token": _encode_page_token(shown)})
         page = [dict(ev.item) for ev in events[offset : offset + page_size]]
         body: dict[str, Any] = {"audit_logs": page}
-        if offset + page_size < len(events):
+        if offset + page_size >= len(events) and self.opt("page_token") == "sticky_last":
+            body["next_page_token"] = q.get("page_token") or _encode_page_token(state)
+        elif offset + page_size < len(events):
             nonce = secrets.token_hex(4)  # two tokens are never equal
-            following = {**state, "offset": offset + page_size, "nonce": nonce}
+            following = {"offset": offset + page_size, "since": since, "query": query_id}
+            following["nonce"] = nonce
             if self.opt("page_token") == "repeat":
                 following = {**state, "offset": page_size}
             body["next_page_token"] = _encode_page_token(following)
@@ -381,13 +392,18 @@ class TorqProvider(Provider):
         and times (odd.py)."""
         ttl, dies = rng.choice((1, 3600)), round(rng.uniform(0.05, 0.2), 2)
         odd = draw_odd(rng)
+        paging, empty = rng.choice(("normal", "sticky_last")), rng.choice((0, 0, 2, 3))
         switches = {
             "torq_events_per_org": events_per_org * 20,
             "torq_token_ttl_s": ttl,
             "torq_token_dies_after_s": dies,
             "torq_odd_values": odd,
+            "torq_page_token": paging,
+            "torq_empty_pages": empty,
         }
-        what = f"torq token ttl {ttl}s dies {dies}s" + (f" {'+'.join(odd)}" if odd else "")
+        what = f"torq token ttl {ttl}s dies {dies}s, {paging} empty/{empty}" + (
+            f" {'+'.join(odd)}" if odd else ""
+        )
         return Chaos(switches=switches, slow_s=0.01, what=what)
 
 

@@ -17,11 +17,14 @@ the 30-day span), https://configcat.com/docs/api/reference/configcat-public-mana
   1..100 (we send 100), and the filters ``productId``, ``configId``, ``environmentId`` and
   one ``auditLogType`` (so the tap makes one partition per organization and type).
 * Response: ``{"data": [...], "paging": {currentPage, totalPages, pageSize, totalCount,
-  hasPrevious, hasNext}}``. The end is ``hasNext`` false or an empty ``data``. The tap also
-  checks that the page served is the page asked for.
+  hasPrevious, hasNext}}``. The end is ``hasNext`` false or the last page by ``totalPages``
+  (``hasNext`` may stay true on it); an empty ``data`` with ``hasNext`` is followed. The tap
+  also checks that the page served is the page asked for (a page number past the end
+  clamped to the last page is the end). ``totalCount`` is reconciled: a window read with
+  fewer distinct items is read again in narrower windows (strategies.py).
 * Items carry no organization id, so the tap adds ``organizationId`` (part of the key).
   Timestamps have a ``+00:00`` offset and 0 to 7 fractional digits.
-* Reading: time windows (``strategies.TimeWindows``), oldest first. Inside a window the
+* Reading: time windows (``windows.TimeWindows``), oldest first. Inside a window the
   order does not matter (newest first in practice). A finished window is a checkpoint.
   The docs do not say whether the bounds are inclusive, so each window asks from one
   second earlier and the strategy drops what is older.
@@ -54,7 +57,7 @@ from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.providers.configcat.events import DOCUMENTATION, EVENT_TYPES, UNIFIED
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
-from tap_auditlogs.strategies import TimeWindows
+from tap_auditlogs.windows import TimeWindows
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -87,14 +90,17 @@ class PageIgnoredError(Exception):
 
 
 class ConfigCatPaginator(BaseAPIPaginator["int | None"]):
-    """Page numbers from 1 while ``paging.hasNext`` is true and the page had data.
+    """Page numbers from 1 while ``paging.hasNext`` is true, up to ``paging.totalPages``.
 
+    An empty page with ``hasNext`` is followed (a server that filters after paging). The
+    last page by ``totalPages`` ends the pass even when ``hasNext`` still says more, and a
+    page number past the end that the API clamps to its last page is the end, not an error.
     It starts at None for v1, so the first v1 call has no paging parameters. A bare array
     is a single answer.
     """
 
     def has_more(self, response: requests.Response) -> bool:
-        """More pages while ``hasNext`` and ``data``; a missing ``paging``: a full page."""
+        """More pages while ``hasNext`` and before ``totalPages``; no ``paging``: a full page."""
         payload = response.json()
         if not isinstance(payload, dict):
             return False
@@ -103,14 +109,31 @@ class ConfigCatPaginator(BaseAPIPaginator["int | None"]):
         if not paging:  # nullable in the spec: a full page may have a successor
             return len(data) >= PAGE_SIZE
         asked, served = self.current_value or 1, paging.get("currentPage")
+        last = paging.get("totalPages")
+        last = last if isinstance(last, int) and not isinstance(last, bool) else None
         if served is not None and served != asked:
+            if _clamped(paging, asked, served, last):
+                return False  # asked past the end, clamped to the last page (already read)
             # Without this check, a server that ignores pageNumber is read forever.
             raise PageIgnoredError(f"asked for page {asked}, the API served page {served}")
-        return bool(data) and paging.get("hasNext") is True
+        if last is not None and asked >= last:
+            return False  # the last page, whatever hasNext says
+        return paging.get("hasNext") is True
 
     def get_next(self, response: requests.Response) -> int | None:
         """The following page number."""
         return (self.current_value or 1) + 1
+
+
+def _clamped(paging: dict, asked: int, served: int, last: int | None) -> bool:
+    """True when a page past the end was asked and the API served its last page instead:
+    the last page by ``totalPages``, or one whose number covers ``totalCount`` already."""
+    if served > asked:
+        return False
+    if last is not None and served == last:
+        return True
+    count, size = paging.get("totalCount"), paging.get("pageSize") or PAGE_SIZE
+    return isinstance(count, int) and isinstance(size, int) and count <= served * size
 
 
 class ConfigCatAuditLogStream(AuditLogStream):
@@ -140,6 +163,8 @@ class ConfigCatAuditLogStream(AuditLogStream):
     )
 
     rate_limit_reset_headers = ("X-Rate-Limit-Reset",)
+    page_size = PAGE_SIZE
+    empty_page_may_end = True  # documented: an empty page ends the log
     _v1_paging_ignored = False  # learnt on the first v1 answer that ignores pageNumber
     #: The connection test: one item of the API's default range (the last 7 days).
     probe_query: t.ClassVar[dict[str, t.Any]] = {"pageSize": 1}

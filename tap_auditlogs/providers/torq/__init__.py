@@ -87,10 +87,6 @@ class TorqPageTokenPaginator(BaseAPIPaginator["str | None"]):
         token = response.json().get("next_page_token")
         return str(token) if token else None
 
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        """An empty page that still names a next page is not the end."""
-        return self.get_next(response) is not None
-
 
 class TorqAuditLogStream(AuditLogStream):
     """Audit-log entries of the Torq workspace the API key belongs to."""
@@ -116,6 +112,7 @@ class TorqAuditLogStream(AuditLogStream):
     #: ``order=asc`` and ``start_time`` are documented: a long read is split into time
     #: ranges fetched side by side when reading ahead (``Ascending``).
     strategy = Ascending(splittable=True)
+    page_size = PAGE_SIZE
 
     @property
     def region(self) -> Region:
