@@ -342,7 +342,13 @@ def test_sigterm_while_reading_ahead_saves_the_state_and_exits_non_zero(
         process = subprocess.Popen(
             [*TAP_COMMAND, "--config", str(config_path)], stdout=out, stderr=subprocess.PIPE
         )
-        time.sleep(1.5)  # the tap starts in about 0.5 s; reading takes several seconds
+        # Signal once the tap is reading (its first RECORD is out, so its handlers are
+        # installed); on a loaded machine start-up alone can take seconds.
+        deadline = time.monotonic() + 60
+        while b'"RECORD"' not in (tmp_path / "out.jsonl").read_bytes():
+            assert time.monotonic() < deadline, "the tap wrote no RECORD within 60 s"
+            assert process.poll() is None, "the tap ended before it was signalled"
+            time.sleep(0.05)
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 128 + signum
