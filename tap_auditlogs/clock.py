@@ -29,10 +29,10 @@ MAX_LEAD_NS = 3600 * NS_PER_SECOND
 FUTURE_SLACK_NS = 5 * NS_PER_SECOND
 
 
-def clock_offset(date_header: str | None, warn: Callable[[str, str, str], None]) -> int:
+def clock_offset(date_header: str | None, warn: Callable[..., None]) -> int:
     """The API's clock minus the local clock (ns), from a ``Date`` header (0 without one).
 
-    ``warn(key, message, detail)`` says once what is odd: an unreadable header, a skew
+    ``warn(key, message, *args)`` says once what is odd: an unreadable header, a skew
     over a minute (followed), or a lead over an hour (followed up to an hour).
     """
     if not date_header:
@@ -49,12 +49,12 @@ def clock_offset(date_header: str | None, warn: Callable[[str, str, str], None])
     if abs(offset) <= AGREEING_NS:
         return 0
     if offset > MAX_LEAD_NS:
-        warn("clock", "the API's clock (Date: %s) is %s; bookmarks stay at most an hour "
-             "ahead of the local clock.", f"{date_header}, {skew(offset)}")  # fmt: skip
+        warn("clock", "the API's clock is %s (Date: %s); bookmarks stay at most an hour "
+             "ahead of the local clock.", skew(offset), date_header)  # fmt: skip
         return MAX_LEAD_NS
     if abs(offset) > NOTABLE_SKEW_NS:
-        warn("clock", "the API's clock (Date: %s) is %s; its clock bounds the bookmarks.",
-             f"{date_header}, {skew(offset)}")  # fmt: skip
+        warn("clock", "the API's clock is %s (Date: %s); bookmarks stay at or before the "
+             "time this run started by the API's clock.", skew(offset), date_header)  # fmt: skip
     return offset
 
 

@@ -23,7 +23,16 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, utcnow
+from .provider import (
+    ApiRequest,
+    Chaos,
+    Provider,
+    Response,
+    Route,
+    TruthEvent,
+    clock_chaos,
+    utcnow,
+)
 from .scenario import COMMON_SWITCHES, Switch
 
 USERNAME = "configcat_emulator_user"
@@ -77,6 +86,7 @@ class ConfigCatProvider(Provider):
     name = "configcat"
     one_org: ClassVar[Mapping[str, Any]] = {"configcat_orgs": ORG_IDS[:1]}
     first_data_request = 2  # 1: GET /v1/organizations
+    serves_future_events = False  # every window ends at a time the tap sends (its "now")
     api_root = ""
     switches = {
         **COMMON_SWITCHES,
@@ -314,10 +324,13 @@ class ConfigCatProvider(Provider):
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
         """Two organizations, read in windows of 3, 7 or 30 days."""
         days = rng.choice((3, 7, 30))
+        # Windows end at the run's start by the server's clock: a clock behind defers new
+        # events to a later run (the chaos run settles at once), and no query reaches ahead.
+        clock, words = clock_chaos(rng, "configcat", future=False, behind=False)
         return Chaos(
-            switches={"configcat_orgs": ORG_IDS[:2]},
+            switches={"configcat_orgs": ORG_IDS[:2], **clock},
             settings={"window_days": days},
-            what=f"window {days}d",
+            what=f"window {days}d {words}".strip(),
         )
 
 

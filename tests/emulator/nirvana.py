@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
+from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, clock_chaos
 from .scenario import COMMON_SWITCHES, Switch
 
 API_KEY = "nirvana_emulator_api_key_do_not_leak"
@@ -88,6 +88,12 @@ SORT_FIELDS: dict[str, Callable[[TruthEvent], Any]] = {
     "status_code": lambda ev: ev.item["status_code"],
 }
 FILTERS = ("created_at_min", "created_at_max", "sort")
+# How created_at_min is read: (keep an event at ns?, given the bound as sent in ns).
+MIN_BOUNDS: dict[str, Callable[[int, int], bool]] = {
+    "inclusive": lambda ns, bound: ns >= bound,
+    "exclusive": lambda ns, bound: ns > bound,
+    "rounded_us": lambda ns, bound: ns >= (bound + 500) // 1000 * 1000,
+}
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$"
 )
@@ -108,6 +114,9 @@ class NirvanaProvider(Provider):
         "order": Switch("desc", choices=tuple(ORDERS), doc="order when no sort applies"),
         "end_marker": Switch("null", choices=tuple(END_MARKERS), doc="last page's next_cursor"),
         "total_count": Switch(True, choices=(True, False), doc="send pagination.total_count"),
+        "min_bound": Switch("inclusive", choices=tuple(MIN_BOUNDS),
+                            doc="how created_at_min is read: inclusive (documented), "
+                                "exclusive, or rounded to the nearest microsecond"),
         "cursor": Switch("normal", choices=("normal", "repeat"),
                          doc="repeat: every next_cursor points at the second page (a loop)"),
     }  # fmt: skip
@@ -178,7 +187,8 @@ class NirvanaProvider(Provider):
         filters: list[tuple[Callable[[int, int], bool], int]] = []
         sort_terms: list[tuple[str, bool]] = []
         if honoured:
-            for name, keep in (("created_at_min", _ge), ("created_at_max", _le)):
+            at_least = MIN_BOUNDS[self.opt("min_bound")]
+            for name, keep in (("created_at_min", at_least), ("created_at_max", _le)):
                 if name not in q:
                     continue
                 bound = parse_rfc3339_ns(q[name])
@@ -201,7 +211,8 @@ class NirvanaProvider(Provider):
             return ordered
 
         # The cursor's offset is not part of the view: every page is a slice of it.
-        key = (tuple((keep.__name__, bound) for keep, bound in filters), tuple(sort_terms), order)
+        bounds = tuple((keep.__name__, bound) for keep, bound in filters)
+        key = (bounds, self.opt("min_bound"), tuple(sort_terms), order)
         ordered = self.view(self.orgs[0], key, build)
         digest = _digest(q) if honoured else ""
         offset = 0
@@ -231,7 +242,9 @@ class NirvanaProvider(Provider):
         filters = rng.choice(("honoured", "honoured", "ignored"))
         order = rng.choice(("desc", "desc", "asc", "random"))
         switches = {"nirvana_filters": filters, "nirvana_order": order}
-        return Chaos(switches=switches, what=f"nirvana {filters}/{order}")
+        clock, words = clock_chaos(rng, "nirvana")
+        what = f"nirvana {filters}/{order} {words}".strip()
+        return Chaos(switches={**switches, **clock}, what=what)
 
 
 def rfc3339_nano(at: datetime) -> str:
@@ -260,10 +273,6 @@ def parse_rfc3339_ns(text: str) -> int | None:
 
 def _ns(at: datetime) -> int:
     return calendar.timegm(at.utctimetuple()) * 1_000_000_000 + at.microsecond * 1000
-
-
-def _ge(value: int, bound: int) -> bool:
-    return value >= bound
 
 
 def _le(value: int, bound: int) -> bool:

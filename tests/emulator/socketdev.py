@@ -16,7 +16,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, iso_ms
+from .provider import (
+    ApiRequest,
+    Chaos,
+    Provider,
+    Response,
+    Route,
+    TruthEvent,
+    clock_chaos,
+    iso_ms,
+)
 from .scenario import COMMON_SWITCHES, Switch
 
 TOKEN = "sktsec_emulator_token_do_not_leak_7f3a9c"
@@ -280,7 +289,8 @@ class SocketProvider(Provider):
             "socket_order": order,
             "socket_end_marker": rng.choice(("null", "missing", "zero", "empty_results")),
         }
-        return Chaos(switches=switches, what=f"socket {order}")
+        clock, words = clock_chaos(rng, "socket")
+        return Chaos(switches={**switches, **clock}, what=f"socket {order} {words}".strip())
 
 
 def _int(text: str) -> int | None:
