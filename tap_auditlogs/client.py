@@ -112,12 +112,12 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
     # ------------------------------------------------------------ strategy API
 
     def run_started_ns(self) -> int:
-        """When this stream was created, in ns, by the API's clock once it answered
-        (its first ``Date`` header, clock.py); no bookmark is written past it (state.py)."""
+        """When this stream was created, in ns; by the API's clock once it answered, if
+        that is behind (its first ``Date`` header, clock.py). No state is written past it."""
         return self._run_started + (self._clock_offset or 0)
 
     def clock_ns(self) -> int:
-        """The time now by the API's clock (the local clock until it answered), in ns."""
+        """The time now (ns), by the API's clock where it is behind the local one."""
         return now_instant() + (self._clock_offset or 0)
 
     def state_of(self, context: Context) -> PartitionState:

@@ -1,9 +1,12 @@
 """The API's clock: how far it is from the local one, and words for a time difference.
 
-A bookmark is never later than the time the run started, by the clock that stamps the events:
-the API's. Its first answer of the run tells it (the ``Date`` header); without one, the local
-clock is all there is. An event stamped later than that is emitted, with one WARNING per
-partition (reader.py), and the state never moves past the run's start (state.py).
+A bookmark is never later than the time the run started, by the local clock and by the API's:
+its first answer of the run tells it (the ``Date`` header). Whichever is earlier bounds the
+state: an API whose clock runs behind still stamps events after the local run start only
+later, and an API whose ``Date`` runs ahead may stamp its events by another clock (a proxy's
+header, the database's stamps), so following it ahead could skip events still to come. An event
+stamped later than the run's start is emitted, with one WARNING per partition (reader.py), and
+the state never moves past the run's start (state.py).
 """
 
 from __future__ import annotations
@@ -21,10 +24,6 @@ if t.TYPE_CHECKING:
 AGREEING_NS = 2 * NS_PER_SECOND
 #: A difference larger than this is said once per provider.
 NOTABLE_SKEW_NS = 60 * NS_PER_SECOND
-#: The API's clock is followed at most this far ahead of the local one: a saved bookmark
-#: further ahead than a day is refused on resume (state.py), and an API whose clock runs
-#: hours fast is far more likely broken than right.
-MAX_LEAD_NS = 3600 * NS_PER_SECOND
 #: An event stamped later than the API's clock by more than this is called future-dated.
 FUTURE_SLACK_NS = 5 * NS_PER_SECOND
 
@@ -32,8 +31,9 @@ FUTURE_SLACK_NS = 5 * NS_PER_SECOND
 def clock_offset(date_header: str | None, warn: Callable[..., None]) -> int:
     """The API's clock minus the local clock (ns), from a ``Date`` header (0 without one).
 
-    ``warn(key, message, *args)`` says once what is odd: an unreadable header, a skew
-    over a minute (followed), or a lead over an hour (followed up to an hour).
+    Only a clock behind the local one is followed (see the module docstring): the
+    offset is never positive. ``warn(key, message, *args)`` says once what is odd: an
+    unreadable header, or a difference over a minute.
     """
     if not date_header:
         return 0
@@ -46,16 +46,11 @@ def clock_offset(date_header: str | None, warn: Callable[..., None]) -> int:
              "the bookmarks.", repr(date_header[:40]))  # fmt: skip
         return 0
     offset = instant_from_datetime(moment) - now_instant()
-    if abs(offset) <= AGREEING_NS:
-        return 0
-    if offset > MAX_LEAD_NS:
-        warn("clock", "the API's clock is %s (Date: %s); bookmarks stay at most an hour "
-             "ahead of the local clock.", skew(offset), date_header)  # fmt: skip
-        return MAX_LEAD_NS
     if abs(offset) > NOTABLE_SKEW_NS:
+        clock = "its" if offset < 0 else "the local"
         warn("clock", "the API's clock is %s (Date: %s); bookmarks stay at or before the "
-             "time this run started by the API's clock.", skew(offset), date_header)  # fmt: skip
-    return offset
+             "time this run started by %s clock.", skew(offset), date_header, clock)  # fmt: skip
+    return 0 if offset >= -AGREEING_NS else offset
 
 
 def skew(ns: int) -> str:

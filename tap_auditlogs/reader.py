@@ -73,7 +73,7 @@ class Clocked:
     emitted, but the strategies see it at the run's start: every bookmark, recent id and
     pending pass they derive stays at or before it, so nothing still to come is skipped,
     and the recent ids keep the event from coming out again. The first such event of the
-    partition that is ahead of the API's clock now is named in one WARNING, with its skew.
+    partition that is ahead of the clock now is named in one WARNING, with its skew.
     """
 
     def __init__(self, stream: Declarations, context: Context) -> None:
@@ -112,7 +112,7 @@ class Clocked:
         where = ", ".join(f"{key} '{value}'" for key, value in (self.context or {}).items())
         self.stream.warn_once(
             f"future-dated:{where}",
-            "%sevent %r is stamped %s, %s ahead of the API's clock (clock skew at the "
+            "%sevent %r is stamped %s, %s ahead of the clock (clock skew at the "
             "vendor?). It is emitted; the bookmark stays at the time this run started, so "
             "later runs read that period again (repeats are dropped by id).",
             f"{where}: " if where else "",
