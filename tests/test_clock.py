@@ -315,6 +315,12 @@ UNKIND_BOUNDS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+def _awkward(ts: str) -> bool:
+    """An instant an unkind bound misses: whole seconds, or nanoseconds that round up."""
+    ns = parse_instant(ts)
+    return ns % NS_PER_SECOND == 0 or (ns % 1000 > 500)
+
+
 @pytest.mark.parametrize(
     ("switch", "value"), [pair for pairs in UNKIND_BOUNDS.values() for pair in pairs]
 )
@@ -324,15 +330,37 @@ def test_the_event_exactly_at_start_date_is_read_whatever_the_bound(
     provider = switch.split("_", maxsplit=1)[0]
     emu = _start(emulator, provider, **{switch: value})
     truth = sorted(emu.truth(provider), key=lambda e: parse_instant(e.ts))
-
-    def awkward(ts: str) -> bool:  # whole seconds; 9 digits that round up to a microsecond
-        ns = parse_instant(ts)
-        return ns % NS_PER_SECOND == 0 or (ns % 1000 > 500)
-
-    at = next(e for e in truth[len(truth) // 3 :] if awkward(e.ts))
+    at = next(e for e in truth[len(truth) // 3 :] if _awkward(e.ts))
     run = run_tap(tap_config(emu, start_date=at.ts))
     assert run.exit_code == 0
     ids = set(_ids(run, provider))
     assert at.id in ids
     since = parse_instant(at.ts)
     assert ids == {e.id for e in truth if parse_instant(e.ts) >= since}, "none older"
+
+
+@pytest.mark.parametrize(
+    ("switch", "value"), [pair for pairs in UNKIND_BOUNDS.values() for pair in pairs]
+)
+def test_a_resume_reads_the_event_exactly_at_the_bookmark_whatever_the_bound(
+    emulator: t.Callable[..., Emulator], switch: str, value: str
+) -> None:
+    """Without a lookback, the next run asks from the bookmark itself: the events sharing
+    its instant (ties the last run did not reach) must still come back."""
+    provider = switch.split("_", maxsplit=1)[0]
+    emu = _start(emulator, provider, **{switch: value})
+    truth = sorted(emu.truth(provider), key=lambda e: parse_instant(e.ts))
+    at = next(e for e in truth[len(truth) // 2 :] if _awkward(e.ts))
+    config = tap_config(emu, start_date=truth[0].ts, **{provider: {"lookback_seconds": 0}})
+    first = run_tap(config)
+    assert first.exit_code == 0
+    state = _copy(first.final_state)
+    for stream_state in state["bookmarks"].values():  # as if the run had stopped at `at`
+        for part in [stream_state, *stream_state.get("partitions", [])]:
+            if part.get("replication_key_value"):
+                part["replication_key_value"] = format_instant(parse_instant(at.ts))
+                part["recent_ids"] = {}
+    resumed = run_tap(config, state=state)
+    assert resumed.exit_code == 0
+    since = parse_instant(at.ts)
+    assert set(_ids(resumed, provider)) == {e.id for e in truth if parse_instant(e.ts) >= since}
