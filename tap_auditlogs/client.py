@@ -27,6 +27,7 @@ from singer_sdk.streams import RESTStream
 from tap_auditlogs import schemas
 from tap_auditlogs.api import ApiClient
 from tap_auditlogs.bookmarks import check_saved_state, saved_state
+from tap_auditlogs.clock import clock_offset
 from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
 from tap_auditlogs.declaration import ProviderDeclaration, no_value
 from tap_auditlogs.errors import (
@@ -83,6 +84,8 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         """Create the stream for a configured provider."""
         super().__init__(tap)
         self._run_started = now_instant()
+        #: The API's clock minus the local one (ns), from the run's first ``Date`` header.
+        self._clock_offset: int | None = None
         self._halted: ProviderError | None = None
         self._said: set[tuple[int, str]] = set()
         #: Says once per event what is odd in its id or time (values.py).
@@ -113,8 +116,13 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
     # ------------------------------------------------------------ strategy API
 
     def run_started_ns(self) -> int:
-        """When this stream was created, in ns."""
-        return self._run_started
+        """When this stream was created, in ns; by the API's clock once it answered, if
+        that is behind (its first ``Date`` header, clock.py). No state is written past it."""
+        return self._run_started + (self._clock_offset or 0)
+
+    def clock_ns(self) -> int:
+        """The time now (ns), by the API's clock where it is behind the local one."""
+        return now_instant() + (self._clock_offset or 0)
 
     def state_of(self, context: Context) -> PartitionState:
         """The partition's state, as the strategies see it.
@@ -294,7 +302,10 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         now, from the main thread or the organization listing).
         """
         where = f"{self.describe(context)}: GET {urlsplit(url).path}"
-        return self.api.get(where, url, params, parse=parse, worker=worker)
+        response = self.api.get(where, url, params, parse=parse, worker=worker)
+        if self._clock_offset is None:
+            self._clock_offset = clock_offset(response.headers.get("Date"), self.warn_once)
+        return response
 
 
 __all__ = ["AuditLogStream", "AuditLogsError", "non_empty"]

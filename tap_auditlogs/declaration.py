@@ -16,7 +16,7 @@ import typing as t
 from functools import cached_property
 
 from tap_auditlogs.api import USER_AGENT
-from tap_auditlogs.instants import parse_instant, read_instant, seconds_to_ns
+from tap_auditlogs.instants import NS_PER_SECOND, parse_instant, read_instant, seconds_to_ns
 from tap_auditlogs.responses import (
     ERROR_MESSAGE_KEYS,
     reset_header_seconds,
@@ -30,6 +30,13 @@ if t.TYPE_CHECKING:
     from singer_sdk.pagination import BaseAPIPaginator
 
     from tap_auditlogs.strategies import Context, Record, Strategy
+
+
+#: Every lower bound a provider sends asks from this much earlier than the first instant it
+#: wants (``request_params``): a server that reads the bound as exclusive, or rounds it
+#: (to microseconds, to the second), still returns the event exactly at it. What comes back
+#: older is dropped on the client (the strategies' ``lower``), repeats by id.
+LOWER_BOUND_MARGIN_NS = NS_PER_SECOND
 
 
 def no_value(value: object) -> bool:

@@ -10,13 +10,18 @@ passed in:
 * what a checkpoint does: write a STATE message now, or hand the state to the main thread.
 
 What the provider declares (bounds, query parameters, a record's instant and id, its
-once-per-run messages) is read from ``reader.stream`` (``Declarations``).
+once-per-run messages) is read from ``reader.stream`` (``Declarations``), through
+``Clocked``: no instant a strategy sees, and none its state holds, is later than the time
+the run started by the API's clock (clock.py).
 """
 
 from __future__ import annotations
 
 import itertools
 import typing as t
+
+from tap_auditlogs.clock import FUTURE_SLACK_NS, duration
+from tap_auditlogs.instants import format_instant
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -56,6 +61,85 @@ class Declarations(t.Protocol):
 
     def run_started_ns(self) -> int:
         """When this run started (ns); frozen so windows do not chase the clock."""
+
+    def clock_ns(self) -> int:
+        """The time now (ns), by the API's clock where it told."""
+
+
+class Clocked:
+    """A stream's declarations as a strategy sees them: no instant after the run's start.
+
+    An event stamped later (clock skew at the vendor, a wrong year) is still read and
+    emitted, but the strategies see it at the run's start: every bookmark, recent id and
+    pending pass they derive stays at or before it, so nothing still to come is skipped,
+    and the recent ids keep the event from coming out again. The first such event of the
+    partition that is ahead of the clock now is named in one WARNING, with its skew.
+    """
+
+    def __init__(self, stream: Declarations, context: Context) -> None:
+        """The declarations of ``stream``, read for partition ``context``."""
+        self.stream = stream
+        self.context = context
+        self._warned = False
+
+    @property
+    def lookback_ns(self) -> int:
+        """Nanoseconds re-read before the bookmark."""
+        return self.stream.lookback_ns
+
+    def lower_bound(self, bookmark: int | None) -> int | None:
+        """The oldest instant to read (``Declarations.lower_bound``)."""
+        return self.stream.lower_bound(bookmark)
+
+    def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
+        """Query parameters of a pass (``Declarations.request_params``)."""
+        return self.stream.request_params(context, lower, upper)
+
+    def instant_of(self, record: Record) -> int | None:
+        """The record's instant, or the run's start when it is later (None: no instant)."""
+        instant = self.stream.instant_of(record)
+        limit = self.stream.run_started_ns()
+        if instant is None or instant <= limit:
+            return instant
+        if not self._warned:
+            ahead = instant - self.stream.clock_ns()
+            if ahead > FUTURE_SLACK_NS:
+                self._warned = True
+                self._warn_future(record, instant, ahead)
+        return limit
+
+    def _warn_future(self, record: Record, instant: int, ahead: int) -> None:
+        where = ", ".join(f"{key} '{value}'" for key, value in (self.context or {}).items())
+        self.stream.warn_once(
+            f"future-dated:{where}",
+            "%sevent %r is stamped %s, %s ahead of the clock (clock skew at the "
+            "vendor?). It is emitted; the bookmark stays at the time this run started, so "
+            "later runs read that period again (repeats are dropped by id).",
+            f"{where}: " if where else "",
+            self.stream.id_of(record),
+            format_instant(instant),
+            duration(ahead),
+        )
+
+    def id_of(self, record: Record) -> str:
+        """The record's provider id."""
+        return self.stream.id_of(record)
+
+    def warn_once(self, key: str, message: str, *args: object) -> None:
+        """Log a warning once per run and key."""
+        self.stream.warn_once(key, message, *args)
+
+    def info_once(self, key: str, message: str, *args: object) -> None:
+        """Log an INFO line once per run and key."""
+        self.stream.info_once(key, message, *args)
+
+    def run_started_ns(self) -> int:
+        """When this run started (ns)."""
+        return self.stream.run_started_ns()
+
+    def clock_ns(self) -> int:
+        """The time now (ns)."""
+        return self.stream.clock_ns()
 
 
 class PageSource(t.Protocol):
@@ -117,9 +201,10 @@ class PartitionReader:
 
         ``progress``: told of every page read (paging.py: the progress lines).
         """
-        self.stream = stream
+        self.stream: Declarations = Clocked(stream, context)
         self.context = context
         self.state = state
+        state.not_after = self.stream.run_started_ns  # no commit past the run's start
         self.source = source
         self.on_checkpoint = on_checkpoint
         self.progress = progress

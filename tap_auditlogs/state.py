@@ -4,6 +4,10 @@ Format (unchanged since the first release, so old state files resume): per parti
 ``replication_key``, ``replication_key_value`` (the bookmark, nine fractional digits, UTC),
 ``recent_ids`` ({id: instant} emitted within the lookback before the bookmark) and, while a
 newest-first pass is unfinished, ``pending_pass``.
+
+No instant the tap writes is later than the time the run started (``PartitionState.not_after``,
+set by the reader): an event stamped in the future never drags a bookmark past events still
+to come, and every STATE the tap writes passes its own check on resume (``state_problems``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import typing as t
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant, parse_instant
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 #: At most this many ids are kept in ``recent_ids`` per partition; when more events share
 #: the lookback window, the oldest ids are forgotten (their re-read may duplicate).
@@ -32,6 +36,9 @@ class PartitionState:
         """Wrap the SDK's writable partition state."""
         self.raw = raw
         self.replication_key = replication_key
+        #: The latest instant a commit may write (ns; the run's start by the API's clock),
+        #: asked at each commit; None: no limit. ``PartitionReader`` sets it.
+        self.not_after: Callable[[], int] | None = None
 
     @property
     def bookmark(self) -> int | None:
@@ -62,8 +69,11 @@ class PartitionState:
         """Replace the bookmark, recent ids and pending pass in one step.
 
         ``dict.update`` is a single call, so a SIGTERM handler that writes the state
-        between two bytecodes never sees half of a checkpoint.
+        between two bytecodes never sees half of a checkpoint. Every instant is capped
+        at ``not_after`` (``_capped``).
         """
+        if self.not_after is not None:
+            bookmark, recent, pending = _capped(self.not_after(), bookmark, recent, pending)
         update: dict[str, t.Any] = {
             "replication_key": self.replication_key,
             "recent_ids": encode_ids(recent),
@@ -182,6 +192,30 @@ def _ids_problems(value: object, where: str) -> list[str]:
         if found or instant in (None, ""):
             return found or [f"`{where}.{key}` must be a date-time"]
     return []
+
+
+def _capped(
+    limit: int, bookmark: int | None, recent: dict[str, int], pending: dict | None
+) -> tuple[int | None, dict[str, int], dict | None]:
+    """The bookmark, recent ids and pending pass with no instant later than ``limit``.
+
+    A lower bookmark re-reads more (the recent ids drop the repeats); a pending pass's
+    ``ceiling`` and ``oldest`` only bound what it keeps and where it resumes.
+    """
+    if bookmark is not None and bookmark > limit:
+        bookmark = limit
+    if any(value > limit for value in recent.values()):
+        recent = {key: min(value, limit) for key, value in recent.items()}
+    if pending is not None:
+        pending = dict(pending)
+        for name in ("ceiling", "oldest"):
+            value = pending.get(name)
+            if value not in (None, "") and parse_instant(str(value), allow_naive=True) > limit:
+                pending[name] = format_instant(limit)
+        ids = decode_ids(pending.get("ceiling_ids"))
+        if any(value > limit for value in ids.values()):
+            pending["ceiling_ids"] = encode_ids({k: min(v, limit) for k, v in ids.items()})
+    return bookmark, recent, pending
 
 
 def encode_ids(ids: dict[str, int]) -> dict[str, str]:

@@ -236,8 +236,20 @@ class Ascending:
             for start, end in zip(splits, uppers, strict=True)
         ]
         reader.prefetch(requests)
-        for params, end in requests:
-            yield end, reader.pages(params)
+        for (params, end), start in zip(requests, splits, strict=True):
+            yield end, _from(stream, start, reader.pages(params))
+
+
+def _from(stream: t.Any, start: int, pages: Iterable[Page]) -> Iterator[Page]:
+    """A split range's pages without what is older than ``start``: the request asked from
+    a margin earlier (declaration.py), and the previous range read those events."""
+    for page in pages:
+        records = [record for record in page.records if stream.instant_of(record) >= start]
+        yield (
+            page
+            if len(records) == len(page.records)
+            else dataclasses.replace(page, records=records)
+        )
 
 
 class NewestFirst:

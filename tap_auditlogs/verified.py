@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import typing as t
 
+from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
 from tap_auditlogs.strategies import Ascending, NewestFirst, Page
 
 if t.TYPE_CHECKING:
@@ -116,7 +117,8 @@ class VerifiedAscending:
             order = _order_of(stamps)
             if order is not None or page.next_token is None or len(probed) >= self.probe_pages:
                 break
-        floor = None if lower is None else lower - self.bound_slack_ns
+        # The request asked from the margin earlier (declaration.py), and the slack more.
+        floor = None if lower is None else lower - LOWER_BOUND_MARGIN_NS - self.bound_slack_ns
         bound = "none" if floor is None else "honoured"
         if floor is not None and any(ts < floor for ts in stamps):
             bound = "ignored"

@@ -137,6 +137,9 @@ class FakeReader:
     def run_started_ns(self) -> int:
         return self.now
 
+    def clock_ns(self) -> int:
+        return self.now
+
     def prefetch(self, context: t.Any, requests: list[tuple[dict, int | None]]) -> None:
         self.prefetched.extend(requests)
 

@@ -39,6 +39,7 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_auditlogs.client import AuditLogStream
+from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
@@ -85,8 +86,8 @@ class NirvanaAuditLogStream(AuditLogStream):
         "Check nirvana.api_key: a Nirvana Labs API key with the read permission on audit "
         "logs (resource type audit_log)"
     )
-    # created_at_min goes out in whole seconds (rounded down); items up to 1 s older than
-    # the exact bound are expected and do not prove the filter ignored.
+    # created_at_min goes out in whole seconds (rounded down, after the margin): items up to
+    # 1 s older than the bound asked for are expected and do not prove the filter ignored.
     strategy = VerifiedAscending(bound_slack_ns=NS_PER_SECOND)
     probe_query: t.ClassVar[dict[str, t.Any]] = {"limit": 10}  # the connection test (min 10)
     page_size = PAGE_SIZE
@@ -113,10 +114,12 @@ class NirvanaAuditLogStream(AuditLogStream):
         return None
 
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
-        """Largest pages, oldest first, from ``lower`` rounded down to the second."""
+        """Largest pages, oldest first, from a second before ``lower``, rounded down to the
+        second (a server that reads the bound as exclusive still returns the event at it)."""
         params: dict[str, t.Any] = {"limit": PAGE_SIZE, "sort": "created_at:asc"}
         if lower is not None:
-            params["created_at_min"] = format_instant(lower - lower % NS_PER_SECOND, digits=0)
+            first = lower - LOWER_BOUND_MARGIN_NS
+            params["created_at_min"] = format_instant(first - first % NS_PER_SECOND, digits=0)
         if upper is not None:  # a range read side by side; its end is checked on the client
             params["created_at_max"] = format_instant(upper - upper % -NS_PER_SECOND, digits=0)
         return params

@@ -34,6 +34,7 @@ from .provider import (
     Response,
     Route,
     TruthEvent,
+    clock_chaos,
     empty_page_switch,
     interleaved_page,
     page_numbers,
@@ -101,6 +102,7 @@ class ConfigCatProvider(Provider):
     type_parameter = "auditLogType"
     list_key = "data"
     optional_envelope = "paging"  # nullable in the spec: the page size says the rest
+    serves_future_events = False  # every window ends at a time the tap sends (its "now")
     api_root = ""
     switches = {
         **COMMON_SWITCHES,
@@ -395,6 +397,9 @@ class ConfigCatProvider(Provider):
         empty, ending = rng.choice((0, 0, 2, 3)), rng.choice(tuple(LAST_PAGES))
         ties = rng.choice(("stable", "shuffled"))
         odd = draw_odd(rng)
+        # Windows end at the run's start by the server's clock: a clock behind defers new
+        # events to a later run (the chaos run settles at once), and no query reaches ahead.
+        clock, words = clock_chaos(rng, "configcat", future=False, behind=False)
         switches = {
             "configcat_orgs": ORG_IDS[:2],
             "configcat_empty_pages": empty,
@@ -402,11 +407,12 @@ class ConfigCatProvider(Provider):
             "configcat_ties": ties,
             "configcat_burst": 5 if ties == "shuffled" else 1,
             "configcat_odd_values": odd,
+            **clock,
         }
         return Chaos(
             switches=switches,
             settings={"window_days": days},
-            what=f"window {days}d empty/{empty} {ending} ties {ties}"
+            what=f"window {days}d empty/{empty} {ending} ties {ties} {words}".strip()
             + (f" {'+'.join(odd)}" if odd else ""),
         )
 

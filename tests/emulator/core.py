@@ -426,7 +426,8 @@ class Emulator:
             return _Outcome(raw=None, close=True)
         if rule is not None and rule.spec.change and provider is not None:
             resp = _changed(provider, resp, rule.spec.change)
-        head, payload = _encode(resp, keep_alive and not (rule and rule.spec.truncate))
+        date = provider.date_header() if provider is not None else formatdate(usegmt=True)
+        head, payload = _encode(resp, keep_alive and not (rule and rule.spec.truncate), date)
         if rule is not None and rule.spec.truncate:
             return _Outcome(head + payload[: len(payload) // 2], close=True, delay_s=delay)
         if rule is not None and rule.spec.trickle:
@@ -549,14 +550,14 @@ def _no_provider(path: str) -> Response:
     return Response(404, {"error": {"message": f"no emulated provider at {path}", "details": None}})
 
 
-def _encode(resp: Response, keep_alive: bool) -> tuple[bytes, bytes]:
-    """Status line + headers, and the body bytes."""
+def _encode(resp: Response, keep_alive: bool, date: str | None) -> tuple[bytes, bytes]:
+    """Status line + headers (`date`: the Date header, None: none), and the body bytes."""
     body = resp.body if isinstance(resp.body, bytes) else orjson.dumps(resp.body)
     lines = [
         f"HTTP/1.1 {resp.status} {HTTPStatus(resp.status).phrase}",
         f"Content-Type: {resp.content_type}",
         f"Content-Length: {len(body)}",
-        f"Date: {formatdate(usegmt=True)}",
+        *([f"Date: {date}"] if date else []),
         "Server: auditlogs-emulator",
         f"Connection: {'keep-alive' if keep_alive else 'close'}",
         *(f"{key}: {value}" for key, value in resp.headers.items()),

@@ -33,7 +33,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .odd import draw_odd
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, empty_page_switch
+from .provider import (
+    ApiRequest,
+    Chaos,
+    Provider,
+    Response,
+    Route,
+    TruthEvent,
+    clock_chaos,
+    empty_page_switch,
+)
 from .scenario import COMMON_SWITCHES, Switch
 
 API_KEY = "nirvana_emulator_api_key_do_not_leak"
@@ -99,6 +108,12 @@ CURSORS = {
     "sticky_last": "the last page names its own cursor as next_cursor (the first page: a "
     "cursor for itself)",
 }
+# How created_at_min is read: (keep an event at ns?, given the bound as sent in ns).
+MIN_BOUNDS: dict[str, Callable[[int, int], bool]] = {
+    "inclusive": lambda ns, bound: ns >= bound,
+    "exclusive": lambda ns, bound: ns > bound,
+    "rounded_us": lambda ns, bound: ns >= (bound + 500) // 1000 * 1000,
+}
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$"
 )
@@ -122,6 +137,9 @@ class NirvanaProvider(Provider):
         "total_count": Switch(True, choices=(True, False), doc="send pagination.total_count"),
         "cursor": Switch("normal", choices=tuple(CURSORS), doc="how next_cursor misbehaves"),
         "empty_pages": empty_page_switch(),
+        "min_bound": Switch("inclusive", choices=tuple(MIN_BOUNDS),
+                            doc="how created_at_min is read: inclusive (documented), "
+                                "exclusive, or rounded to the nearest microsecond"),
     }  # fmt: skip
     routes = (Route("GET", r"/v1/audit_logs", "audit_logs"),)
 
@@ -190,7 +208,8 @@ class NirvanaProvider(Provider):
         filters: list[tuple[Callable[[int, int], bool], int]] = []
         sort_terms: list[tuple[str, bool]] = []
         if honoured:
-            for name, keep in (("created_at_min", _ge), ("created_at_max", _le)):
+            at_least = MIN_BOUNDS[self.opt("min_bound")]
+            for name, keep in (("created_at_min", at_least), ("created_at_max", _le)):
                 if name not in q:
                     continue
                 bound = parse_rfc3339_ns(q[name])
@@ -213,7 +232,8 @@ class NirvanaProvider(Provider):
             return ordered
 
         # The cursor's offset is not part of the view: every page is a slice of it.
-        key = (tuple((keep.__name__, bound) for keep, bound in filters), tuple(sort_terms), order)
+        bounds = tuple((keep.__name__, bound) for keep, bound in filters)
+        key = (bounds, self.opt("min_bound"), tuple(sort_terms), order)
         ordered = self.view(self.orgs[0], key, build)
         digest = _digest(q) if honoured else ""
         offset, shown = 0, False
@@ -261,8 +281,11 @@ class NirvanaProvider(Provider):
             "nirvana_empty_pages": empty,
             "nirvana_odd_values": odd,
         }
-        what = f"nirvana {filters}/{order} {cursor} empty/{empty}"
-        return Chaos(switches=switches, what=what + (f" {'+'.join(odd)}" if odd else ""))
+        clock, words = clock_chaos(rng, "nirvana")
+        what = f"nirvana {filters}/{order} {cursor} empty/{empty} {words}".strip()
+        return Chaos(
+            switches={**switches, **clock}, what=what + (f" {'+'.join(odd)}" if odd else "")
+        )
 
 
 def rfc3339_nano(at: datetime) -> str:
@@ -291,10 +314,6 @@ def parse_rfc3339_ns(text: str) -> int | None:
 
 def _ns(at: datetime) -> int:
     return calendar.timegm(at.utctimetuple()) * 1_000_000_000 + at.microsecond * 1000
-
-
-def _ge(value: int, bound: int) -> bool:
-    return value >= bound
 
 
 def _le(value: int, bound: int) -> bool:

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any, ClassVar, Protocol
 
 from .awkward import make_awkward
@@ -22,6 +23,7 @@ from .scenario import COMMON_SWITCHES, Scenario, Switch, as_utc
 UTC = timezone.utc
 TIE_RATE = 0.02  # share of events that repeat their predecessor's timestamp
 MIN_AGE = timedelta(hours=1)  # the newest generated event is at least this old
+LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc)  # the latest a future event is stamped
 VIEW_CACHE_VIEWS = 32  # filtered, sorted views kept per provider (least recently used go first)
 VIEW_CACHE_ITEMS = 4_000_000  # and at most this many event references in all of them
 
@@ -201,6 +203,9 @@ class Provider:
     list_key_absent_when_empty: ClassVar[bool] = False
     #: A field of a page's envelope the API may leave out, for fault "no_envelope" (None: none).
     optional_envelope: ClassVar[str | None] = None
+    #: Whether the tap's queries reach an event stamped in the future (`future_event_s`):
+    #: False where every query ends at a time the tap sends (ConfigCat's windows end "now").
+    serves_future_events: ClassVar[bool] = True
 
     def __init__(self, scenario: Scenario, host: Host) -> None:
         self.scenario = scenario
@@ -274,7 +279,18 @@ class Provider:
         planned.sort(key=lambda pair: pair[0])
         for at, org in planned:
             self._events[org].append(self._new_event(org, at))
+        ahead = self.opt("future_event_s")
+        if ahead is not None:  # clock skew at the vendor: one event stamped in the future
+            latest_s = (LATEST - self.scenario.now).total_seconds()
+            at = self.scenario.now + timedelta(seconds=min(ahead, latest_s))
+            self._events[self.orgs[0]].append(self._new_event(self.orgs[0], at))
         self.events_changed()
+
+    def date_header(self) -> str | None:
+        """The `Date` header of an answer: the server's clock (`clock_skew_s` off), or None."""
+        if not self.opt("date_header"):
+            return None
+        return format_datetime(utcnow() + timedelta(seconds=self.opt("clock_skew_s")), True)
 
     def _new_event(self, org: str, at: datetime) -> TruthEvent:
         event = self.make_event(org, at)
@@ -363,6 +379,32 @@ def page_numbers(data_pages: int, every: int) -> int:
     if not every or data_pages == 0:
         return data_pages
     return data_pages + (data_pages - 1) // (every - 1)
+
+
+#: A chaos seed's server clock, seconds off (the tap follows its Date header; behind, new
+#: events read as future-dated until a later run).
+CHAOS_CLOCK_SKEWS_S = (0.0, 0.0, 0.0, 90.0, 5400.0, -90.0, -1800.0)
+#: A chaos seed's future-dated event, seconds ahead (about 8000 years: 9999-12-30).
+CHAOS_FUTURE_EVENTS_S = (None, None, 3 * 3600.0, 2.6e11)
+
+
+def clock_chaos(
+    rng: random.Random, name: str, *, future: bool = True, behind: bool = True
+) -> tuple[dict[str, Any], str]:
+    """Clock-skew switches for provider `name`'s chaos draw, and words for them.
+
+    `future`: one event stamped in the future (where the tap's queries reach it);
+    `behind`: the server's clock may run behind (where the tap reads up to it, not past it).
+    """
+    skews = [s for s in CHAOS_CLOCK_SKEWS_S if behind or s >= 0]
+    skew = rng.choice(skews)
+    ahead = rng.choice(CHAOS_FUTURE_EVENTS_S) if future else None
+    switches: dict[str, Any] = {f"{name}_clock_skew_s": skew}
+    words = [f"clock {skew:+.0f}s"] if skew else []
+    if ahead is not None:
+        switches[f"{name}_future_event_s"] = ahead
+        words.append(f"event +{ahead:.0f}s")
+    return switches, " ".join(words)
 
 
 def _first_set(value: Any, fallback: Any) -> Any:

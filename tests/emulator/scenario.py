@@ -45,6 +45,13 @@ COMMON_SWITCHES: dict[str, Switch] = {
     "span_days": Switch(None, runtime=False, doc="None: Scenario.span_days"),
     "odd_values": Switch((), runtime=False, convert=odd_kinds,
                          doc="kinds of odd ids and times in every 7th event (odd.py)"),
+    # Clock skew (issue 20): an event stamped in the future, a server clock that is off.
+    "future_event_s": Switch(None, runtime=False, convert=float,
+                             doc="one more event of the first org, stamped this many seconds "
+                                 "after `now` (at most 9999-12-30); None: none"),
+    "clock_skew_s": Switch(0.0, convert=float,
+                           doc="the server's clock is this many seconds off: its Date header"),
+    "date_header": Switch(True, choices=(True, False), doc="answers carry a Date header"),
 }  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from .provider import (
     Response,
     Route,
     TruthEvent,
+    clock_chaos,
     empty_page_switch,
     interleaved_page,
     iso_ms,
@@ -327,8 +328,9 @@ class SocketProvider(Provider):
             "socket_odd_values": draw_odd(rng),
         }
         odd = "+".join(switches["socket_odd_values"])
-        what = f"socket {order} empty/{empty}"
-        return Chaos(switches=switches, what=what + (f" {odd}" if odd else ""))
+        clock, words = clock_chaos(rng, "socket")
+        what = f"socket {order} empty/{empty} {words}".strip()
+        return Chaos(switches={**switches, **clock}, what=what + (f" {odd}" if odd else ""))
 
 
 def _int(text: str) -> int | None:

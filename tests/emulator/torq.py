@@ -31,7 +31,16 @@ import orjson
 
 from ..data import documented
 from .odd import draw_odd
-from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, empty_page_switch
+from .provider import (
+    ApiRequest,
+    Chaos,
+    Provider,
+    Response,
+    Route,
+    TruthEvent,
+    clock_chaos,
+    empty_page_switch,
+)
 from .scenario import COMMON_SWITCHES, Switch
 
 CLIENT_ID = "torq_emulator_client_id"
@@ -50,6 +59,12 @@ GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 429: 8, 500: 13, 502: 14, 503: 14
 END_MARKERS: dict[str, Callable[[], dict[str, Any]]] = {
     "empty": lambda: {"next_page_token": ""},
     "missing": lambda: {},
+}
+
+# How the server reads `start_time` (ns -> the ns it keeps events after).
+START_TIMES: dict[str, Callable[[int], int]] = {
+    "exclusive": lambda ns: ns,
+    "rounded_us": lambda ns: (ns + 500) // 1000 * 1000,
 }
 
 LOGIN_PAGE = b"<html><head><title>Torq - Sign in</title></head><body>Sign in</body></html>\n"
@@ -170,6 +185,9 @@ class TorqProvider(Provider):
         "forbidden": Switch(False, convert=bool,
                             doc="the documented 403: the API key's role lacks the permission "
                                 "(audit logs need a key created by an Owner)"),
+        "start_time": Switch("exclusive", choices=tuple(START_TIMES),
+                             doc="how start_time is read: exclusive (documented), or first "
+                                 "rounded to the nearest microsecond"),
         "page_token": Switch("normal", choices=("normal", "repeat", "empty_forever", "sticky_last"),
                              doc="repeat: every next_page_token points at the second page; "
                              "empty_forever: past the data, empty pages with fresh tokens; "
@@ -342,6 +360,8 @@ class TorqProvider(Provider):
             since = bounds["start_time"]
             if since is None:  # no start_time: only the last 24 hours
                 since = _ns_of(datetime.now(timezone.utc) - DEFAULT_WINDOW)
+            else:
+                since = START_TIMES[self.opt("start_time")](since)
             state = {"offset": 0, "since": since, "query": query_id}
         since, until = int(state["since"]), bounds["end_time"]
         descending = order == "desc" or self.opt("order_param") == "ignored"
@@ -401,10 +421,11 @@ class TorqProvider(Provider):
             "torq_page_token": paging,
             "torq_empty_pages": empty,
         }
-        what = f"torq token ttl {ttl}s dies {dies}s, {paging} empty/{empty}" + (
+        clock, words = clock_chaos(rng, "torq")
+        what = f"torq token ttl {ttl}s dies {dies}s, {paging} empty/{empty} {words}".strip() + (
             f" {'+'.join(odd)}" if odd else ""
         )
-        return Chaos(switches=switches, slow_s=0.01, what=what)
+        return Chaos(switches={**switches, **clock}, slow_s=0.01, what=what)
 
 
 PROVIDER = TorqProvider

@@ -51,6 +51,7 @@ from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_auditlogs.client import AuditLogStream
+from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
@@ -79,7 +80,7 @@ DAY_NS = 86_400 * NS_PER_SECOND
 # (https://configcat.com/docs/api/reference/get-organization-auditlogs).
 MAX_WINDOW_DAYS = 30  # the API rejects a wider toUtcDateTime - fromUtcDateTime
 DEFAULT_SPAN_NS = 7 * DAY_NS  # what the API answers without dates: the first run's reach
-BOUND_MARGIN_NS = NS_PER_SECOND  # each request starts this much before its window
+BOUND_MARGIN_NS = LOWER_BOUND_MARGIN_NS  # each request starts this much before its window
 TIMESTAMP_DIGITS = 7  # .NET ticks (100 ns): ConfigCat's own precision
 #: Filter settings -> query parameters.
 FILTERS = {"product_id": "productId", "config_id": "configId", "environment_id": "environmentId"}

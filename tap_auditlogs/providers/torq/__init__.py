@@ -19,9 +19,10 @@ https://developers.torq.io/apidocs/authentication (token), https://developers.to
   ``/public/v1alpha/...``, so the base URL keeps ``/public`` and is a setting.
 * Query: ``start_time`` / ``end_time`` (RFC 3339, up to nanoseconds), ``order`` asc|desc
   (default desc: we always send asc), ``page_size`` (default 100, max 500: we always send
-  500), ``page_token``. ``start_time`` means "created after" (exclusive), so the tap asks
-  from 1 ns before the first instant it wants. Without ``start_time`` the API returns only
-  the last 24 hours.
+  500), ``page_token``. ``start_time`` means "created after" (exclusive); the tap asks
+  from one second before the first instant it wants (``LOWER_BOUND_MARGIN_NS``: a server
+  that rounds the bound to microseconds still returns the event at it). Without
+  ``start_time`` the API returns only the last 24 hours.
 * Response: ``{"audit_logs": [...], "next_page_token": "..."}``; the last page has the
   token missing or ``""``. Proto3 JSON omits empty fields, so an empty ``audit_logs`` may
   be missing too.
@@ -47,6 +48,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_auditlogs.api import REDIRECT_STATUSES
 from tap_auditlogs.client import AuditLogStream
+from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
 from tap_auditlogs.instants import format_instant
 from tap_auditlogs.providers import Provider, lookback_setting
 from tap_auditlogs.providers.torq.auth import (
@@ -157,7 +159,8 @@ class TorqAuditLogStream(AuditLogStream):
         return True
 
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
-        """Ascending, largest pages, from 1 ns before ``lower`` (``start_time`` is exclusive)."""
+        """Ascending, largest pages, from a second before ``lower`` (``start_time`` is
+        exclusive: the first instant it returns is ``lower`` minus the margin)."""
         params: dict[str, t.Any] = {"order": "asc", "page_size": PAGE_SIZE}
         if lower is None:
             self.warn_once(
@@ -166,7 +169,7 @@ class TorqAuditLogStream(AuditLogStream):
                 "Set start_date to read further back.",
             )
         else:
-            params["start_time"] = format_instant(lower - 1)
+            params["start_time"] = format_instant(lower - LOWER_BOUND_MARGIN_NS - 1)
         if upper is not None:
             params["end_time"] = format_instant(upper)
         return params
@@ -175,7 +178,7 @@ class TorqAuditLogStream(AuditLogStream):
         """The connection test: the newest entry since ``start_date`` (else the last 24 h)."""
         params: dict[str, t.Any] = {"order": "desc", "page_size": 1}
         if self.start_ns is not None:
-            params["start_time"] = format_instant(self.start_ns - 1)
+            params["start_time"] = format_instant(self.start_ns - LOWER_BOUND_MARGIN_NS - 1)
         return params
 
     def page_params(self, token: t.Any) -> dict:
