@@ -27,7 +27,7 @@ from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, 
 from .scenario import COMMON_SWITCHES, Switch
 
 USERNAME = "configcat_emulator_user"
-PASSWORD = "configcat_emulator_password_do_not_leak"
+PASSWORD = "ccpw_Xq2Lm7vT4kR8nZ9_do_not_leak"
 UTC = timezone.utc
 NS = 1_000_000_000
 DAY_NS = 86_400 * NS

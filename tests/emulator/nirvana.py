@@ -33,7 +33,7 @@ from typing import Any
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
 from .scenario import COMMON_SWITCHES, Switch
 
-API_KEY = "nirvana_emulator_api_key_do_not_leak"
+API_KEY = "nvk_Q9wE3rT6yU1iO4p_do_not_leak"
 UTC = timezone.utc
 
 # action -> (HTTP method, request path, target type or None)

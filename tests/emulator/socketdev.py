@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, iso_ms
 from .scenario import COMMON_SWITCHES, Switch
 
-TOKEN = "sktsec_emulator_token_do_not_leak_7f3a9c"
+TOKEN = "sktsec_7f3a9cQx2Lm8vT4kR_do_not_leak"
 
 # Query `type` values (PascalCase, from Socket's openapi.json); items carry lowerCamel.
 EVENT_TYPES: tuple[str, ...] = (

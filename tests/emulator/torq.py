@@ -32,7 +32,7 @@ from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
 from .scenario import COMMON_SWITCHES, Switch
 
 CLIENT_ID = "torq_emulator_client_id"
-CLIENT_SECRET = "torq_emulator_client_secret_do_not_leak"
+CLIENT_SECRET = "tqs_Z8xC5vB2nM7qW4e_do_not_leak"
 TOKEN_PREFIX = "torqtok_"
 TOKEN_PATH = "/v1/auth/token"
 MAX_PAGE_SIZE = 500
