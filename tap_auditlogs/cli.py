@@ -5,7 +5,8 @@
 * ``cb_test`` (``--test``): the connection test with short retries, exit 0 only when every
   check passed; ``--test=schema`` stays the SDK's.
 * SIGTERM/SIGINT: the state of what was emitted, then exit 128 + signal (the SDK exits 0).
-* ``run``: user errors end as one clean line and the error's exit code, no traceback.
+* ``run``: user errors end as one clean line and the error's exit code, no traceback; any
+  other exception's traceback is printed with secrets scrubbed.
 """
 
 from __future__ import annotations

@@ -144,16 +144,16 @@ class Redactor(logging.Filter):
 
 def print_scrubbed_exception(
     exc_type: type[BaseException],
-    exc_value: BaseException | None,
+    exc_value: BaseException,
     exc_traceback: TracebackType | None,
 ) -> None:
     """Print an uncaught exception's traceback to stderr, secrets scrubbed."""
-    text = logging.Formatter().formatException((exc_type, exc_value, exc_traceback))  # type: ignore[arg-type]
+    text = logging.Formatter().formatException((exc_type, exc_value, exc_traceback))
     sys.stderr.write(Redactor.scrub(text) + "\n")
 
 
 def _print_scrubbed_thread_exception(args: threading.ExceptHookArgs) -> None:
-    if args.exc_type is SystemExit:
+    if args.exc_type is SystemExit or args.exc_value is None:
         return
     sys.stderr.write(f"Exception in thread {args.thread.name if args.thread else '?'}:\n")
     print_scrubbed_exception(args.exc_type, args.exc_value, args.exc_traceback)

@@ -108,7 +108,8 @@ class ConfigCatProvider(Provider):
             pair = base64.b64decode(value.strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             pair = ""
-        if scheme.lower() == "basic" and pair == f"{USERNAME}:{PASSWORD}":
+        accepted = self.accepted_credentials()
+        if scheme.lower() == "basic" and pair == f"{accepted['username']}:{accepted['password']}":
             return None
         resp = self.error(401, "Unauthorized")
         resp.headers["WWW-Authenticate"] = 'Basic realm="ConfigCat Public API"'

@@ -122,7 +122,7 @@ class NirvanaProvider(Provider):
     def authenticate(self, req: ApiRequest) -> Response | None:
         """`Authorization: Bearer <API key>`."""
         scheme, _, value = req.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and value.strip() == API_KEY:
+        if scheme.lower() == "bearer" and value.strip() == self.accepted_credentials()["api_key"]:
             return None
         return self.error(401, "Unauthorized: missing or invalid API key")
 

@@ -224,7 +224,7 @@ class Provider:
 
     def tap_config(self, base_url: str) -> dict[str, Any]:
         """The tap's settings block for this provider at `base_url`."""
-        return {**self.credentials(), "base_url": base_url}
+        return {**self.accepted_credentials(), "base_url": base_url}
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
@@ -232,6 +232,10 @@ class Provider:
         return Chaos()
 
     # ---- provided -------------------------------------------------------------------------
+    def accepted_credentials(self) -> dict[str, str]:
+        """The credentials accepted now: `credentials()`, with the `credentials` switch over it."""
+        return {**self.credentials(), **(self.opt("credentials") or {})}
+
     def opt(self, key: str) -> Any:
         """A provider switch's current value."""
         return self.scenario.switch(self.name, key)

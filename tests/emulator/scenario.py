@@ -42,7 +42,9 @@ COMMON_SWITCHES: dict[str, Switch] = {
     "orgs": Switch(("default",), runtime=False, convert=tuple, doc="partitions (org keys)"),
     "events_per_org": Switch(None, runtime=False, doc="None: Scenario.events_per_org"),
     "span_days": Switch(None, runtime=False, doc="None: Scenario.span_days"),
-}
+    "credentials": Switch(None, convert=dict,
+                          doc="tap settings accepted instead of credentials() (e.g. generated)"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ class SocketProvider(Provider):
             token = user if password == "" else ""
         elif scheme.lower() != "bearer":
             token = ""
-        if token == TOKEN:
+        if token == self.accepted_credentials()["api_token"]:
             return None
         return self.error(401, "Unauthorized: a valid API token is required")
 
