@@ -60,16 +60,14 @@ class Redactor(logging.Filter):
 
     #: Whole forms shorter than ``FRAGMENT_CHARS`` (longer ones are covered by fragments).
     _short: t.ClassVar[frozenset[str]] = frozenset()
-    #: Every ``FRAGMENT_CHARS``-character slice of every form of every secret.
-    _fragments: t.ClassVar[frozenset[str]] = frozenset()
+    #: Every ``FRAGMENT_CHARS``-character slice of every form of every secret (only ever
+    #: grown, in one C-level ``update``: threads that look pieces up meanwhile need no lock).
+    _fragments: t.ClassVar[set[str]] = set()
     _lock: t.ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
     def register(cls, *values: object) -> None:
-        """Remember secrets to scrub (config values, tokens obtained at run time).
-
-        The sets are replaced, never changed: threads scrubbing meanwhile see old or new.
-        """
+        """Remember secrets to scrub (config values, tokens obtained at run time)."""
         forms = {
             form
             for value in values
@@ -80,10 +78,10 @@ class Redactor(logging.Filter):
             return
         n = FRAGMENT_CHARS
         with cls._lock:
-            cls._short = cls._short | {form for form in forms if len(form) < n}
-            cls._fragments = cls._fragments | {
-                form[i : i + n] for form in forms for i in range(len(form) - n + 1)
-            }
+            cls._short = cls._short | {form for form in forms if len(form) < n}  # iterated
+            cls._fragments.update(
+                {form[i : i + n] for form in forms for i in range(len(form) - n + 1)}
+            )
 
     @classmethod
     def register_basic(cls, user: str, password: str) -> None:

@@ -279,17 +279,14 @@ def forms_on_the_wire(key: str, settings: dict[str, str]) -> list[str]:
 def leaked_slices(forms: list[str], text: str) -> list[str]:
     """The ``FRAGMENT_CHARS``-character slices of ``forms`` that occur in ``text``."""
     n = FRAGMENT_CHARS
-    return sorted({f[i : i + n] for f in forms for i in range(len(f) - n + 1)} & _grams(text))
-
-
-def _grams(text: str) -> set[str]:
-    return {text[i : i + FRAGMENT_CHARS] for i in range(len(text) - FRAGMENT_CHARS + 1)}
+    slices = {form[i : i + n] for form in forms for i in range(len(form) - n + 1)}
+    return sorted(piece for piece in slices if piece in text)
 
 
 @pytest.fixture
 def forget_secrets() -> t.Iterator[None]:
     """Generated secrets are forgotten after the test (so that they scrub nothing later)."""
-    registered = (Redactor._short, Redactor._fragments)
+    registered = (Redactor._short, set(Redactor._fragments))
     yield
     Redactor._short, Redactor._fragments = registered
 
