@@ -315,6 +315,7 @@ def connection_test_in_process(config: dict) -> TapRun:
         try:
             tap = TapAuditLogs(config={**config, **PROBE_LIMITS})
             exit_code = 0 if tap.check_connections() else 1
+            tap.flush_messages()  # else at exit, to the real stdout
         except AuditLogsError as error:
             exit_code = error.exit_code
         finally:
@@ -392,6 +393,7 @@ def test_no_piece_of_a_secret_in_any_output(
     output = json.dumps(run.messages) + debug_log.getvalue()
     if sendable:
         assert "DEBUG" in output, "debug logging was really on"
+        assert run.exit_code != 0 or run.records(), "what the run wrote was captured"
     else:
         assert run.exit_code == 2
         assert sent == [], "a refused secret is never sent"
