@@ -5,7 +5,8 @@
 * ``cb_test`` (``--test``): the connection test with short retries, exit 0 only when every
   check passed; ``--test=schema`` stays the SDK's.
 * SIGTERM/SIGINT: the state of what was emitted, then exit 128 + signal (the SDK exits 0).
-* ``run``: user errors end as one clean line and the error's exit code, no traceback.
+* ``run``: user errors end as one clean line and the error's exit code, no traceback; any
+  other exception's traceback is printed with secrets scrubbed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from singer_sdk.singerlib import StateMessage
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_auditlogs.errors import EXIT_PROVIDER, AuditLogsError, ConfigError, SyncIncompleteError
-from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.redaction import Redactor, guard_uncaught_exceptions
 from tap_auditlogs.sdk import TapHooks
 
 if t.TYPE_CHECKING:
@@ -154,6 +155,7 @@ def _config_option(option: t.Any) -> tuple[dict[str, t.Any], bool]:
 
 def run(tap_class: type[Tap]) -> None:
     """Run the SDK's CLI of ``tap_class``, turning user errors into one clean line."""
+    guard_uncaught_exceptions()
     try:
         tap_class.cli()
     except AuditLogsError as error:

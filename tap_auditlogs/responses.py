@@ -18,6 +18,8 @@ from tap_auditlogs.redaction import Redactor
 
 #: Characters of an unreadable body quoted in its error message.
 BODY_EXCERPT_CHARS = 80
+#: Characters (bytes) of a body that are scrubbed, before the excerpt quoted is cut from them.
+SCRUBBED_BODY_CHARS = 16384
 #: Keys of the providers' error bodies that hold the message, in order of preference.
 ERROR_MESSAGE_KEYS = ("error", "message", "error_description", "detail", "title")
 
@@ -78,8 +80,8 @@ def undecodable_body(response: requests.Response, *, quote: bool = True) -> str:
     """
     kind = response.headers.get("Content-Type") or "no Content-Type"
     encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
-    text = " ".join(response.content[:400].decode("utf-8", "replace").split())
-    start = Redactor.scrub(text)[:BODY_EXCERPT_CHARS] if quote else ""
+    text = response.content[:SCRUBBED_BODY_CHARS].decode("utf-8", "replace")
+    start = " ".join(Redactor.scrub(text).split())[:BODY_EXCERPT_CHARS] if quote else ""
     size = len(response.content)
     if start:
         shown = f"{size} bytes, starting {start!r}"
@@ -103,9 +105,9 @@ def api_error_message(
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        text = response.text.strip().replace("\n", " ")
-        return Redactor.scrub(text[:200]) if text and "<html" not in text.lower() else ""
-    return Redactor.scrub(_message_from_body(body, keys)[:300])
+        text = " ".join(Redactor.scrub(response.text[:SCRUBBED_BODY_CHARS]).split())
+        return text[:200] if text and "<html" not in text.lower() else ""
+    return Redactor.scrub(_message_from_body(body, keys)[:SCRUBBED_BODY_CHARS])[:300]
 
 
 def _message_from_body(body: object, keys: tuple[str, ...]) -> str:

@@ -28,7 +28,7 @@ from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.unified import UNIFIED_SETTINGS
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from jsonschema.exceptions import ValidationError
 
@@ -239,15 +239,42 @@ def _coerce_numbers(config: dict[str, t.Any], schema: Mapping[str, t.Any]) -> No
                 config[key] = float(value)
 
 
-def register_secrets(config: Mapping[str, t.Any]) -> None:
-    """Have every secret setting of ``config`` scrubbed from all output."""
+def secret_settings(config: Mapping[str, t.Any]) -> Iterator[tuple[str, t.Any]]:
+    """``("<provider>.<setting>", value)`` of every secret setting set in ``config``."""
     for provider in all_providers():
         block = config.get(provider.key)
         if not isinstance(block, dict):
             continue
         for prop in provider.settings:
-            if prop.to_dict()[prop.name].get("secret"):
-                Redactor.register(block.get(prop.name))
+            if prop.to_dict()[prop.name].get("secret") and prop.name in block:
+                yield f"{provider.key}.{prop.name}", block[prop.name]
+
+
+def register_secrets(config: Mapping[str, t.Any]) -> None:
+    """Have every secret setting of ``config`` scrubbed from all output."""
+    Redactor.register(*(value for _, value in secret_settings(config)))
+
+
+def secret_problem(name: str, value: object) -> str | None:
+    """Why a secret setting cannot be sent as it is, never quoting it; None when it can.
+
+    Refused rather than stripped: the tap does not guess which credential was meant, and
+    the fix (e.g. ``printf`` instead of ``echo`` into a secret file) belongs where the
+    value comes from. The four providers' credentials are generated printable ASCII.
+    """
+    if not isinstance(value, str):
+        return None
+    if value != value.strip():
+        return (
+            f"setting `{name}` starts or ends with whitespace (a line break, e.g. from `echo` "
+            "into a secret file?); remove it. The value was not sent"
+        )
+    if any(not " " <= char <= "~" for char in value):
+        return (
+            f"setting `{name}` holds a control or non-ASCII character (a copy-paste "
+            "artefact?); credentials are printable ASCII. The value was not sent"
+        )
+    return None
 
 
 def validate_settings(config: Mapping[str, t.Any]) -> list[str]:
@@ -293,7 +320,7 @@ _SDK_SETTINGS = (
 
 
 def _check_values(config: Mapping[str, t.Any]) -> list[str]:
-    """Checks JSON schema does not do: date-times, URLs, ranges, lists."""
+    """Checks JSON schema does not do: date-times, secrets, URLs, ranges, lists."""
     problems = []
     known = set(config_schema()["properties"]) | set(_SDK_SETTINGS)
     for name in sorted(set(config) - known):
@@ -320,6 +347,11 @@ def _check_values(config: Mapping[str, t.Any]) -> list[str]:
         value = config.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
             problems.append(f"setting `{name}` must be at least {minimum}")
+    problems += [
+        problem
+        for name, value in secret_settings(config)
+        if (problem := secret_problem(name, value))
+    ]
     for provider in all_providers():
         block = config.get(provider.key)
         if not isinstance(block, dict):

@@ -30,6 +30,7 @@ from tests.conftest import TapRun, run_tap, run_tap_cli, served_id, served_insta
 from tests.emulator import FAULT_KINDS, Emulator, FaultRule, QuotaRule, Scenario
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS
 from tests.emulator.registry import available_providers
+from tests.test_errors_and_secrets import forms_on_the_wire, leaked_slices
 
 #: Seeds run in CI (each a few kills and resumes of the four providers, 2-6 s each).
 CI_SEEDS = tuple(range(1, 9))
@@ -129,6 +130,7 @@ def chaos_setup(seed: int, events: int | None = None) -> tuple[dict, dict, str]:
         # Answers the tap reads as they are: a BOM first; no envelope where that is safe.
         FaultRule("bom", probability=p),
         FaultRule("no_envelope", probability=p),
+        FaultRule("echo200", probability=p),  # its start is quoted: never a piece of a secret
     ]
     slow = round(rng.uniform(0.03, 0.12), 2)
     scenario = {
@@ -196,6 +198,10 @@ def run_seed(seed: int, *, events: int | None = None, max_kills: int = 6) -> See
                 break
             if rng.random() < 0.6:  # late events: in the past, inside the lookback
                 late += _add_late_events(emu, rng)
+        forms = [form for key in emu.providers for form in forms_on_the_wire(key, config[key])]
+        leaks = leaked_slices(forms, "".join(run.stderr for run in runs))
+        if leaks:
+            problems.append(f"pieces of secrets in the output: {leaks[:3]}")
         counts = {s: _request_counts(emu, provider) for s, (provider, _) in STREAMS.items()}
         # Settle: no more faults or arrivals, one more run from the last state. Arrivals
         # after the final run's last request are only read by a later run.

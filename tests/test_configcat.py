@@ -377,7 +377,7 @@ def test_retry_after_is_honoured(emulator) -> None:
 
 def test_bad_credentials_are_one_clear_line_naming_the_setting(emulator) -> None:
     emu = configcat(emulator, seed=23, events_per_org=10)
-    wrong = "configcat_wrong_password_value_42"
+    wrong = "ccpw_wrong_Tq4Zx7Lm2vR8_42"
     settings = {"organization_ids": [ORG_IDS[0], ORG_IDS[1]], "password": wrong}
     run = run_tap_cli(tap_config(emu, configcat=settings))
     assert run.exit_code == 1

@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+import html
+import io
 import json
+import logging
 import os
 import subprocess
+import typing as t
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from tap_auditlogs.cli import PROBE_LIMITS
+from tap_auditlogs.errors import AuditLogsError
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import undecodable_body
+from tap_auditlogs.redaction import (
+    FRAGMENT_CHARS,
+    Redactor,
+    basic_credentials,
+    print_scrubbed_exception,
+)
+from tap_auditlogs.responses import BODY_EXCERPT_CHARS, undecodable_body
+from tap_auditlogs.tap import TapAuditLogs
 from tap_auditlogs.unified import STREAM_NAME as UNIFIED
-from tests.conftest import REPO, TAP_COMMAND, run_tap_cli, tap_config
-from tests.emulator import SOCKET_TOKEN, FaultRule
+from tests.conftest import REPO, TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
+from tests.emulator import (
+    FAULT_KINDS,
+    SOCKET_TOKEN,
+    Emulator,
+    FaultRule,
+    Scenario,
+    available_providers,
+)
 
 CONFIG_ERRORS = {
     "no provider": ({}, "No provider is configured", 2),
@@ -224,3 +247,247 @@ def test_an_unreadable_body_is_quoted_without_secrets() -> None:
     assert len(quoted) == 80
     assert "text/html" in text
     assert "Bearer" not in undecodable_body(response, quote=False)
+
+
+# ------------------------------------------------------------- secrets in every form
+
+#: Echo faults (tests/emulator/faults.py): error bodies that quote the request's credentials.
+ECHO_KINDS = sorted(kind for kind in FAULT_KINDS if kind.startswith("echo"))
+PROVIDERS = {provider.key: provider for provider in all_providers()}
+
+
+def secret_names(key: str) -> list[str]:
+    """The provider's secret settings, as its settings schema declares them."""
+    return [
+        prop.name for prop in PROVIDERS[key].settings if prop.to_dict()[prop.name].get("secret")
+    ]
+
+
+def forms_on_the_wire(key: str, settings: dict[str, str]) -> list[str]:
+    """Every secret of ``settings`` as it may be quoted: raw, JSON-escaped, URL-encoded,
+    and the Basic ``base64(user:secret)`` where the provider sends one."""
+    forms = []
+    for name in secret_names(key):
+        secret = settings[name]
+        forms += [secret, json.dumps(secret)[1:-1], quote(secret, safe="")]
+        user = settings.get("username") or settings.get("client_id")
+        if user is not None:
+            forms.append(basic_credentials(user, secret))
+    return forms
+
+
+def leaked_slices(forms: list[str], text: str) -> list[str]:
+    """The ``FRAGMENT_CHARS``-character slices of ``forms`` that occur in ``text``."""
+    n = FRAGMENT_CHARS
+    slices = {form[i : i + n] for form in forms for i in range(len(form) - n + 1)}
+    return sorted(piece for piece in slices if piece in text)
+
+
+@pytest.fixture
+def forget_secrets() -> t.Iterator[None]:
+    """Generated secrets are forgotten after the test (so that they scrub nothing later)."""
+    registered = (Redactor._short, set(Redactor._fragments))
+    yield
+    Redactor._short, Redactor._fragments = registered
+
+
+@pytest.fixture
+def debug_log() -> t.Iterator[io.StringIO]:
+    """Everything logged, at DEBUG, tracebacks included (the Redactor joins the handler)."""
+    text = io.StringIO()
+    handler = logging.StreamHandler(text)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield text
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def connection_test_in_process(config: dict) -> TapRun:
+    """``--test`` in this process: the connection check and what it writes."""
+    buffer = io.BytesIO()
+    stdout = io.TextIOWrapper(buffer, encoding="utf-8")
+    exit_code = 0
+    with contextlib.redirect_stdout(stdout):
+        try:
+            tap = TapAuditLogs(config={**config, **PROBE_LIMITS})
+            exit_code = 0 if tap.check_connections() else 1
+            tap.flush_messages()  # else at exit, to the real stdout
+        except AuditLogsError as error:
+            exit_code = error.exit_code
+        finally:
+            stdout.flush()
+    return TapRun(messages=parse_lines(buffer.getvalue().decode()), exit_code=exit_code)
+
+
+#: Characters that JSON, repr, URLs and HTML escape, besides letters and digits.
+ESCAPED = " \"\\'%+&/=#?:@;<>{}"
+#: Characters an HTTP header cannot carry, or that a copy and paste brings along.
+UNSENDABLE = ("\n", "\t", "\r", "\x00", "\x7f", "é", "☃", "\u200b", "\u00a0", "😀")
+
+
+@st.composite
+def credential_shapes(draw: st.DrawFn) -> str:
+    """A secret: printable ASCII with escaped characters, sometimes with whitespace at an
+    edge or an unsendable character inside (both are refused before anything is sent)."""
+    alphabet = st.one_of(
+        st.characters(min_codepoint=0x21, max_codepoint=0x7E), st.sampled_from(ESCAPED)
+    )
+    core = draw(st.text(alphabet, min_size=8, max_size=64))
+    assume(len(set(core)) >= 4)  # "aaaaaaaa" is no credential, and ordinary text holds it
+    if draw(st.integers(0, 4)) == 0:
+        at = draw(st.integers(1, len(core) - 1))
+        core = core[:at] + draw(st.sampled_from(UNSENDABLE)) + core[at:]
+    before = draw(st.sampled_from(["", "", "", " ", "\n"]))
+    return before + core + draw(st.sampled_from(["", "", "", "\n", "\r\n", " "]))
+
+
+@pytest.mark.parametrize("key", sorted(PROVIDERS))
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    secret=credential_shapes(),
+    kind=st.sampled_from(ECHO_KINDS),
+    nth=st.integers(1, 3),
+    pad=st.integers(0, 320),
+    accepted=st.booleans(),
+    connection_test=st.booleans(),
+)
+def test_no_piece_of_a_secret_in_any_output(
+    key: str,
+    forget_secrets: None,
+    debug_log: io.StringIO,
+    secret: str,
+    kind: str,
+    nth: int,
+    pad: int,
+    accepted: bool,
+    connection_test: bool,
+) -> None:
+    """Whatever the credential looks like and wherever the API echoes it (whole, cut,
+    decoded, URL-encoded; in error bodies, on the token endpoint, in a 200 that is no JSON),
+    no 8 characters of it reach stdout or the log, at DEBUG, in a sync or ``--test``."""
+    debug_log.seek(0)
+    debug_log.truncate()
+    emulator_settings = Emulator.credentials(key)
+    credentials = {**emulator_settings, **dict.fromkeys(secret_names(key), secret)}
+    switches = {f"{key}_credentials": credentials} if accepted else {}
+    with Emulator(
+        Scenario(
+            providers=(key,),
+            events_per_org=30,
+            faults=[FaultRule(kind, nth=(nth,), echo_pad=pad)],
+            **{**available_providers()[key].one_org, **switches},
+        )
+    ) as emu:
+        config = tap_config(emu, max_retries=1, **{key: credentials})
+        run = (connection_test_in_process if connection_test else run_tap)(config)
+        sent = emu.requests()
+    sendable = secret == secret.strip() and all(" " <= c <= "~" for c in secret)
+    output = json.dumps(run.messages) + debug_log.getvalue()
+    if sendable:
+        assert "DEBUG" in output, "debug logging was really on"
+        assert run.exit_code != 0 or run.records(), "what the run wrote was captured"
+    else:
+        assert run.exit_code == 2
+        assert sent == [], "a refused secret is never sent"
+    assert leaked_slices(forms_on_the_wire(key, credentials), output) == []
+
+
+#: Where the tap cuts what it quotes of an error body: the API's JSON message (a 401), a
+#: plain-text error (a 400), the start of a 200 that is no JSON.
+QUOTED_CHARS = {"echo401": 300, "echo400": 200, "echo200": BODY_EXCERPT_CHARS}
+
+
+@pytest.mark.parametrize("kind", sorted(QUOTED_CHARS))
+@pytest.mark.parametrize("key", sorted(PROVIDERS))
+def test_a_cut_inside_a_credential_shows_none_of_it(
+    emulator, debug_log: io.StringIO, key: str, kind: str
+) -> None:
+    """Error bodies are scrubbed before they are cut: when the cut falls 5 characters into
+    an echoed credential (Torq: its token request's Basic credentials), not even those 5
+    characters are shown."""
+    emu = emulator(providers=(key,), events_per_org=20, **available_providers()[key].one_org)
+    config = tap_config(emu, max_retries=1)
+    assert run_tap(config).exit_code == 0
+    scheme, _, value = emu.requests()[0].headers["authorization"].partition(" ")
+    before = f"invalid credentials: {scheme} "  # tests/emulator/faults.py echoed_credentials
+    pad = QUOTED_CHARS[kind] - len(before) - 5
+    emu.configure(faults=[FaultRule(kind, nth=(1,), echo_pad=pad)])
+    emu.reset_requests()
+    debug_log.seek(0)
+    debug_log.truncate()
+    run = run_tap(config)
+    output = json.dumps(run.messages) + debug_log.getvalue()
+    assert f"{scheme} {value[:5]}" not in output
+    assert leaked_slices(forms_on_the_wire(key, config[key]), output) == []
+    if kind != "echo200" or key != "torq":  # Torq's token endpoint body is never quoted
+        assert f"{'-' * 20}" in output, "the error body was quoted"
+
+
+def test_credentials_with_a_line_break_are_refused_before_anything_is_sent(emulator) -> None:
+    """A secret file written with ``echo`` ends with a newline: every secret setting of every
+    provider is refused in one line naming it, at the default log level and with ``--test``,
+    and nothing is sent (the token would be quoted in a traceback otherwise)."""
+    emu = emulator(events_per_org=5)
+    config = tap_config(emu)
+    names = [f"{key}.{name}" for key in sorted(PROVIDERS) for name in secret_names(key)]
+    for key in PROVIDERS:
+        for name in secret_names(key):
+            config[key][name] += "\n"
+    forms = [form for key in PROVIDERS for form in forms_on_the_wire(key, config[key])]
+    for args in ((), ("--test",)):
+        run = run_tap_cli(config, args=args)
+        assert run.exit_code == 2, run.stderr
+        errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+        assert len(errors) == 1, run.stderr
+        assert all(f"`{name}` starts or ends with whitespace" in errors[0] for name in names)
+        assert "Traceback" not in run.stderr
+        assert leaked_slices(forms, run.stderr + json.dumps(run.messages)) == []
+    assert emu.requests() == [], "nothing was sent"
+
+
+def test_every_form_of_a_secret_and_every_piece_of_one_is_scrubbed(forget_secrets: None) -> None:
+    secret = "pa ss/wo\"rd'%+&<é>\\tail_of_it"
+    Redactor.register(secret)
+    Redactor.register_basic("user", secret)
+    forms = [
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1].replace("/", "\\/"),
+        repr(secret),
+        repr(secret.encode()),
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        html.escape(secret),
+        basic_credentials("user", secret),
+        secret[3:14],  # a truncated echo
+    ]
+    for form in forms:
+        scrubbed = Redactor.scrub(f"before {form} after")
+        assert scrubbed.startswith("before"), scrubbed
+        assert scrubbed.endswith("after"), scrubbed
+        assert leaked_slices([secret, basic_credentials("user", secret)], scrubbed) == []
+    assert Redactor.scrub("nothing secret here") == "nothing secret here"
+
+
+def test_an_uncaught_exception_is_printed_scrubbed(
+    forget_secrets: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What Python would print in full (e.g. ``Invalid header value b'Bearer <token>\\n'``)."""
+    Redactor.register(SOCKET_TOKEN)
+    try:
+        raise ValueError(f"Invalid header value {f'Bearer {SOCKET_TOKEN}'.encode()!r}")
+    except ValueError as error:
+        print_scrubbed_exception(type(error), error, error.__traceback__)
+    printed = capsys.readouterr().err
+    assert "Traceback" in printed
+    assert "Invalid header value b'Bearer ***'" in printed
+    assert leaked_slices([SOCKET_TOKEN], printed) == []

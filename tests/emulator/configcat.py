@@ -43,7 +43,7 @@ from .provider import (
 from .scenario import COMMON_SWITCHES, Switch
 
 USERNAME = "configcat_emulator_user"
-PASSWORD = "configcat_emulator_password_do_not_leak"
+PASSWORD = "ccpw_Xq2Lm7vT4kR8nZ9_do_not_leak"
 UTC = timezone.utc
 NS = 1_000_000_000
 DAY_NS = 86_400 * NS
@@ -144,7 +144,8 @@ class ConfigCatProvider(Provider):
             pair = base64.b64decode(value.strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             pair = ""
-        if scheme.lower() == "basic" and pair == f"{USERNAME}:{PASSWORD}":
+        accepted = self.accepted_credentials()
+        if scheme.lower() == "basic" and pair == f"{accepted['username']}:{accepted['password']}":
             return None
         resp = self.error(401, "Unauthorized")
         resp.headers["WWW-Authenticate"] = 'Basic realm="ConfigCat Public API"'

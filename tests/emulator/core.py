@@ -36,6 +36,7 @@ from .faults import (
     TRICKLE_EVERY_S,
     FaultInjector,
     FaultRule,
+    echoed_credentials,
 )
 from .provider import ApiRequest, Provider, QuotaStatus, Response, TruthEvent, utcnow
 from .registry import available_providers
@@ -468,7 +469,7 @@ class Emulator:
         resp: Response | None
         try:
             if rule is not None and (rule.spec.status is not None or rule.spec.drop):
-                resp = _fault_response(provider, rule)
+                resp = _fault_response(provider, rule, req)
             else:
                 resp = self._serve(provider, req, found)
         except Exception:  # an emulator bug: answer 500 and keep the traceback for tests
@@ -499,11 +500,16 @@ class Emulator:
         return provider.dispatch(route, params, req)
 
 
-def _fault_response(provider: Provider, rule: FaultRule) -> Response | None:
+def _fault_response(provider: Provider, rule: FaultRule, req: ApiRequest) -> Response | None:
     """The replacement answer of a fault kind (None: drop the connection)."""
     spec = rule.spec
     if spec.drop or spec.status is None:
         return None
+    if spec.body in ("echo", "echotext"):
+        echo = echoed_credentials(req.headers, req.body, rule.echo_pad)
+        if spec.body == "echo":
+            return provider.error(spec.status, echo)
+        return Response(spec.status, echo.encode(), content_type="text/plain; charset=utf-8")
     if spec.body == "badjson":
         return Response(spec.status, BROKEN_JSON)
     if spec.body == "maintenance":

@@ -7,14 +7,17 @@ a seeded RNG); `FAULT_KINDS` says what each kind does to the answer.  The core a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from time import time
 from typing import Any
+from urllib.parse import quote
 
 _DATE_RETRY = re.compile(r"^date:(\d+)$")
 
@@ -24,7 +27,8 @@ class FaultKind:
     """What one kind of fault does to a request."""
 
     status: int | None = None  # replace the answer with this status (None: the real answer)
-    body: str = "provider"  # replacement: "provider" error body, "html" gateway page, "badjson"
+    body: str = "provider"  # replacement: "provider" error body, "html" gateway page, "badjson",
+    # "echo" (provider error body) or "echotext" (text/plain) echoing the request's credentials
     drop: bool = False  # close the connection without any response
     truncate: bool = False  # send full headers but only half of the body, then close
     delay: bool = False  # sleep `delay_s` before answering
@@ -75,6 +79,12 @@ FAULT_KINDS: dict[str, FaultKind] = {
         doc="the real answer without the envelope field the provider may leave out "
         "(`Provider.optional_envelope`, e.g. ConfigCat's paging)",
     ),
+    # A careless server (or proxy) that quotes the request's credentials back: whole, decoded,
+    # truncated and URL-encoded (`echoed_credentials`), after `echo_pad` filler characters.
+    "echo401": FaultKind(status=401, body="echo", doc="401, error body echoing the credentials"),
+    "echo500": FaultKind(status=500, body="echo", doc="500, error body echoing the credentials"),
+    "echo400": FaultKind(status=400, body="echotext", doc="400, plain text echoing them"),
+    "echo200": FaultKind(status=200, body="echotext", doc="200, plain text (no JSON) echoing them"),
 }
 #: How a trickling body goes out.
 TRICKLE_BYTES = 8
@@ -106,6 +116,7 @@ class FaultRule:
     provider: str | None = None
     retry_after: int | str | None = None
     delay_s: float = 0.0
+    echo_pad: int = 0  # echo kinds: filler characters before the echoed credentials
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -130,6 +141,24 @@ class FaultRule:
             assert match is not None
             return formatdate(time() + int(match.group(1)), usegmt=True)
         return str(int(value))
+
+
+def echoed_credentials(headers: Mapping[str, str], body: bytes, pad: int = 0) -> str:
+    """What a server that echoes credentials says: the Authorization header, its value, the
+    decoded Basic pair, their first two thirds and last two thirds, URL-encoded, and the
+    request body, after `pad` filler characters (to place a cut inside a credential)."""
+    header = headers.get("authorization", "")
+    value = header.partition(" ")[2]
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    pieces = [header]
+    for secret in (value, decoded):
+        third = len(secret) // 3
+        pieces += [secret, secret[: len(secret) - third], secret[third:], quote(secret, safe="")]
+    pieces.append(body.decode("utf-8", "replace"))
+    return "-" * pad + "invalid credentials: " + " | ".join(p for p in pieces if p)
 
 
 class FaultInjector:

@@ -45,7 +45,7 @@ from .provider import (
 )
 from .scenario import COMMON_SWITCHES, Switch
 
-API_KEY = "nirvana_emulator_api_key_do_not_leak"
+API_KEY = "nvk_Q9wE3rT6yU1iO4p_do_not_leak"
 UTC = timezone.utc
 
 # action -> (HTTP method, request path, target type or None)
@@ -152,7 +152,7 @@ class NirvanaProvider(Provider):
     def authenticate(self, req: ApiRequest) -> Response | None:
         """`Authorization: Bearer <API key>`."""
         scheme, _, value = req.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and value.strip() == API_KEY:
+        if scheme.lower() == "bearer" and value.strip() == self.accepted_credentials()["api_key"]:
             return None
         return self.error(401, "Unauthorized: missing or invalid API key")
 

@@ -242,7 +242,7 @@ class Provider:
 
     def tap_config(self, base_url: str) -> dict[str, Any]:
         """The tap's settings block for this provider at `base_url`."""
-        return {**self.credentials(), "base_url": base_url}
+        return {**self.accepted_credentials(), "base_url": base_url}
 
     def reset_headers(self, seconds: float) -> dict[str, str] | None:
         """The documented headers of a 429 that says when to retry without ``Retry-After``
@@ -255,6 +255,10 @@ class Provider:
         return Chaos()
 
     # ---- provided -------------------------------------------------------------------------
+    def accepted_credentials(self) -> dict[str, str]:
+        """The credentials accepted now: `credentials()`, with the `credentials` switch over it."""
+        return {**self.credentials(), **(self.opt("credentials") or {})}
+
     def opt(self, key: str) -> Any:
         """A provider switch's current value."""
         return self.scenario.switch(self.name, key)

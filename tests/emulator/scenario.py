@@ -52,6 +52,8 @@ COMMON_SWITCHES: dict[str, Switch] = {
     "clock_skew_s": Switch(0.0, convert=float,
                            doc="the server's clock is this many seconds off: its Date header"),
     "date_header": Switch(True, choices=(True, False), doc="answers carry a Date header"),
+    "credentials": Switch(None, convert=dict,
+                          doc="tap settings accepted instead of credentials() (e.g. generated)"),
 }  # fmt: skip
 
 

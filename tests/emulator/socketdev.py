@@ -34,7 +34,7 @@ from .provider import (
 )
 from .scenario import COMMON_SWITCHES, Switch
 
-TOKEN = "sktsec_emulator_token_do_not_leak_7f3a9c"
+TOKEN = "sktsec_7f3a9cQx2Lm8vT4kR_do_not_leak"
 
 # Query `type` values: Socket's documented enum, exactly as the filter takes them (PascalCase;
 # `SSOLoginCompleted`); items carry them lowerCamel. Copied in tests/data with its source.
@@ -179,7 +179,7 @@ class SocketProvider(Provider):
             token = user if password == "" else ""
         elif scheme.lower() != "bearer":
             token = ""
-        if token == TOKEN:
+        if token == self.accepted_credentials()["api_token"]:
             return None
         return self.error(401, "Unauthorized: a valid API token is required")
 

@@ -44,7 +44,7 @@ from .provider import (
 from .scenario import COMMON_SWITCHES, Switch
 
 CLIENT_ID = "torq_emulator_client_id"
-CLIENT_SECRET = "torq_emulator_client_secret_do_not_leak"
+CLIENT_SECRET = "tqs_Z8xC5vB2nM7qW4e_do_not_leak"
 TOKEN_PREFIX = "torqtok_"
 TOKEN_PATH = "/v1/auth/token"
 MAX_PAGE_SIZE = 500
@@ -210,11 +210,13 @@ class TorqProvider(Provider):
     def tap_config(self, base_url: str) -> dict[str, Any]:
         """Credentials, the API base URL and the token endpoint."""
         root = base_url.removesuffix(self.api_root)
-        return {**self.credentials(), "base_url": base_url, "token_url": root + TOKEN_PATH}
+        return {**super().tap_config(base_url), "token_url": root + TOKEN_PATH}
 
     def token(self, req: ApiRequest) -> Response:
         """OAuth2 client credentials: Basic auth and a form body -> a Bearer token."""
-        if _basic(req.headers.get("authorization", "")) != (CLIENT_ID, CLIENT_SECRET):
+        accepted = self.accepted_credentials()
+        client = (accepted["client_id"], accepted["client_secret"])
+        if _basic(req.headers.get("authorization", "")) != client:
             return self.error(401, "invalid client credentials")
         if not req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return self.error(400, "the body must be application/x-www-form-urlencoded")

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from tests.emulator.provider import ApiRequest, Provider, Response, Route, TruthEvent, iso_ms
 from tests.emulator.scenario import COMMON_SWITCHES, Switch
 
-TOKEN = "example_emulator_token_do_not_leak_51c2"
+TOKEN = "exm_51c2Hq8Vw3Zt6Ry_do_not_leak"
 EVENT_TYPES = (
     "user.session.start",
     "user.session.end",

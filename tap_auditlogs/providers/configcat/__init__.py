@@ -188,11 +188,9 @@ class ConfigCatAuditLogStream(AuditLogStream):
     @cached_property
     def authenticator(self) -> BasicAuthenticator:
         """HTTP Basic with the Public API credentials."""
-        password = str(self.settings["password"])
-        auth = BasicAuthenticator(username=str(self.settings["username"]), password=password)
-        header = (auth.auth_headers or {}).get("Authorization", "")
-        Redactor.register(password, header.partition(" ")[2])
-        return auth
+        username, password = str(self.settings["username"]), str(self.settings["password"])
+        Redactor.register_basic(username, password)
+        return BasicAuthenticator(username=username, password=password)
 
     # ----------------------------------------------------------- organizations
 

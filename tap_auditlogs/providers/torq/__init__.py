@@ -134,11 +134,11 @@ class TorqAuditLogStream(AuditLogStream):
     @cached_property
     def authenticator(self) -> TorqAuthenticator:
         """One authenticator per stream, so its token is reused until it runs out."""
-        secret = str(self.settings["client_secret"])
-        Redactor.register(secret)
+        client_id, secret = str(self.settings["client_id"]), str(self.settings["client_secret"])
+        Redactor.register_basic(client_id, secret)  # the token request's Basic credentials
         return TorqAuthenticator(
             token_url=self.token_url,
-            client_id=str(self.settings["client_id"]),
+            client_id=client_id,
             client_secret=secret,
             timeout=min(self.timeout, TOKEN_TIMEOUT_SECONDS),
             backoff_base=float(self.config.get("backoff_base_seconds", 1.0)),
