@@ -172,7 +172,9 @@ class _Rule:
             return f"string {t.cast('str', value)[:40]!r}, not a {self.format}"
         if value.__class__ is list and self.items is not None and value.__class__ in self.classes:
             wrong = next(i for i in t.cast("list", value) if not self.items.fits_whole(i))
-            return f"array with an item of type {self.items.seen(wrong)}"
+            return f"array with an item that does not fit: {self.items.seen(wrong)}"
+        if value.__class__ is dict and self.nested is not None and value.__class__ in self.classes:
+            return "object with a field that does not fit"
         return kind
 
 
