@@ -365,7 +365,9 @@ def test_inside_declared_objects_and_arrays_what_does_not_fit_is_kept_at_its_pla
         },
     }
     assert [path for path, _, _ in found] == ["actor.id", "tags", "required_text"]
-    assert found[1][2] == "array with an item that does not fit: object with a field that does not fit"
+    assert (
+        found[1][2] == "array with an item that does not fit: object with a field that does not fit"
+    )
     assert not list(validator(closed_schema(DRIFT_SCHEMA)).iter_errors(record))
     assert sort({"id": "2", "actor": "bob"}) == {
         "id": "2",
@@ -415,7 +417,9 @@ JSON_VALUES = st.recursive(
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=8)
     | st.sampled_from(["", "2026-01-02T03:04:05Z", "2026-02-30T03:04:05Z", "0"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 STREAMS = {p.stream_class.name: p.stream_class for p in all_providers()}
@@ -436,7 +440,9 @@ def test_any_values_of_any_declared_field_fit_the_schema_and_nothing_is_lost(str
         for name, child in schema["properties"].items()
         if child.get("properties")
     }
-    key_values = {key: ("2026-01-02T03:04:05Z" if key == cls.replication_key else 1) for key in keys}
+    key_values = {
+        key: ("2026-01-02T03:04:05Z" if key == cls.replication_key else 1) for key in keys
+    }
     key_values.update(dict.fromkeys(tap_set, "org"))
     for key in keys:  # a value of the declared type
         declared = schema["properties"][key]["type"]
@@ -448,7 +454,11 @@ def test_any_values_of_any_declared_field_fit_the_schema_and_nothing_is_lost(str
         st.dictionaries(st.sampled_from(names), JSON_VALUES, max_size=6),
         st.dictionaries(
             st.sampled_from(sorted(nested) or ["-"]),
-            st.dictionaries(st.text(max_size=4) | st.sampled_from(["id", "name", "type"]), JSON_VALUES, max_size=3),
+            st.dictionaries(
+                st.text(max_size=4) | st.sampled_from(["id", "name", "type"]),
+                JSON_VALUES,
+                max_size=3,
+            ),
             max_size=2,
         ),
     )
