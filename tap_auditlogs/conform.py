@@ -88,6 +88,8 @@ _CLASSES: dict[str, frozenset[type]] = {
     "array": frozenset({list}),
 }
 _ANYTHING = frozenset({*JSON_TYPES, _Missing})
+#: Most combinations of field classes ``_Object`` remembers as fitting (a bound on memory).
+_MAX_SHAPES = 4096
 _DATE_TIME = re.compile(
     r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
     r"(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
@@ -98,8 +100,9 @@ def is_date_time(text: str) -> bool:
     """True for an RFC 3339 date-time (JSON Schema ``format: date-time``), calendar checked."""
     if _DATE_TIME.fullmatch(text) is None:
         return False
-    day = int(text[8:10])
-    return day <= 28 or day <= calendar.monthrange(int(text[:4]), int(text[5:7]))[1]
+    if text[8:10] <= "28":  # two digits: compared as text, the usual case needs no calendar
+        return True
+    return int(text[8:10]) <= calendar.monthrange(int(text[:4]), int(text[5:7]))[1]
 
 
 #: ``format`` -> what a string must pass (other formats are not checked: none is declared).
@@ -192,10 +195,16 @@ class _Object:
         untouched = frozenset(protected)
         checked = {name: rule for name, rule in rules.items() if name not in untouched}
         self.checked = checked
-        #: (name, classes) of every checked field with a type: the first loop of ``fits``.
-        self._typed = tuple(
+        #: The checked fields with a type, and the classes each accepts (absent reads as
+        #: None here: where None does not fit, ``sort`` looks closer).
+        typed = [
             (name, rule.classes) for name, rule in checked.items() if rule.classes != _ANYTHING
-        )
+        ]
+        self._typed_names = tuple(name for name, _ in typed)
+        self._typed_classes = tuple(classes for _, classes in typed)
+        #: The classes of the typed fields, in order, of records seen to fit: most records
+        #: of a stream share a handful of these, so ``fits`` checks a record with one lookup.
+        self._fitting: set[tuple[type, ...]] = set()
         #: Fields with more to check than their class: a format, items, declared properties.
         self._deep = tuple(
             (name, rule)
@@ -208,9 +217,12 @@ class _Object:
         if not node.keys() <= self.keys:
             return False
         get = node.get
-        for name, classes in self._typed:
-            if get(name, _MISSING).__class__ not in classes:
+        kinds = tuple(map(type, map(get, self._typed_names)))
+        if kinds not in self._fitting:
+            if not all(map(frozenset.__contains__, self._typed_classes, kinds)):
                 return False
+            if len(self._fitting) < _MAX_SHAPES:
+                self._fitting.add(kinds)
         for name, rule in self._deep:
             value = get(name)
             if value is None:

@@ -37,6 +37,7 @@ from tap_auditlogs.tap import TapAuditLogs
 from tap_auditlogs.unified import STREAM_NAME as UNIFIED
 from tests.conftest import TapRun, run_tap, tap_config
 from tests.emulator.awkward import ADDED_FIELD, ADDED_KEY, LONG_TEXT, UNICODE_TEXT
+from tests.unified_cases import SPECS
 
 SCHEMA = {
     "type": "object",
@@ -517,3 +518,98 @@ def test_types_that_drift_are_nulled_kept_and_warned_once_for_every_provider(
         raws = [r["raw"] for r in unified if r["provider"] == provider.key]
         key = provider.stream_class.primary_keys[-1]
         assert all(truth[str(raw[key])] == raw for raw in raws), "raw: as the API sent it"
+
+
+# ------------------------------------------------- declared types against the documentation
+
+S, N = "string", "null"
+#: stream -> field -> (documented JSON types, documented format or "") of every documented
+#: response field: Socket's and ConfigCat's published OpenAPI schemas (checked against them
+#: below when ../shared/specs is there), Torq's and Nirvana's endpoint pages and SDKs.
+DOCUMENTED: dict[str, dict[str, tuple[set[str], str]]] = {
+    "socket_audit_log": {
+        **{name: ({S}, "") for name in ("event_id", "created_at", "updated_at", "type")},
+        **{name: ({S}, "") for name in ("user_email", "user_image", "organization_name")},
+        **{
+            name: ({S, N}, "")
+            for name in ("country_code", "organization_id", "ip_address", "user_agent", "user_id")
+        },
+        "payload": ({"object", N}, ""),
+        "status_code": ({"integer", N}, ""),
+    },
+    "configcat_audit_log": {
+        "auditLogId": ({"integer"}, ""),
+        "auditLogDateTime": ({S}, "date-time"),
+        "truncated": ({"boolean"}, ""),
+        "modelVersion": ({"integer"}, ""),
+        **{name: ({S}, "") for name in ("auditLogTypeEnum", "auditLogType", "userName")},
+        **{name: ({S}, "") for name in ("where", "actionTarget", "details")},
+        **{name: ({S, N}, "") for name in ("userEmail", "why")},
+    },
+    "torq_audit_log": {
+        "id": ({S}, ""),
+        "timestamp": ({S}, "date-time"),
+        **{
+            name: ({S}, "")
+            for name in ("email", "actor_name", "actor_type", "action", "resource_id")
+        },
+        **{name: ({S}, "") for name in ("resource_name", "ip", "user_agent")},
+        **{name: ({S}, "") for name in ("account_id", "account_name")},
+        "extra_data": ({"object"}, ""),
+    },
+    "nirvana_audit_log": {
+        "id": ({S}, ""),
+        "created_at": ({S}, "date-time"),
+        **{name: ({S}, "") for name in ("action", "client_ip", "method", "path", "user_agent")},
+        "status_code": ({"number"}, ""),  # TypeScript SDK: `status_code: number`
+        "actor": ({"object"}, ""),
+        "target": ({"object", N}, ""),
+    },
+}
+#: Formats declared beyond the documentation, and why that is safe.
+EXTRA_FORMATS = {
+    # The replication key: the reading strategies parse it (their checks, not conform's).
+    ("socket_audit_log", "created_at"): "date-time",
+    # Documented as a string defaulting to "": conform nulls what is not a date-time and
+    # keeps it in undeclared_fields, so targets can cast the column.
+    ("socket_audit_log", "updated_at"): "date-time",
+}
+#: Where the published item schemas are in ../shared/specs.
+PUBLISHED = {
+    "socket_audit_log": ("socket.json", ("audit_log_200", "properties", "results", "items")),
+    "configcat_audit_log": ("configcat.json", ("v2_200", "properties", "data", "items")),
+}
+
+
+@pytest.mark.parametrize("stream", sorted(DOCUMENTED))
+def test_every_declared_type_is_the_documented_one(stream: str) -> None:
+    declared = stream_schema(stream)["properties"]
+    for name, (types, documented_format) in DOCUMENTED[stream].items():
+        assert name in declared, f"{stream}.{name} is documented but not declared"
+        field = declared[name]
+        names = {field["type"]} if isinstance(field["type"], str) else set(field["type"])
+        assert names - {N} == types - {N}, f"{stream}.{name}: {names} but documented {types}"
+        assert N in names or N not in types, f"{stream}.{name} is documented as nullable"
+        expected = documented_format or EXTRA_FORMATS.get((stream, name), "")
+        assert field.get("format", "") == expected, f"{stream}.{name}: format"
+
+
+@pytest.mark.parametrize("stream", sorted(PUBLISHED))
+def test_the_documented_types_are_those_of_the_published_schema(stream: str) -> None:
+    spec_file, where = PUBLISHED[stream]
+    path = SPECS / spec_file
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (../shared/specs beside the clone)")
+    item: Any = json.loads(path.read_text())
+    for key in where:
+        item = item[key]
+    published = {
+        name: ({field["type"], *([N] if field.get("nullable") else [])}, field.get("format", ""))
+        for name, field in item["properties"].items()
+    }
+    # int32/int64 only size an integer: JSON Schema has no such formats.
+    published = {
+        name: (types, "" if found.startswith("int") else found)
+        for name, (types, found) in published.items()
+    }
+    assert published == DOCUMENTED[stream]
