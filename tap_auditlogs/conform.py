@@ -61,11 +61,6 @@ UNDECLARED_SCHEMA: dict[str, t.Any] = {
 OnDrift = t.Callable[[str, str, str, dict[str, t.Any], t.Any], None]
 
 
-class _Missing:
-    """The class of what an absent field reads as: absence always fits."""
-
-
-_MISSING = _Missing()
 #: Python class of a decoded JSON value -> its JSON type.
 JSON_TYPES: dict[type, str] = {
     str: "string",
@@ -87,7 +82,7 @@ _CLASSES: dict[str, frozenset[type]] = {
     "object": frozenset({dict}),
     "array": frozenset({list}),
 }
-_ANYTHING = frozenset({*JSON_TYPES, _Missing})
+_ANYTHING = frozenset(JSON_TYPES)
 #: Most combinations of field classes ``_Object`` remembers as fitting (a bound on memory).
 _MAX_SHAPES = 4096
 _DATE_TIME = re.compile(
@@ -138,7 +133,7 @@ class _Rule:
         names = [declared] if isinstance(declared, str) else list(declared or ())
         known = [name for name in names if name in _CLASSES]
         self.classes = (
-            frozenset({_Missing}).union(*(_CLASSES[name] for name in known))
+            frozenset().union(*(_CLASSES[name] for name in known))
             if known and len(known) == len(names)
             else _ANYTHING
         )
