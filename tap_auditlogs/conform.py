@@ -197,9 +197,10 @@ class _Object:
         ]
         self._typed_names = tuple(name for name, _ in typed)
         self._typed_classes = tuple(classes for _, classes in typed)
-        #: The classes of the typed fields, in order, of records seen to fit: most records
-        #: of a stream share a handful of these, so ``fits`` checks a record with one lookup.
-        self._fitting: set[tuple[type, ...]] = set()
+        #: The shapes (keys, and the classes of their values, in order) of the objects seen
+        #: to fit: most records of a stream share a few, so ``fits`` needs one set lookup
+        #: for the keys and classes, and looks only at formats and nested objects itself.
+        self._fitting: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
         #: Fields with more to check than their class: a format, items, declared properties.
         self._deep = tuple(
             (name, rule)
@@ -209,15 +210,13 @@ class _Object:
 
     def fits(self, node: dict[str, t.Any]) -> bool:
         """True when every key of ``node`` is declared and every checked value fits."""
-        if not node.keys() <= self.keys:
-            return False
-        get = node.get
-        kinds = tuple(map(type, map(get, self._typed_names)))
-        if kinds not in self._fitting:
-            if not all(map(frozenset.__contains__, self._typed_classes, kinds)):
+        shape = (tuple(node), tuple(map(type, node.values())))
+        if shape not in self._fitting:
+            if not self._classes_fit(node):
                 return False
             if len(self._fitting) < _MAX_SHAPES:
-                self._fitting.add(kinds)
+                self._fitting.add(shape)
+        get = node.get
         for name, rule in self._deep:
             value = get(name)
             if value is None:
@@ -227,6 +226,13 @@ class _Object:
             if rule.nested is not None and value.__class__ is dict and not rule.nested.fits(value):
                 return False
         return True
+
+    def _classes_fit(self, node: dict[str, t.Any]) -> bool:
+        """True when every key of ``node`` is declared and of a class its field accepts."""
+        if not node.keys() <= self.keys:
+            return False
+        kinds = map(type, map(node.get, self._typed_names))
+        return all(map(frozenset.__contains__, self._typed_classes, kinds))
 
     def sort(
         self, node: dict[str, t.Any], path: str, on_drift: Callable[[str, _Rule, t.Any], None]
