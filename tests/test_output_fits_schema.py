@@ -613,3 +613,18 @@ def test_the_documented_types_are_those_of_the_published_schema(stream: str) -> 
         for name, (types, found) in published.items()
     }
     assert published == DOCUMENTED[stream]
+
+
+def test_socket_updated_at_documented_as_a_string_defaulting_to_empty_is_null_when_empty() -> None:
+    found: list = []
+    schema = stream_schema("socket_audit_log")
+    sort = FieldSorter(
+        schema, protected={"event_id", "created_at"}, on_drift=lambda *a: found.append(a[:3])
+    )
+    stamp = "2025-04-02T01:47:26.914Z"
+    base = {"event_id": "1", "created_at": stamp, "org_slug": "acme"}
+    record = sort({**base, "updated_at": ""})
+    assert record == {**base, "updated_at": None, UNDECLARED_FIELDS: {"updated_at": ""}}
+    assert not list(validator(schema).iter_errors(record))
+    assert found == [("updated_at", "string (date-time) or null", "string '', not a date-time")]
+    assert sort({**base, "updated_at": stamp}) == {**base, "updated_at": stamp}
