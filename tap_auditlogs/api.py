@@ -8,6 +8,11 @@ its parsed page, headers, status, time taken). On the way it:
   exactly what ``Retry-After`` asks (``ApiOwner.rate_limit_wait`` reads other headers);
 * stops a provider cleanly when the API asks to wait longer than ``max_retry_wait``
   (``QuotaExhaustedError``: the state is saved, the next run continues);
+* bounds each attempt twice: ``request_timeout`` for the connection and each read, and
+  ``request_deadline_seconds`` for the whole answer (a body that trickles in is cut off and
+  retried like any other failure);
+* fails after ``SHAPE_TRIES`` attempts when the answer lacks a documented field (the API
+  changed: more retries would get the same answer), naming the field;
 * renews credentials once on 401 or a redirect when the provider can (``handle_auth_failure``),
   and never follows a redirect;
 * words every error with status, path and the API's own message, never with headers, full
@@ -23,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import typing as t
 from importlib import metadata
 from urllib.parse import urlsplit
@@ -30,16 +36,23 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
+from tap_auditlogs.body import BodyLimits, read_body
 from tap_auditlogs.errors import (
     ProviderError,
     QuotaExhaustedError,
     ReadCancelledError,
     TransientError,
 )
+from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import (
+    SHAPE_TRIES,
     ApiResponse,
+    UnexpectedShapeError,
     api_error_message,
     exception_kind,
+    json_body,
+    shape_changed,
+    shape_problem,
     undecodable_body,
 )
 from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
@@ -109,10 +122,13 @@ class ApiClient:
         timeout_s: float,
         policy: RetryPolicy,
         rate_limiter: RateLimiter | None = None,
+        deadline_s: float | None = None,
     ) -> None:
-        """A client for ``owner``'s API."""
+        """A client for ``owner``'s API: ``timeout_s`` for the connection and each read,
+        ``deadline_s`` for a whole answer (default: five reads)."""
         self.owner = owner
         self.timeout_s = timeout_s
+        self.deadline_s = deadline_s if deadline_s is not None else 5 * timeout_s
         self.policy = policy
         self.rate_limiter = rate_limiter
         self._sessions = threading.local()  # one HTTP session per thread
@@ -160,15 +176,33 @@ class ApiClient:
 
     def _get(self, get: _Get) -> ApiResponse:
         worker = get.worker
+        wrong_shapes = 0
 
         def one_try() -> ApiResponse:
+            nonlocal wrong_shapes
             if worker is not None and worker.cancelled.is_set():
                 raise ReadCancelledError
-            with contextlib.nullcontext() if worker is None else worker.slots:
-                return self._send_renewing(get)
+            try:
+                with contextlib.nullcontext() if worker is None else worker.slots:
+                    return self._send_renewing(get)
+            except _WrongShapeError as shape:
+                # The same API answers the same shape again: one retry (a proxy or cache may
+                # have answered once), then an error that names the field, not "retry later".
+                wrong_shapes += 1
+                if wrong_shapes >= min(SHAPE_TRIES, self.policy.tries):
+                    raise ProviderError(
+                        shape_changed(get.where, shape.detail, wrong_shapes)
+                    ) from None
+                raise TransientError(shape_problem(shape.detail)) from None
 
         def warn(problem: TransientError, wait: float, attempt: int) -> None:
-            how = "as Retry-After asks" if problem.retry_after is not None else "backoff"
+            asked = problem.retry_after
+            if asked is None:
+                how = "backoff"
+            elif wait > asked:  # Retry-After: 0 and the like (retry.py)
+                how = f"backoff; the API asked for {asked:.0f} s"
+            else:
+                how = "as Retry-After asks"
             self.owner.logger.warning(
                 "%s: %s; retrying in %.1f s (%s, attempt %d of %d).",
                 get.where,
@@ -191,7 +225,8 @@ class ApiClient:
         if self.policy.gives_up_on(problem):
             wait = t.cast("float", problem.retry_after)
             return QuotaExhaustedError(
-                f"{where}: {problem}; the API asks to wait {wait:.0f} s (Retry-After), longer "
+                f"{where}: {problem}; the API asks to wait {wait:.0f} s (Retry-After or its "
+                "rate-limit reset), longer "
                 f"than max_retry_wait ({self.policy.max_retry_after_s:.0f} s). Stopped this "
                 "provider cleanly: the state is saved and the next run continues where this "
                 "one stopped.",
@@ -234,32 +269,51 @@ class ApiClient:
         session = self.session
         request = requests.Request("GET", url, params=dict(params), headers=self.owner.http_headers)
         prepared = self.owner.authenticator(session.prepare_request(request))
+        started = time.monotonic()
+        read_timeout = min(self.timeout_s, self.deadline_s)
         try:
             response = session.send(
-                prepared, timeout=self.timeout_s, allow_redirects=False, **self._settings(url)
+                prepared,
+                timeout=(self.timeout_s, read_timeout),
+                allow_redirects=False,
+                **{**self._settings(url), "stream": True},  # the body: read_body
             )
         except requests.Timeout:
-            raise TransientError(f"no answer within {self.timeout_s:.0f} s") from None
-        except requests.exceptions.ChunkedEncodingError as exc:
-            problem = f"the response body was cut off (truncated: {exception_kind(exc)})"
-            raise TransientError(problem) from None
+            raise TransientError(f"no answer within {read_timeout:.0f} s") from None
         except requests.ConnectionError as exc:
             raise TransientError(f"connection failed ({exception_kind(exc)})") from None
-        except requests.exceptions.ContentDecodingError:
-            raise TransientError(
-                "the compressed response body is corrupt: it could not be decompressed"
-            ) from None
+        try:
+            read_body(
+                response,
+                BodyLimits(self.timeout_s, self.deadline_s, started),
+                lambda waited, received: self.owner.logger.info(
+                    "%s: still waiting for the rest of the answer (%d bytes in %.0f s); this "
+                    "attempt ends after request_deadline_seconds (%.0f s).",
+                    where,
+                    received,
+                    waited,
+                    self.deadline_s,
+                ),
+            )
+        finally:
+            response.close()  # after a full read the connection is back in the pool already
         self._check_status(where, response)
         try:
-            payload = orjson.loads(response.content)
+            payload = json_body(response.content)
         except orjson.JSONDecodeError:
             raise TransientError(undecodable_body(response)) from None
         if parse is None:
             return ApiResponse(response, payload)
         try:
             page = parse(payload)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise TransientError("the response body does not have the documented shape") from None
+        except UnexpectedShapeError as shape:
+            raise _WrongShapeError(str(shape)) from None
+        except KeyError as missing:
+            raise _WrongShapeError(
+                f"`{missing.args[0] if missing.args else '?'}` is missing"
+            ) from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise _WrongShapeError(Redactor.scrub(str(exc)) or type(exc).__name__) from None
         return ApiResponse(response, payload, page)
 
     def _check_status(self, where: str, response: requests.Response) -> None:
@@ -328,6 +382,14 @@ class _Get(t.NamedTuple):
     params: Mapping[str, t.Any]
     parse: Callable[[t.Any], t.Any] | None
     worker: Worker | None
+
+
+class _WrongShapeError(Exception):
+    """The answer lacks a documented field (``detail`` names it): see ``_get``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class _AuthRenewedError(Exception):

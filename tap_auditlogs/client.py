@@ -29,7 +29,7 @@ from tap_auditlogs import schemas
 from tap_auditlogs.api import ApiClient
 from tap_auditlogs.bookmarks import check_saved_state, saved_state
 from tap_auditlogs.conform import UNDECLARED_FIELDS, ClosedStreamSchema, FieldSorter
-from tap_auditlogs.declaration import ProviderDeclaration
+from tap_auditlogs.declaration import ProviderDeclaration, no_value
 from tap_auditlogs.errors import (
     AuditLogsError,
     ProviderError,
@@ -49,6 +49,7 @@ from tap_auditlogs.retry import RetryPolicy
 from tap_auditlogs.sdk import StreamHooks
 from tap_auditlogs.state import PartitionState
 from tap_auditlogs.strategies import Page
+from tap_auditlogs.values import OddValues
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -85,6 +86,8 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         self._run_started = now_instant()
         self._halted: ProviderError | None = None
         self._said: set[tuple[int, str]] = set()
+        #: Says once per event what is odd in its id or time (values.py).
+        self.odd_values = OddValues(self)
         #: Streams fed with every record as it is read (``audit_events``, see unified.py).
         self.event_sinks: list[EventSink] = []
 
@@ -94,6 +97,7 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         return ApiClient(
             self,
             timeout_s=self.timeout,
+            deadline_s=float(self.config.get("request_deadline_seconds", 120)),
             policy=RetryPolicy.from_config(self.config),
             rate_limiter=self.rate_limiter,
         )
@@ -217,6 +221,9 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         """
         for sink in self.event_sinks:
             sink.write_event(self, row, context)
+        id_key = self.primary_keys[-1]
+        if no_value(row.get(id_key)):  # the key loaders upsert on: never null (README)
+            row[id_key] = self.substitute_id(row)
         if context and self.partition_field in context:
             row[self.partition_field] = context[self.partition_field]
         return self.sort_fields(row, context)
@@ -288,7 +295,9 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
 
         ``worker``: the read-ahead worker asking (None: the main thread, one at a time).
         """
-        return read_pages(self, context, params, start_token, worker)
+        for page in read_pages(self, context, params, start_token, worker):
+            self.odd_values.check(context, page.records)
+            yield page
 
     def request_json(
         self,

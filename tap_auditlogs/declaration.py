@@ -8,21 +8,33 @@ and overrides only what its API needs: see ``tests/example_provider/example_log.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import typing as t
 from functools import cached_property
 
 from tap_auditlogs.api import USER_AGENT
-from tap_auditlogs.instants import parse_instant, seconds_to_ns
-from tap_auditlogs.responses import ERROR_MESSAGE_KEYS, retry_after_seconds
+from tap_auditlogs.instants import parse_instant, read_instant, seconds_to_ns
+from tap_auditlogs.responses import (
+    ERROR_MESSAGE_KEYS,
+    reset_header_seconds,
+    retry_after_seconds,
+)
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     import requests
     from singer_sdk.pagination import BaseAPIPaginator
 
     from tap_auditlogs.strategies import Context, Record, Strategy
+
+
+def no_value(value: object) -> bool:
+    """True for what stands for no value in a key field: missing (None), null or blank."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 class ProviderDeclaration:
@@ -33,6 +45,7 @@ class ProviderDeclaration:
     replication_key: str | None
     primary_keys: t.Sequence[str]
     logger: logging.Logger
+    schema: dict[str, t.Any]
 
     #: Provider key: the name of its settings block (``socket``, ``configcat``...).
     provider: t.ClassVar[str]
@@ -59,6 +72,9 @@ class ProviderDeclaration:
     #: The documented rate limit: (requests, per seconds); None when none is documented.
     #: ``<provider>.max_requests_per_second`` replaces the rate (same window).
     rate_limit: t.ClassVar[tuple[int, float] | None] = None
+    #: Documented headers that say when a rate limit resets (epoch seconds, seconds or a
+    #: date): a 429 without ``Retry-After`` is waited out until then.
+    rate_limit_reset_headers: t.ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------- organizations
 
@@ -72,14 +88,20 @@ class ProviderDeclaration:
     who_lists: t.ClassVar[str] = "the credentials see"
     #: The partition field of an event-type filter (``event_types`` setting), if any.
     event_type_field: t.ClassVar[str | None] = None
+    #: Every documented value of that filter, spelled as the API takes it. A configured
+    #: type is matched ignoring case (``documented_spelling``) and sent in this spelling;
+    #: one that matches none is refused at start-up (settings.py). Empty: any value is sent.
+    event_type_values: t.ClassVar[tuple[str, ...]] = ()
+    #: The vendor's page that lists them, for messages.
+    event_type_source: t.ClassVar[str] = ""
 
     def list_organizations(self) -> dict[str, str | None]:
         """Every organization the credentials see: id -> name (None when unknown)."""
         raise NotImplementedError
 
     def event_type_filter(self, name: str) -> str:
-        """A configured event type as the API's filter takes it."""
-        return name
+        """A configured event type as the API's filter spells it (checked at start-up)."""
+        return documented_spelling(name, self.event_type_values) or name
 
     # ----------------------------------------------------------------- settings
 
@@ -116,8 +138,13 @@ class ProviderDeclaration:
         return parse_instant(str(value), allow_naive=True) if value else None
 
     def rate_limit_wait(self, response: requests.Response) -> float | None:
-        """Seconds a 429 or 503 asks to wait: ``Retry-After``; a provider may read others."""
-        return retry_after_seconds(response)
+        """Seconds a 429 or 503 asks to wait: ``Retry-After``, else on a 429 the latest of
+        ``rate_limit_reset_headers``; a provider may read others."""
+        wait = retry_after_seconds(response)
+        if wait is not None or response.status_code != 429:
+            return wait
+        resets = [reset_header_seconds(response, name) for name in self.rate_limit_reset_headers]
+        return max((reset for reset in resets if reset is not None), default=None)
 
     def lower_bound(self, bookmark: int | None) -> int | None:
         """The oldest instant to read: bookmark minus lookback, never before ``start_date``."""
@@ -126,13 +153,45 @@ class ProviderDeclaration:
             candidates.append(bookmark - self.lookback_ns)
         return max(candidates) if candidates else None
 
-    def instant_of(self, record: Record) -> int:
-        """The record's replication-key value as ns."""
-        return parse_instant(str(record[t.cast("str", self.replication_key)]), allow_naive=True)
+    def instant_of(self, record: Record) -> int | None:
+        """The record's replication-key value as ns: ISO 8601, or an epoch number read by its
+        magnitude (``instants.read_epoch``). None when it is missing, null or unreadable: the
+        strategies still emit such a record, but never move a bookmark or judge an order on it
+        (``AuditLogStream.check_values`` warns once per event)."""
+        return read_instant(record.get(t.cast("str", self.replication_key)))
 
     def id_of(self, record: Record) -> str:
-        """The record's provider id."""
-        return str(record[self.primary_keys[-1]])
+        """The record's provider id as text; for one sent without (missing, null or blank),
+        its ``substitute_id``, so two such events are never taken for one."""
+        value = record.get(self.primary_keys[-1])
+        return str(self.substitute_id(record) if no_value(value) else value)
+
+    def substitute_id(self, record: Record) -> str | int:
+        """A deterministic id for an event the API sent without one (README: primary keys).
+
+        The SHA-256 of the event's canonical JSON (keys sorted, no blanks, UTF-8, the id field
+        left out): the same event read again gets the same id, two events that differ in any
+        field get different ones. Text ids become ``sha256:`` and 32 hex digits; an id the
+        schema declares as an integer (ConfigCat ``auditLogId``) becomes a negative integer of
+        52 bits of the hash: it fits the column, never equals a real (positive) id, and stays
+        exact in loaders that read numbers as doubles.
+        """
+        key = self.primary_keys[-1]
+        rest = {name: value for name, value in record.items() if name != key}
+        canonical = json.dumps(
+            rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+        )
+        digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()
+        if self._integer_id:
+            return -(int.from_bytes(digest[:8], "big") >> 12) - 1
+        return f"sha256:{digest.hex()[:32]}"
+
+    @cached_property
+    def _integer_id(self) -> bool:
+        """True when the schema declares the id field as an integer."""
+        declared = self.schema.get("properties", {}).get(self.primary_keys[-1], {})
+        types = declared.get("type", [])
+        return "integer" in ([types] if isinstance(types, str) else types)
 
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
         """Query parameters of a pass; providers add their time bounds and filters."""
@@ -191,3 +250,15 @@ class ProviderDeclaration:
             404: f"Not found; check the organization settings of {self.provider}.",
         }
         return hints.get(status, "")
+
+
+def spelling_key(name: str) -> str:
+    """What identifies a documented value: case, blanks, ``_`` and ``-`` do not matter."""
+    return re.sub(r"[\s_\-]+", "", name).casefold()
+
+
+def documented_spelling(name: str, documented: Iterable[str]) -> str | None:
+    """The documented value ``name`` stands for (``ssoLoginCompleted`` ->
+    ``SSOLoginCompleted``); None when it stands for none."""
+    key = spelling_key(name)
+    return next((value for value in documented if spelling_key(value) == key), None)

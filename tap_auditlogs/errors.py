@@ -4,9 +4,11 @@ from __future__ import annotations
 
 #: Exit codes. 2: the configuration is wrong. 1: a provider refused or broke.
 #: 3: a provider's quota ran out; the state is saved and the next run continues.
+#: 141 (128 + SIGPIPE, as a shell reports a broken pipe): stdout was closed, the target died.
 EXIT_CONFIG = 2
 EXIT_PROVIDER = 1
 EXIT_RESUME_LATER = 3
+EXIT_OUTPUT_CLOSED = 141
 
 
 class AuditLogsError(Exception):
@@ -75,6 +77,18 @@ class SyncIncompleteError(AuditLogsError):
             if all(isinstance(f, QuotaExhaustedError) for f in failures)
             else EXIT_PROVIDER
         )
+
+
+class OutputClosedError(SystemExit):
+    """stdout was closed (the target died or stopped reading): nothing more can go out.
+
+    A ``SystemExit``, so nothing on the way out (the SDK's sync, click) reports it as its
+    own failure or prints a traceback: the writer says it in one line (output.py).
+    """
+
+    def __init__(self) -> None:
+        """Exit with ``EXIT_OUTPUT_CLOSED``."""
+        super().__init__(EXIT_OUTPUT_CLOSED)
 
 
 class ReadCancelledError(Exception):

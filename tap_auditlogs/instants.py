@@ -11,9 +11,25 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 NS_PER_SECOND = 1_000_000_000
+
+#: Epoch numbers (a vendor that sends ``1767225600`` instead of ISO 8601): the unit is told by
+#: the magnitude. Each unit is read only for instants from 1973-03-03 to the year 5138, which
+#: gives four bands that do not overlap: seconds 1e8 to 1e11, milliseconds 1e11 to 1e14,
+#: microseconds 1e14 to 1e17, nanoseconds 1e17 to 1e20. So a number is read one way or not at
+#: all: 0, 42, a negative number or anything from 1e20 up is no instant. (An event really
+#: dated before March 1973 would be misread; audit logs start decades later.)
+EPOCH_UNITS: tuple[tuple[str, int, int], ...] = (
+    ("ns", 10**17, 1),
+    ("us", 10**14, 1_000),
+    ("ms", 10**11, 1_000_000),
+    ("s", 10**8, NS_PER_SECOND),
+)
+EPOCH_END = 10**20
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})"
@@ -74,6 +90,46 @@ def _parse_instant(value: str, allow_naive: bool) -> int:
         seconds -= sign * offset_minutes * 60
     nanos = int((fraction or "0")[:9].ljust(9, "0"))
     return seconds * NS_PER_SECOND + nanos
+
+
+def read_epoch(value: object) -> tuple[int, str] | None:
+    """An epoch number (or numeric string) as (ns, unit: s, ms, us or ns); None if it is not one.
+
+    The unit comes from the magnitude (``EPOCH_UNITS``); fractions are kept exactly (a float is
+    read from its shortest text, ``1767225600.123`` -> ...123000000 ns).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        text = value.strip()
+    else:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number >= EPOCH_END:
+        return None
+    for unit, floor, ns_per_unit in EPOCH_UNITS:
+        if number >= floor:
+            return int(number * ns_per_unit), unit
+    return None
+
+
+def read_instant(value: object) -> int | None:
+    """A record's instant in ns, whatever was sent: ISO 8601 (naive is UTC) or an epoch
+    number (``read_epoch``); None when it is missing, null or unreadable. Never raises."""
+    if isinstance(value, str):
+        try:
+            return parse_instant(value, allow_naive=True)
+        except (ValueError, OverflowError):
+            pass
+    found = read_epoch(value)
+    return None if found is None else found[0]
 
 
 def format_instant(ns: int, *, digits: int = 9) -> str:

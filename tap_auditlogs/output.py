@@ -15,7 +15,10 @@ Two guarantees live here, for every stream and every record:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
+import logging
+import os
 import re
 import sys
 import time
@@ -24,6 +27,8 @@ import typing as t
 from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
 from singer_sdk.contrib.msgspec import encoder as msgspec_encoder
 from singer_sdk.singerlib import RecordMessage, StateMessage
+
+from tap_auditlogs.errors import EXIT_OUTPUT_CLOSED, OutputClosedError
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -117,8 +122,25 @@ class FlushBeforeStateWriter(MsgSpecWriter):
             self.flush()
 
     def flush(self) -> None:
-        """Write out every buffered message, then flush stdout."""
-        if self._pending:
-            sys.stdout.buffer.write(self._pending)
+        """Write out every buffered message, then flush stdout.
+
+        A closed stdout (the target died: ``BrokenPipeError``) ends the run with one ERROR
+        line and ``EXIT_OUTPUT_CLOSED``; what is still buffered goes to /dev/null, so the
+        exit flushes raise nothing more.
+        """
+        try:
+            if self._pending:
+                sys.stdout.buffer.write(self._pending)
+                self._pending.clear()
+            sys.stdout.flush()
+        except BrokenPipeError:
             self._pending.clear()
-        sys.stdout.flush()
+            with contextlib.suppress(OSError, ValueError):  # no file descriptor: in tests
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            logging.getLogger("tap-auditlogs").error(
+                "The target stopped reading (stdout closed: broken pipe), so nothing more can "
+                "be delivered; stopped (exit code %d). The next run continues from the last "
+                "STATE the target saved.",
+                EXIT_OUTPUT_CLOSED,
+            )
+            raise OutputClosedError from None

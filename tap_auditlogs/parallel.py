@@ -158,7 +158,7 @@ class WorkerPages:
         if first.elapsed_s < SPLIT_MIN_LATENCY_S:
             return []  # an API this fast leaves no waiting to hide: threads would only cost
         return split_points(
-            [self._stream.instant_of(record) for record in first.records],
+            [ts for r in first.records if (ts := self._stream.instant_of(r)) is not None],
             more=first.next_token is not None,
             end=self._stream.run_started_ns(),
             ranges=self._job.read_ahead.concurrency,

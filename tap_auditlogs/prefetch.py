@@ -100,7 +100,7 @@ class _Chain:
             self.channel.close(error)
 
     def _past_upper(self, records: list[Record]) -> bool:
-        stamps = [self.stream.instant_of(record) for record in records]
+        stamps = [ts for r in records if (ts := self.stream.instant_of(r)) is not None]
         ascending = all(a <= b for a, b in itertools.pairwise(stamps))
         return ascending and bool(stamps) and stamps[-1] >= t.cast("int", self.upper)
 

@@ -42,8 +42,8 @@ class Declarations(t.Protocol):
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
         """Query parameters for a pass bounded by ``lower`` and ``upper`` (ns)."""
 
-    def instant_of(self, record: Record) -> int:
-        """The record's replication-key instant in ns."""
+    def instant_of(self, record: Record) -> int | None:
+        """The record's replication-key instant in ns; None when it has no readable one."""
 
     def id_of(self, record: Record) -> str:
         """The record's provider id."""

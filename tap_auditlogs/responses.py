@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.utils
 import time
 import typing as t
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import orjson
 import requests
@@ -136,3 +136,111 @@ def exception_kind(exc: Exception) -> str:
     while reason.__context__ is not None and reason.__context__ is not reason:
         reason = t.cast("Exception", reason.__context__)
     return type(exc).__name__ if reason is exc else f"{type(exc).__name__}: {type(reason).__name__}"
+
+
+# ------------------------------------------------ answers that retrying will not change
+
+#: Attempts of a request whose answer has the wrong shape: one retry, in case a proxy or a
+#: cache served something else once; the same shape twice means the API changed.
+SHAPE_TRIES = 2
+
+
+class UnexpectedShapeError(ValueError):
+    """A decoded answer lacks a documented field, or has it as another type.
+
+    Raised by the providers' ``parse_page`` with the field named (``data``, ``paging``,
+    ``results``...). Unlike a ``TransientError`` it is retried once only (``SHAPE_TRIES``):
+    the same API answers the same shape again.
+    """
+
+    def __init__(self, field: str, problem: str = "is missing") -> None:
+        """``field`` (as the API names it) ``problem`` (``is missing``, ``is null``...)."""
+        super().__init__(f"`{field}` {problem}")
+        self.field = field
+
+
+def shape_problem(detail: str) -> str:
+    """The words for an answer without the documented shape: ``detail`` names the field."""
+    return f"the response body does not have the documented shape: {detail}"
+
+
+def shape_changed(where: str, detail: str, tries: int) -> str:
+    """The error after the same wrong shape came ``tries`` times: the API changed."""
+    return (
+        f"{where}: {shape_problem(detail)} (the same in {tries} attempts). The API changed "
+        "what it sends, so retrying will not help; the state up to the last page is saved. "
+        "Upgrade tap-auditlogs, or report the field named here."
+    )
+
+
+def type_name(value: object) -> str:
+    """A JSON value's type in the API's terms (``null``, ``a string``, ``an object``...)."""
+    names = {type(None): "null", bool: "a boolean", str: "a string", dict: "an object"}
+    names.update({list: "a list", int: "a number", float: "a number"})
+    return names.get(type(value), type(value).__name__)
+
+
+def list_field(payload: object, key: str, *, absent_when_empty: bool = False) -> list:
+    """``payload[key]``, the page's list of events, or ``UnexpectedShapeError`` naming it.
+
+    ``absent_when_empty``: the API documents that it leaves the key out of an empty page
+    (missing reads as an empty list; null does not).
+    """
+    if not isinstance(payload, dict):
+        raise UnexpectedShapeError("the body", f"is {type_name(payload)}, not an object")
+    if key not in payload:
+        if absent_when_empty:
+            return []
+        raise UnexpectedShapeError(key)
+    value = payload[key]
+    if not isinstance(value, list):
+        raise UnexpectedShapeError(key, f"is {type_name(value)}, not a list")
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise UnexpectedShapeError(f"{key}[]", f"holds {type_name(entry)}, not an object")
+    return value
+
+
+# ------------------------------------------------------------------ JSON bodies
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def json_body(content: bytes) -> t.Any:
+    """The decoded JSON of a body; a UTF-8 byte order mark before it is skipped."""
+    return orjson.loads(content[len(UTF8_BOM) :] if content.startswith(UTF8_BOM) else content)
+
+
+# ------------------------------------------------------------------ rate limits
+
+
+def reset_header_seconds(response: requests.Response, header: str) -> float | None:
+    """Seconds until the instant a rate-limit reset header names, or None without one.
+
+    Read in every form APIs use: epoch seconds (``1767225600``), seconds to wait (``30``),
+    ISO 8601 (``2026-01-01T00:00:00Z``) or an HTTP date.
+    """
+    value = (response.headers.get(header) or "").strip()
+    if not value:
+        return None
+    now = time.time()
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, number - now if number > EPOCH_SECONDS_FROM else number)
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - now)
+
+
+#: A reset header's number above this (2001-09-09) is an instant, below it a wait.
+EPOCH_SECONDS_FROM = 1_000_000_000

@@ -1,7 +1,8 @@
 """One retry policy for every request the tap sends, driven by ``backoff``.
 
-Exponential waits with jitter over the upper half of each ceiling (at most 60 s), or exactly
-what the answer asks (``Retry-After``, or a provider's own header); a wait asked for that is
+Exponential waits with jitter over the upper half of each ceiling (at most 60 s), or what the
+answer asks (``Retry-After``, or a provider's own header) but never less than the lower half of
+that ceiling (``Retry-After: 0`` is not a reason to retry at once); a wait asked for that is
 longer than ``max_retry_wait`` gives up at once, so the caller can stop cleanly. API requests
 (api.py) and Torq's token requests use it, each with its own limits.
 """
@@ -58,10 +59,12 @@ def retry_waits(policy: RetryPolicy) -> Generator[float, TransientError, None]:
     problem = yield 0.0  # priming: backoff starts the generator with send(None)
     while True:
         attempt += 1
+        ceiling = min(policy.cap_s, policy.base_wait_s * 2 ** (attempt - 1))
         if problem.retry_after is not None:
-            wait = problem.retry_after
+            # Never less than the least this attempt's backoff waits: ``Retry-After: 0``
+            # again and again would spend every retry within a second.
+            wait = max(problem.retry_after, ceiling / 2)
         else:
-            ceiling = min(policy.cap_s, policy.base_wait_s * 2 ** (attempt - 1))
             wait = random.uniform(ceiling / 2, ceiling)
         if policy.clip_s is not None:
             wait = min(wait, policy.clip_s)

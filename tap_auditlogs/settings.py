@@ -20,6 +20,7 @@ from dotenv import find_dotenv, load_dotenv
 from jsonschema import Draft7Validator
 from singer_sdk import typing as th
 
+from tap_auditlogs.declaration import documented_spelling, spelling_key
 from tap_auditlogs.errors import ConfigError
 from tap_auditlogs.instants import now_instant, parse_instant
 from tap_auditlogs.providers import Provider, all_providers, and_list, rate_limit_setting
@@ -59,6 +60,15 @@ COMMON_SETTINGS = (
         th.IntegerType,
         default=60,
         description="Seconds to wait for a connection or for data before retrying.",
+    ),
+    th.Property(
+        "request_deadline_seconds",
+        th.IntegerType,
+        default=120,
+        description=(
+            "Seconds one answer may take in all, however slowly its data trickles in; a "
+            "slower one is retried like a timeout."
+        ),
     ),
     th.Property(
         "max_retries",
@@ -107,6 +117,7 @@ COMMON_SETTINGS = (
 #: Numeric settings that must be positive (name -> minimum).
 MINIMUMS = {
     "request_timeout": 1,
+    "request_deadline_seconds": 1,
     "max_retries": 0,
     "backoff_base_seconds": 0,
     "max_retry_wait": 0,
@@ -329,6 +340,31 @@ def _check_values(config: Mapping[str, t.Any]) -> list[str]:
                 problems.append(
                     f"setting `{provider.key}.{name}` is an empty list; remove it to mean 'all'"
                 )
+        problems += _undocumented_event_types(provider, block.get("event_types"))
+    return problems
+
+
+def _undocumented_event_types(provider: Provider, configured: object) -> list[str]:
+    """One line per configured event type the provider does not document, with the
+    closest documented one (before any request: the API would refuse it, or answer
+    nothing for it)."""
+    stream = provider.stream_class
+    documented = stream.event_type_values
+    if not documented or not isinstance(configured, list):
+        return []
+    by_key = {spelling_key(value): value for value in documented}
+    problems = []
+    for value in configured:
+        name = str(value).strip()
+        if not name or documented_spelling(name, documented) is not None:
+            continue
+        close = difflib.get_close_matches(spelling_key(name), list(by_key), n=1)
+        hint = f"did you mean `{by_key[close[0]]}`?" if close else "no documented type is close"
+        problems.append(
+            f"setting `{provider.key}.event_types`: {provider.label} documents no event type "
+            f"{name!r}; {hint} (case does not matter; the {len(documented)} documented "
+            f"types are listed at {stream.event_type_source})"
+        )
     return problems
 
 

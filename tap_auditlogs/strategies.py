@@ -25,6 +25,10 @@ Shared rules, all in this module:
   the strategy warns and falls back to reading on and filtering on the client, without
   moving the bookmark until the end.
 * State is written (``checkpoint``) only after every record it covers was emitted.
+* A record without a readable instant (``instant_of`` is None: missing, null, garbage) is
+  emitted unless its id was, but never moves a bookmark, ends a pass or judges an order.
+  Its id is remembered at the nearest instant known, if any (else a re-read may repeat it,
+  which the key's upsert removes).
 """
 
 from __future__ import annotations
@@ -71,14 +75,30 @@ class Strategy(t.Protocol):
         """Yield the new records of one partition, checkpointing as it goes."""
 
 
-def _is_new(ts: int, record_id: str, lower: int | None, *seen: Mapping[str, int]) -> bool:
-    """The one place that decides whether a record read from the API is emitted."""
-    if lower is not None and ts < lower:
+def _is_new(ts: int | None, record_id: str, lower: int | None, *seen: Mapping[str, int]) -> bool:
+    """The one place that decides whether a record read from the API is emitted (one
+    without an instant: unless its id was)."""
+    if lower is not None and ts is not None and ts < lower:
         return False
     for ids in seen:  # noqa: SIM110 - a loop, not any(...): this runs for every record
         if record_id in ids:
             return False
     return True
+
+
+def _known(stamps: Iterable[int | None]) -> list[int]:
+    """The instants that could be read (records without one judge no order)."""
+    return [ts for ts in stamps if ts is not None]
+
+
+def _nearest(stamps: list[int | None], above: int | None) -> list[int | None]:
+    """Newest first: each record's instant, else the last one known above it (``above``:
+    the previous page's last)."""
+    nearest = []
+    for ts in stamps:
+        above = above if ts is None else ts
+        nearest.append(above)
+    return nearest
 
 
 def _max(*values: int | None) -> int | None:
@@ -116,10 +136,10 @@ class Ascending:
                 past_upper = False
                 for record in page.records:
                     ts, record_id = stream.instant_of(record), stream.id_of(record)
-                    if upper is not None and ts >= upper:
+                    if ts is not None and upper is not None and ts >= upper:
                         past_upper = True  # the next range's: read there
                         continue
-                    if ordered and previous is not None and ts < previous:
+                    if ts is not None and ordered and previous is not None and ts < previous:
                         ordered = False
                         stream.warn_once(
                             "order",
@@ -132,12 +152,14 @@ class Ascending:
                         if state.bookmark != start_bookmark:
                             state.reset(bookmark=start_bookmark, recent=start_recent)
                             reader.checkpoint()
-                    previous = ts
+                    previous = previous if ts is None else ts
                     if not _is_new(ts, record_id, lower, recent, emitted):
                         continue
                     yield record
-                    emitted[record_id] = ts
-                    high = ts if high is None or ts > high else high
+                    high = _max(high, ts)
+                    remembered = high if ts is None else ts  # nearest instant known
+                    if remembered is not None:
+                        emitted[record_id] = remembered
                 if high is not None:
                     floor = high - stream.lookback_ns
                     if ordered:
@@ -166,7 +188,7 @@ class Ascending:
         first = next(iter(pages), None)
         if first is None:
             return
-        stamps = [stream.instant_of(record) for record in first.records]
+        stamps = _known(stream.instant_of(record) for record in first.records)
         ascending = all(a <= b for a, b in itertools.pairwise(stamps))
         splits = reader.split_points(first) if ascending else []
         if not splits:
@@ -246,7 +268,7 @@ class NewestFirst:
                     yield from self._pass(reader, ceiling=ceiling, pass_ids=pass_ids, resume=None)
                     return
                 skip = emitted_before
-            if ordered and not _descending(stamps, None if resumed_page else oldest):
+            if ordered and not _descending(_known(stamps), None if resumed_page else oldest):
                 ordered = False
                 stream.warn_once(
                     "order",
@@ -254,18 +276,18 @@ class NewestFirst:
                     "filtering on the client instead of stopping early.",
                 )
             first_page = False
-            rows = zip(page.records, stamps, ids, strict=True)
-            for record, ts, record_id in itertools.islice(rows, skip, None):
+            rows = zip(page.records, stamps, _nearest(stamps, oldest), ids, strict=True)
+            for record, ts, near, record_id in itertools.islice(rows, skip, None):
                 if not _is_new(ts, record_id, lower, recent, pass_ids):
                     continue
                 yield record
-                ceiling = ts if ceiling is None or ts > ceiling else ceiling
-                if ceiling is not None and ts >= ceiling - lookback:
-                    pass_ids[record_id] = ts
+                ceiling = _max(ceiling, ts)
+                if ceiling is not None and near is not None and near >= ceiling - lookback:
+                    pass_ids[record_id] = near
             if not ordered:
                 continue
             if stamps:
-                oldest, oldest_id = stamps[-1], ids[-1]
+                oldest, oldest_id = _nearest(stamps, oldest)[-1], ids[-1]
             reached_bookmark = lower is not None and oldest is not None and oldest < lower
             if page.next_token is None or reached_bookmark:
                 break
@@ -329,7 +351,7 @@ def _descending(stamps: list[int], previous: int | None) -> bool:
 
 
 def _emitted_before(
-    stamps: list[int], ids: list[str], oldest: int | None, oldest_id: object
+    stamps: list[int | None], ids: list[str], oldest: int | None, oldest_id: object
 ) -> int | None:
     """How many leading records of a re-read page the last run emitted; None to start over.
 
@@ -342,7 +364,8 @@ def _emitted_before(
         return 0
     if oldest_id in ids:
         return ids.index(t.cast("str", oldest_id)) + 1
-    if stamps and min(stamps) >= oldest:
+    known = _known(stamps)
+    if known and min(known) >= oldest:
         return 0
     return None
 
@@ -380,7 +403,7 @@ class TimeWindows:
             for page in reader.pages(params):
                 for record in page.records:
                     ts, record_id = stream.instant_of(record), stream.id_of(record)
-                    if ts > window_end:
+                    if ts is not None and ts > window_end:
                         stream.warn_once(
                             "window",
                             "The API returned events outside the requested window; "
@@ -390,7 +413,7 @@ class TimeWindows:
                     if not _is_new(ts, record_id, window_start, recent, emitted):
                         continue
                     yield record
-                    emitted[record_id] = ts
+                    emitted[record_id] = window_end if ts is None else ts
             bookmark = max(state.bookmark or window_end, window_end)
             recent = prune_ids({**recent, **emitted}, bookmark - stream.lookback_ns)
             state.commit(bookmark=bookmark, recent=recent)

@@ -48,6 +48,7 @@ backfill it; run once with a fresh state (or a fresh Meltano state id) to fill i
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -60,7 +61,7 @@ from singer_sdk import typing as th
 
 from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant, read_epoch
 from tap_auditlogs.sdk import StreamHooks
 
 if t.TYPE_CHECKING:
@@ -201,7 +202,7 @@ class UnifiedMapping:
             # Part of the primary key: never null nor "" (loaders turn "" into NULL).
             organization_id=row["organization_id"] or UNKNOWN_ORGANIZATION,
             event_id=row["event_id"] or "",
-            occurred_at=rfc3339_utc(str(found.get("occurred_at"))),
+            occurred_at=occurred_at(found.get("occurred_at")),
             action=action,
             category=category,
             operation=operation,
@@ -231,6 +232,18 @@ def _number(value: object) -> int | float | None:
 def as_object(value: object) -> dict[str, t.Any]:
     """A nested object of a record, or ``{}`` when it is null or not an object."""
     return value if isinstance(value, dict) else {}
+
+
+def occurred_at(value: object) -> str | None:
+    """``rfc3339_utc`` of an ISO 8601 instant, an epoch number (``instants.read_epoch``) in
+    UTC with its unit's digits, else None (missing or unreadable: the provider stream warned)."""
+    epoch = read_epoch(value)
+    if epoch is not None:  # whole seconds: no digits; a fraction of one: nine
+        digits = {"s": 9 if epoch[0] % NS_PER_SECOND else 0, "ms": 3, "us": 6}.get(epoch[1], 9)
+        return format_instant(epoch[0], digits=digits)
+    with contextlib.suppress(ValueError, OverflowError):
+        return rfc3339_utc(value) if isinstance(value, str) else None
+    return None
 
 
 _FRACTION = re.compile(r"T\d{2}:\d{2}(?::\d{2})?(?:[.,](\d+))?")
@@ -312,7 +325,7 @@ def ocsf_event(row: Mapping[str, t.Any], vendor: str) -> dict[str, t.Any]:
         "type_name": f"API Activity: {activity_name}",
         "severity_id": 1,
         "severity": "Informational",
-        "time": parse_instant(str(row["occurred_at"])) // (NS_PER_SECOND // 1000),
+        "time": parse_instant(row["occurred_at"]) // 1_000_000 if row["occurred_at"] else None,
         "status_id": status_id,
         "status": status,
         "actor": {
@@ -414,6 +427,8 @@ class AuditEventsStream(StreamHooks):
             return
         mapping, label = found
         row = mapping.unify(source.provider, record, context)
+        if not row["event_id"]:  # sent without one: the provider table's substitute id
+            row["event_id"] = source.id_of(record)
         row["organization_name"] = row["organization_name"] or source.organization_name(context)
         if self._ocsf:
             row["ocsf"] = ocsf_event(row, label)

@@ -112,7 +112,7 @@ class VerifiedAscending:
         order = None
         for page in pages:
             probed.append(page)
-            stamps += [stream.instant_of(record) for record in page.records]
+            stamps += [ts for r in page.records if (ts := stream.instant_of(r)) is not None]
             order = _order_of(stamps)
             if order is not None or page.next_token is None or len(probed) >= self.probe_pages:
                 break

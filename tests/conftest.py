@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -25,9 +26,10 @@ from pathlib import Path
 
 import pytest
 
+from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.errors import AuditLogsError
 from tap_auditlogs.tap import TapAuditLogs
-from tests.emulator import Emulator, Scenario
+from tests.emulator import Emulator, Scenario, TruthEvent, available_providers
 
 REPO = Path(__file__).resolve().parents[1]
 TAP_COMMAND = [sys.executable, "-m", "tap_auditlogs"]
@@ -78,6 +80,25 @@ def tap_config(emu: Emulator, **overrides: t.Any) -> dict:
         else:
             config[key] = value
     return config
+
+
+@functools.cache
+def provider_streams() -> dict[str, AuditLogStream]:
+    """Every provider stream by name, built once (for their id and instant rules)."""
+    config = {name: cls.credentials() for name, cls in available_providers().items()}
+    streams = TapAuditLogs(config=config).streams.values()
+    return {s.name: s for s in streams if isinstance(s, AuditLogStream)}
+
+
+def served_id(stream: str, event: TruthEvent) -> str:
+    """The id the tap keys ``event`` by: the provider's, or the substitute the tap gives an
+    event served without one (the emulator's ``odd_values``)."""
+    return provider_streams()[stream].id_of(dict(event.item))
+
+
+def served_instant(stream: str, event: TruthEvent) -> int | None:
+    """The instant the tap reads in ``event`` as served (None: it cannot read one)."""
+    return provider_streams()[stream].instant_of(event.item)
 
 
 def parse_lines(text: str) -> list[dict]:

@@ -12,14 +12,16 @@ import pytest
 
 from tap_auditlogs.instants import parse_instant
 from tests.conftest import run_tap, run_tap_cli, tap_config
+from tests.data import documented
 from tests.emulator import FaultRule, QuotaRule
-from tests.emulator.socketdev import EVENT_TYPES as SOCKET_EVENT_TYPES
+from tests.emulator.socketdev import EVENT_TYPES as EMULATED_TYPES
 from tests.emulator.socketdev import lower_camel
 from tests.unified_cases import (
     Case,
+    check_documented_enum,
     check_documented_types,
     check_known_events,
-    check_published_enums,
+    select,
 )
 
 STREAM = "socket_audit_log"
@@ -301,16 +303,48 @@ def test_known_events_map_to_the_expected_unified_record(emulator) -> None:
     )
 
 
-# Socket: openapi.json `type` enum of getAuditLogEvents (SocketDev/socket-sdk-js, 2026-08);
-# the emulator keeps the copy. Responses spell the types lowerCamel.
+#: Socket's `type` enum of Get Audit Log Events (tests/data, with its source).
+SOCKET_EVENT_TYPES = documented("socket_event_types")
+
+
 def test_every_documented_event_type_is_mapped() -> None:
-    spelled = [lower_camel(name) for name in SOCKET_EVENT_TYPES]
-    check_documented_types("socket", [*SOCKET_EVENT_TYPES, *spelled])
+    check_documented_enum("socket", SOCKET_EVENT_TYPES)
+    # Responses spell the types lowerCamel (the emulator's spelling of the items).
+    check_documented_types("socket", [lower_camel(name) for name in SOCKET_EVENT_TYPES])
 
 
-def test_the_published_enum_is_mapped_and_copied() -> None:
-    def type_parameter(spec: dict) -> list[list[str]]:
-        parameter = next(p for p in spec["audit_log_parameters"] if p["name"] == "type")
-        return [parameter["schema"]["enum"]]
+def test_the_emulator_serves_every_documented_type() -> None:
+    assert EMULATED_TYPES == SOCKET_EVENT_TYPES
 
-    check_published_enums("socket", "socket.json", type_parameter, SOCKET_EVENT_TYPES)
+
+# ------------------------------------------------------------ documented, played
+
+
+def test_opaque_page_tokens_are_followed_to_the_end(emulator) -> None:
+    """``page`` is a string "Page token" in the spec: an opaque one (base64, URL-encoded on
+    the way) is sent back as it came, page after page."""
+    emu = emulator(
+        providers=("socket",), seed=23, socket_orgs=("acme",), socket_page_tokens="opaque"
+    )
+    run = run_tap(tap_config(emu))
+    assert run.exit_code == 0
+    assert Counter(run.ids(STREAM, KEY)) == Counter(truth_ids(emu))
+    pages = [r.query["page"] for r in audit_requests(emu) if "page" in r.query]
+    assert len(pages) >= 2
+    assert all(not page.isdigit() and "=" in page for page in pages), pages
+    assert all(r.status == 200 for r in audit_requests(emu))
+
+
+def test_a_null_organization_id_is_kept_and_the_slug_names_the_organization(emulator) -> None:
+    """``organization_id`` is nullable in the spec."""
+    emu = emulator(providers=("socket",), seed=24, socket_orgs=("acme",), socket_null_org_id=0.5)
+    nulls = {e.id for e in emu.truth("socket") if e.item["organization_id"] is None}
+    assert 0 < len(nulls) < len(emu.truth("socket"))
+    config = tap_config(emu)
+    run = run_tap(config, catalog=select(config, {STREAM, "audit_events"}))
+    assert run.exit_code == 0
+    records = {r[KEY]: r for r in run.records(STREAM)}
+    assert set(records) == truth_ids(emu)
+    assert {i for i, r in records.items() if r["organization_id"] is None} == nulls
+    unified = {r["event_id"]: r for r in run.records("audit_events")}
+    assert {unified[i]["organization_id"] for i in nulls} == {"acme"}

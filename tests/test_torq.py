@@ -15,15 +15,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
+from tap_auditlogs.errors import EXIT_PROVIDER
 from tap_auditlogs.instants import format_instant, parse_instant
 from tap_auditlogs.providers.torq import REGIONS
 from tap_auditlogs.providers.torq.auth import TorqAuthenticator
 from tap_auditlogs.settings import validate_settings
 from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import run_tap, run_tap_cli, tap_config
+from tests.data import documented
 from tests.emulator import FaultRule
-from tests.emulator.torq import CLIENT_ID, CLIENT_SECRET, TOKEN_PREFIX
-from tests.unified_cases import Case, check_documented_types, check_known_events
+from tests.emulator.torq import ACTIONS, CLIENT_ID, CLIENT_SECRET, TOKEN_PREFIX
+from tests.unified_cases import Case, check_documented_enum, check_known_events
 
 STREAM = "torq_audit_log"
 KEY = "id"
@@ -505,20 +507,47 @@ def test_known_events_map_to_the_expected_unified_record(emulator) -> None:
     )
 
 
-TORQ_ACTIONS: tuple[str, ...] = (
-    "User invited", "User accepted invitation", "User role updated", "User deleted",
-    "User logged in", "User logged out", "User switched accounts", "Workflow created",
-    "Workflow deleted", "Workflow updated", "Workflow published", "Workflow unpublished",
-    "Workflow edited", "Workflow reverted", "Workflow enabled", "Workflow disabled",
-    "Workspace variable created", "Workspace variable updated", "Workspace variable deleted",
-    "Email address added", "Email address removed", "Webhook added", "Webhook removed",
-    "Webhook authentication headers added", "Webhook authentication headers removed",
-    "Webhook authentication headers updated", "API key enabled", "API key deleted",
-    "Secret created", "Secret deleted", "Secret updated", "Integration created",
-    "Integration deleted", "Integration updated", "Custom step created", "Custom step deleted",
-    "Runner created", "Runner deleted", "IdP connection created", "IdP connection updated",
-)  # fmt: skip
+#: Torq's documented audit-log events (tests/data, with its source).
+TORQ_ACTIONS = documented("torq_actions")
 
 
 def test_every_documented_event_type_is_mapped() -> None:
-    check_documented_types("torq", TORQ_ACTIONS)
+    check_documented_enum("torq", TORQ_ACTIONS)
+
+
+def test_the_emulator_serves_every_documented_action() -> None:
+    assert [action for action, _ in ACTIONS] == list(TORQ_ACTIONS)
+
+
+# ------------------------------------------------------------ documented, played
+
+
+def test_the_documented_403_is_one_clear_line(emulator) -> None:
+    """403: the API key's role lacks the permission (only an Owner's key reads audit logs)."""
+    emu = emulator(providers=("torq",), seed=41, torq_forbidden=True, events_per_org=20)
+    run = run_tap_cli(tap_config(emu, start_date=LONG_AGO))
+    assert run.exit_code == EXIT_PROVIDER
+    assert run.records(STREAM) == []
+    lines = [line for line in run.stderr.splitlines() if "403" in line and "ERROR" in line]
+    assert len(lines) == 1, run.stderr[-3000:]
+    assert "Torq" in lines[0]
+    assert "Owner" in lines[0], "says what to do"
+    assert CLIENT_SECRET not in run.stderr
+
+
+def test_a_page_parameter_the_api_ignores_fails_loudly(emulator) -> None:
+    """Torq's pagination page names the parameter ``pageToken``, the endpoint ``page_token``.
+    Were the API to read the other spelling, it would serve the first page again: the tap
+    stops with an error naming the loop, and never ends as if it had read everything."""
+    emu = emulator(providers=("torq",), seed=42, torq_page_param="pageToken", events_per_org=1200)
+    run = run_tap_cli(tap_config(emu, start_date=LONG_AGO), timeout=60)
+    assert run.exit_code == EXIT_PROVIDER
+    assert "served the same page again" in run.stderr, run.stderr[-3000:]
+    pages = [r for r in emu.requests("torq") if r.path.endswith("/audit_logs")]
+    assert len(pages) <= 3, "no loop"
+    assert len(set(run.ids(STREAM, KEY))) <= 500, "at most the first page"
+    # and the spelling the emulator wants works: it is the switch, not the emulator
+    emu.configure(torq_page_param="page_token")
+    again = run_tap(tap_config(emu, start_date=LONG_AGO))
+    assert again.exit_code == 0
+    assert set(again.ids(STREAM, KEY)) == {e.id for e in emu.truth("torq")}

@@ -4,8 +4,8 @@
 * ``check_known_events``: events patched to known shapes, read over HTTP from the
   emulator, become the unified records the provider's table promises.
 * ``check_documented_types``: every event type the provider documents is mapped.
-* ``check_published_enums``: the provider's published schema (``../shared/specs`` beside
-  the clone, when present) lists exactly the copied types, all mapped.
+* ``check_documented_enum``: the copy of the provider's documented enum (``tests/data``,
+  with its source) is all mapped, and the provider's event-type filter takes exactly it.
 """
 
 from __future__ import annotations
@@ -13,21 +13,17 @@ from __future__ import annotations
 import json
 import typing as t
 
-import pytest
-
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import REPO, run_tap, tap_config
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from tests.emulator.provider import TruthEvent
 
 STREAM = "audit_events"
 SCHEMA = json.loads((REPO / "tap_auditlogs" / "schemas" / "audit_events.json").read_text())
-#: The providers' published schemas, beside the clone (CI and the shared workspace).
-SPECS = REPO.parent / "shared" / "specs"
 #: (what an event is patched with, what its unified record must hold)
 Case = tuple[dict, dict]
 
@@ -85,38 +81,14 @@ def check_documented_types(provider: str, documented: Iterable[str]) -> None:
     assert missing == [], f"{provider}: no mapping for {missing}"
 
 
-def check_published_enums(
-    provider: str,
-    spec_file: str,
-    enums_of: Callable[[t.Any], list[list[str]]],
-    documented: Iterable[str],
-) -> None:
-    """The enums ``enums_of`` finds in the published spec are all mapped and equal the copy."""
-    path = SPECS / spec_file
-    if not path.is_file():
-        pytest.skip(
-            f"{path} is missing (../shared/specs beside the clone); "
-            "the copies in this file are checked instead"
+def check_documented_enum(provider: str, documented: Sequence[str]) -> None:
+    """The documented enum (``tests/data``) lists each value once, every value is mapped,
+    and the provider's event-type filter, if it has one, takes exactly these values."""
+    assert documented, f"{provider}: the documented enum is empty"
+    assert len(set(documented)) == len(documented), f"{provider}: a value is listed twice"
+    check_documented_types(provider, documented)
+    stream = next(p for p in all_providers() if p.key == provider).stream_class
+    if stream.event_type_values:
+        assert sorted(stream.event_type_values) == sorted(documented), (
+            f"{provider}: the filter's values differ from the documented enum"
         )
-    enums = enums_of(json.loads(path.read_text()))
-    assert enums, f"no event-type enum found in {path}"
-    mapping = mapping_of(provider)
-    for values in enums:
-        missing = [name for name in values if not mapping.is_mapped(name)]
-        assert missing == [], f"{provider}: {path.name} has types without a mapping: {missing}"
-        assert set(values) == set(documented), "refresh the copy in the provider's test file"
-
-
-def enums_in(spec: object, found: list[list[str]] | None = None) -> list[list[str]]:
-    """Every ``enum`` list in a JSON document."""
-    found = [] if found is None else found
-    if isinstance(spec, dict):
-        for key, value in spec.items():
-            if key == "enum" and isinstance(value, list):
-                found.append(value)
-            else:
-                enums_in(value, found)
-    elif isinstance(spec, list):
-        for value in spec:
-            enums_in(value, found)
-    return found

@@ -1,6 +1,8 @@
 """Nirvana Labs audit log of the API key's organization.
 
-API: ``GET {base}/v1/audit_logs``, base ``https://api.nirvanalabs.io``.
+API: ``GET {base}/v1/audit_logs``, base ``https://api.nirvanalabs.io``. Documented at
+https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list (query, response); the
+August-2026 filters in the Go SDK (github.com/nirvana-labs/nirvana-go, audit_logs/auditlog.go).
 
 * Auth: an API key, sent as ``Authorization: Bearer <key>`` (the official SDKs read it from
   ``NIRVANA_LABS_API_KEY``). Keys carry permissions per resource type; reading the audit
@@ -38,6 +40,7 @@ from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
 from tap_auditlogs.unified import UnifiedMapping, as_object
 from tap_auditlogs.verified import VerifiedAscending
 
@@ -47,7 +50,7 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Record
     from tap_auditlogs.unified import Taxon
 
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # documented: limit 10..100 (https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list)
 
 
 class NirvanaCursorPaginator(BaseAPIPaginator["str | None"]):
@@ -123,13 +126,17 @@ class NirvanaAuditLogStream(AuditLogStream):
         return NirvanaCursorPaginator(start_value)
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
-        """The ``items`` list and ``pagination.total_count`` when it is there."""
-        items = payload["items"]
-        if not isinstance(items, list) or not all(
-            isinstance(item, dict) and "id" in item and "created_at" in item for item in items
-        ):
-            raise TypeError("items is not a list of entries with id and created_at")
-        total = (payload.get("pagination") or {}).get("total_count")
+        """The ``items`` list and ``pagination.total_count`` when it is there.
+
+        Entries without an id or ``created_at`` are kept (the strategies cope, the stream
+        gives them an id); ``pagination`` may be missing or null (documented: no next
+        cursor, the end).
+        """
+        items = list_field(payload, "items")
+        pagination = payload.get("pagination")
+        if pagination is not None and not isinstance(pagination, dict):
+            raise UnexpectedShapeError("pagination", f"is {type_name(pagination)}, not an object")
+        total = (pagination or {}).get("total_count")
         return items, total if isinstance(total, int) and not isinstance(total, bool) else None
 
     def error_hint(self, status: int) -> str:

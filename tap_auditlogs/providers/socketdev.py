@@ -1,6 +1,9 @@
 """Socket (socket.dev) organization audit log.
 
 API: ``GET {base}/orgs/{org_slug}/audit-log``, base ``https://api.socket.dev/v0``.
+Documented at https://docs.socket.dev/reference/getauditlogevents (the endpoint: query,
+response, errors), https://docs.socket.dev/reference/rate-limits and
+https://docs.socket.dev/reference/quota (limits), https://docs.socket.dev/reference/authentication.
 
 * Auth: an organization API token with scope ``audit-log:list`` (Enterprise plan), sent
   as ``Authorization: Bearer <token>``.
@@ -30,6 +33,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
 from tap_auditlogs.strategies import NewestFirst
 from tap_auditlogs.unified import UnifiedMapping
 
@@ -39,7 +43,7 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Record
     from tap_auditlogs.unified import Taxon
 
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # documented: per_page 1..100 (https://docs.socket.dev/reference/getauditlogevents)
 END_MARKERS = (None, "", "0", 0)
 
 
@@ -71,9 +75,12 @@ class SocketAuditLogStream(AuditLogStream):
     no_organization_hint = ", or use an organization token"
     who_lists = "the token sees"
     event_type_field = "event_type"
+    # event_type_values: the ``type`` enum, EVENT_TYPES below (set after it).
+    event_type_source = "https://docs.socket.dev/reference/getauditlogevents"
     default_base_url = "https://api.socket.dev/v0"
     homepage = "https://socket.dev"
-    rate_limit = (600, 60.0)  # documented: 600 requests per minute
+    # documented: 600 requests per minute (https://docs.socket.dev/reference/rate-limits)
+    rate_limit = (600, 60.0)
     credentials_hint = (
         "Check socket.api_token: an organization API token with the scope "
         "audit-log:list (Socket Enterprise plan)"
@@ -90,17 +97,15 @@ class SocketAuditLogStream(AuditLogStream):
 
     def list_organizations(self) -> dict[str, str | None]:
         """``GET /organizations``: every organization the token sees, by slug."""
-        response = self.request_json(None, f"{self.url_base}/organizations", {})
-        organizations = response.payload.get("organizations") or {}
+        response = self.request_json(
+            None, f"{self.url_base}/organizations", {}, parse=_organizations
+        )
+        organizations = response.page
         return {
             str(org["slug"]): org.get("name")
             for org in sorted(organizations.values(), key=lambda org: str(org.get("slug")))
             if org.get("slug")
         }
-
-    def event_type_filter(self, name: str) -> str:
-        """The ``type`` filter takes PascalCase (items carry lowerCamel)."""
-        return _pascal_case(name)
 
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
         """Largest pages, the type filter if any; never ``from`` (its meaning is uncertain)."""
@@ -119,10 +124,7 @@ class SocketAuditLogStream(AuditLogStream):
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
         """The ``results`` list; Socket gives no total."""
-        results = payload["results"]
-        if not isinstance(results, list):
-            raise TypeError("results is not a list")
-        return results, None
+        return list_field(payload, "results"), None
 
     def error_hint(self, status: int) -> str:
         """Socket-specific advice for error statuses."""
@@ -136,9 +138,16 @@ class SocketAuditLogStream(AuditLogStream):
         return super().error_hint(status)
 
 
-def _pascal_case(name: str) -> str:
-    """``createApiToken`` (as responses spell it) -> ``CreateApiToken`` (as the filter wants)."""
-    return name[:1].upper() + name[1:]
+def _organizations(payload: t.Any) -> dict[str, dict]:
+    """``organizations`` of ``GET /organizations``: a map of id -> organization objects."""
+    if not isinstance(payload, dict):
+        raise UnexpectedShapeError("the body", f"is {type_name(payload)}, not an object")
+    organizations = payload.get("organizations") or {}
+    if not isinstance(organizations, dict) or not all(
+        isinstance(org, dict) for org in organizations.values()
+    ):
+        raise UnexpectedShapeError("organizations", "is not a map of organization objects")
+    return organizations
 
 
 # ------------------------------------------------------------------------- audit_events
@@ -241,6 +250,10 @@ EVENT_TYPES: dict[str, Taxon] = {
     "UserSignedOut": ("authentication", "logout", "user"),
 }
 
+#: The ``type`` filter takes exactly these spellings (``SSOLoginCompleted``, not
+#: ``SsoLoginCompleted``); a configured name is matched ignoring case.
+SocketAuditLogStream.event_type_values = tuple(EVENT_TYPES)
+
 
 def unified_fields(event: Record, context: Context) -> dict[str, t.Any]:
     """A Socket event's unified fields. Socket names no target: see ``raw.payload``."""
@@ -287,7 +300,10 @@ PROVIDER = Provider(
             "event_types",
             th.ArrayType(th.StringType),
             description=(
-                "Only these event types, e.g. CreateApiToken (PascalCase or lowerCamel). "
+                "Only these event types, e.g. CreateApiToken or SSOLoginCompleted: values "
+                "of the type enum of Socket's Get Audit Log Events "
+                "(https://docs.socket.dev/reference/getauditlogevents), in any case "
+                "(createApiToken works too). An unknown type is refused at start-up. "
                 "Default: all types."
             ),
         ),

@@ -1,6 +1,8 @@
 """ConfigCat Public Management API audit log: `GET /v2/organizations/{organizationId}/auditlogs`.
 
-Base URL for the tap: `.../configcat`. Reads like the API page: auth (HTTP Basic with Public
+Base URL for the tap: `.../configcat`. Reads like the API pages
+(https://configcat.com/docs/api/reference/get-organization-auditlogs-v-2/, and -auditlogs for v1
+with its 7-day default and 30-day span): auth (HTTP Basic with Public
 API credentials), routes (organizations, v2 and deprecated v1 audit logs), query parameters
 (`fromUtcDateTime`/`toUtcDateTime` at most 30 days apart, the last 7 days without them;
 `pageNumber` from 1, `pageSize` 1..100; `auditLogType`, `productId`, `configId`,
@@ -20,9 +22,11 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
+from ..data import documented
+from .odd import draw_odd
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, utcnow
 from .scenario import COMMON_SWITCHES, Switch
 
@@ -41,14 +45,11 @@ ORG_IDS = (
 )
 ORG_NAMES = ("Acme Flags", "Globex Features", "Initech Toggles", "Umbrella Rollouts")
 
-# A sample of ConfigCat's AuditLogType enum (lowerCamel, as the query and items use it).
-AUDIT_LOG_TYPES: tuple[str, ...] = (
-    "productCreated", "productChanged", "configCreated", "configChanged", "environmentCreated",
-    "environmentChanged", "settingCreated", "settingChanged", "settingDeleted",
-    "settingValueChanged", "teamMemberInvited", "teamMemberJoined", "permissionGroupChanged",
-    "apiKeyAdded", "webHookCreated", "segmentChanged", "tagAdded", "settingTagAdded",
-    "changeRequestCreated", "changeRequestApplied", "publicApiAccessTokenAdded",
-)  # fmt: skip
+# ConfigCat's AuditLogType enum (lowerCamel, as the query and items use it), copied in
+# tests/data with its source: the current generation, and every value, with those earlier
+# generations listed (old items carry them; the filter takes them all).
+CURRENT_AUDIT_LOG_TYPES: tuple[str, ...] = documented("configcat_audit_log_types", earlier=False)
+AUDIT_LOG_TYPES: tuple[str, ...] = documented("configcat_audit_log_types")
 
 # ---- UNCERTAIN readings, as tables ------------------------------------------------------
 # Are fromUtcDateTime / toUtcDateTime inclusive? (lower test, upper test) on nanoseconds.
@@ -75,8 +76,12 @@ class ConfigCatProvider(Provider):
     """ConfigCat's organizations and organization audit-log routes (v2 and v1)."""
 
     name = "configcat"
+    id_field, time_field = "auditLogId", "auditLogDateTime"
     one_org: ClassVar[Mapping[str, Any]] = {"configcat_orgs": ORG_IDS[:1]}
     first_data_request = 2  # 1: GET /v1/organizations
+    type_parameter = "auditLogType"
+    list_key = "data"
+    optional_envelope = "paging"  # nullable in the spec: the page size says the rest
     api_root = ""
     switches = {
         **COMMON_SWITCHES,
@@ -86,6 +91,9 @@ class ConfigCatProvider(Provider):
                                   doc="current items (modelVersion) or old (changeSetId)"),
         "bounds": Switch("inclusive", choices=tuple(BOUNDS), doc="window bounds inclusive?"),
         "max_span_days": Switch(30, doc="to - from above this many days: 400 (None: no limit)"),
+        "types": Switch("random", choices=("random", "cycle"), runtime=False,
+                        doc="event types: drawn at random (of the item generation's enum), "
+                            "or every documented type, earlier ones too, in turn"),
         "page_number": Switch("honoured", choices=("honoured", "ignored"),
                               doc="ignored: v2 serves page 1 whatever is asked, paging null"),
     }  # fmt: skip
@@ -118,6 +126,15 @@ class ConfigCatProvider(Provider):
         """ASP.NET problem details (400s with field errors are built by the handlers)."""
         body = {"title": message, "status": status}
         return Response(status, body, headers=self._rate_headers())
+
+    def reset_headers(self, seconds: float) -> dict[str, str] | None:
+        """``X-Rate-Limit-Reset``, the documented header, at the next whole second."""
+        at = utcnow() + timedelta(seconds=seconds)
+        at = at.replace(microsecond=0) + timedelta(seconds=1 if at.microsecond else 0)
+        return {
+            "X-Rate-Limit-Remaining": "0",
+            "X-Rate-Limit-Reset": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
 
     def _rate_headers(self) -> dict[str, str]:
         status = self.host.quota_status(self.name)
@@ -161,6 +178,7 @@ class ConfigCatProvider(Provider):
         self.ns: dict[str, int] = {}  # event id -> instant in ns (exact, 100 ns ticks)
         self.scope_of: dict[str, dict[str, str]] = {}  # event id -> its product/config/env
         self._next_id = rng.randint(1_000_000, 2_000_000)
+        self._made = 0  # events made so far (types="cycle")
 
     def make_event(self, org: str, at: datetime) -> TruthEvent:
         """An item at `at` (to 100 ns ticks), with 0 to 7 fractional digits."""
@@ -179,7 +197,11 @@ class ConfigCatProvider(Provider):
         if ns is None:
             raise ValueError(f"not a timestamp: {stamp!r}")
         self._next_id += rng.randint(1, 9)
-        kind = rng.choice(AUDIT_LOG_TYPES)
+        old = self.opt("item_generation") == "old"
+        kind = rng.choice(AUDIT_LOG_TYPES if old else CURRENT_AUDIT_LOG_TYPES)
+        if self.opt("types") == "cycle":
+            kind = AUDIT_LOG_TYPES[self._made % len(AUDIT_LOG_TYPES)]
+            self._made += 1
         scope = rng.choice(self.scopes[org])
         name, email = rng.choice(self.people)
         where = f"{scope['product']} / {scope['config']} / {scope['environment']}"
@@ -197,7 +219,7 @@ class ConfigCatProvider(Provider):
             "actionTarget": rng.choice(("isAwesomeFeatureEnabled", "myColor", where)),
             "details": rng.choice(("", "Value changed from 'false' to 'true'.", "{}")),
         }
-        if self.opt("item_generation") == "old":
+        if old:
             del item["modelVersion"]
             item["changeSetId"] = rng.choice((str(uuid.UUID(int=rng.getrandbits(128))), None))
             item["details"] = rng.choice((item["details"], None))
@@ -312,12 +334,13 @@ class ConfigCatProvider(Provider):
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
-        """Two organizations, read in windows of 3, 7 or 30 days."""
+        """Two organizations, read in windows of 3, 7 or 30 days; odd ids and times (odd.py)."""
         days = rng.choice((3, 7, 30))
+        odd = draw_odd(rng)
         return Chaos(
-            switches={"configcat_orgs": ORG_IDS[:2]},
+            switches={"configcat_orgs": ORG_IDS[:2], "configcat_odd_values": odd},
             settings={"window_days": days},
-            what=f"window {days}d",
+            what=f"window {days}d" + (f" {'+'.join(odd)}" if odd else ""),
         )
 
 

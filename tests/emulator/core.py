@@ -32,6 +32,8 @@ from .faults import (
     CUT_GZIP,
     GATEWAY_PAGE,
     MAINTENANCE_PAGE,
+    TRICKLE_BYTES,
+    TRICKLE_EVERY_S,
     FaultInjector,
     FaultRule,
 )
@@ -65,6 +67,8 @@ class _Outcome:
     raw: bytes | None
     close: bool = False
     delay_s: float = 0.0
+    #: Instead of `raw` in one write: (pause before, bytes) pieces (faults "trickle", "stall").
+    pieces: list[tuple[float, bytes]] | None = None
 
 
 class _QuotaWindow:
@@ -172,7 +176,15 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if out.delay_s > 0:
             time.sleep(out.delay_s)
-        if out.raw is not None:
+        if out.pieces is not None:
+            try:
+                for pause, piece in out.pieces:
+                    time.sleep(pause)
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+            except OSError:  # the client gave up waiting
+                pass
+        elif out.raw is not None:
             try:
                 self.wfile.write(out.raw)
             except OSError:
@@ -412,9 +424,19 @@ class Emulator:
             delay = self.scenario.latency_s
         if resp is None:
             return _Outcome(raw=None, close=True)
+        if rule is not None and rule.spec.change and provider is not None:
+            resp = _changed(provider, resp, rule.spec.change)
         head, payload = _encode(resp, keep_alive and not (rule and rule.spec.truncate))
         if rule is not None and rule.spec.truncate:
             return _Outcome(head + payload[: len(payload) // 2], close=True, delay_s=delay)
+        if rule is not None and rule.spec.trickle:
+            steps = range(0, len(payload), TRICKLE_BYTES)
+            pieces = [(TRICKLE_EVERY_S, payload[i : i + TRICKLE_BYTES]) for i in steps]
+            return _Outcome(None, close=True, delay_s=delay, pieces=[(0.0, head), *pieces])
+        if rule is not None and rule.spec.stall:
+            half = len(payload) // 2
+            pieces = [(0.0, head + payload[:half]), (rule.delay_s, payload[half:])]
+            return _Outcome(None, close=True, delay_s=delay, pieces=pieces)
         if rule is not None and rule.spec.delay:
             delay += rule.delay_s
         return _Outcome(head + payload, close=not keep_alive, delay_s=delay)
@@ -496,9 +518,31 @@ def _fault_response(provider: Provider, rule: FaultRule) -> Response | None:
         page = GATEWAY_PAGE.format(status=f"{spec.status} {HTTPStatus(spec.status).phrase}")
         return Response(spec.status, page.encode(), content_type="text/html")
     resp = provider.error(spec.status, f"injected fault: {HTTPStatus(spec.status).phrase}")
-    if spec.status == 429:
+    if spec.status == 429 and spec.reset_only:
+        seconds = 1 if not isinstance(rule.retry_after, int) else rule.retry_after
+        resp.headers.pop("Retry-After", None)
+        resp.headers.update(provider.reset_headers(seconds) or {})
+    elif spec.status == 429:
         resp.headers["Retry-After"] = rule.retry_after_header()
     return resp
+
+
+def _changed(provider: Provider, resp: Response, change: str) -> Response:
+    """The real answer with fault `change` applied (answers it does not fit: unchanged)."""
+    body = resp.body
+    if resp.status != 200 or not isinstance(body, (dict, list)):
+        return resp
+    if change == "bom":
+        return replace(resp, body=b"\xef\xbb\xbf" + orjson.dumps(body))
+    key = provider.optional_envelope if change == "no_envelope" else provider.list_key
+    if not isinstance(body, dict) or key is None or key not in body:
+        return resp
+    body = dict(body)
+    if change == "null_list":
+        body[key] = None
+    else:
+        del body[key]
+    return replace(resp, body=body)
 
 
 def _no_provider(path: str) -> Response:

@@ -28,6 +28,13 @@ class FaultKind:
     drop: bool = False  # close the connection without any response
     truncate: bool = False  # send full headers but only half of the body, then close
     delay: bool = False  # sleep `delay_s` before answering
+    #: The real answer, changed: "bom" (a UTF-8 byte order mark before the JSON), "null_list"
+    #: / "no_list" (the list of events null / left out), "no_envelope" (the provider's
+    #: `optional_envelope` field left out). Answers without that field are left as they are.
+    change: str = ""
+    trickle: bool = False  # the real answer, its body TRICKLE_BYTES every TRICKLE_EVERY_S
+    stall: bool = False  # the real answer: half the body, a pause of `delay_s`, the rest
+    reset_only: bool = False  # 429 with only the provider's documented reset header
     fails: bool = True  # counts toward `max_consecutive_faults`
     doc: str = ""
 
@@ -49,7 +56,29 @@ FAULT_KINDS: dict[str, FaultKind] = {
     "cutgzip": FaultKind(
         status=200, body="cutgzip", doc="200, gzip body cut in half (exact length)"
     ),
+    "429_reset": FaultKind(
+        status=429,
+        reset_only=True,
+        doc="Too Many Requests without Retry-After: only the provider's documented reset "
+        "header (`Provider.reset_headers`), `retry_after` seconds ahead",
+    ),
+    "trickle": FaultKind(trickle=True, doc="the real answer, its body a few bytes at a time"),
+    "stall": FaultKind(
+        stall=True, doc="the real answer: half the body, delay_s of nothing, the rest"
+    ),
+    "bom": FaultKind(change="bom", fails=False, doc="the real answer after a UTF-8 BOM"),
+    "null_list": FaultKind(change="null_list", doc="the real answer, its list of events null"),
+    "no_list": FaultKind(change="no_list", doc="the real answer without its list of events"),
+    "no_envelope": FaultKind(
+        change="no_envelope",
+        fails=False,
+        doc="the real answer without the envelope field the provider may leave out "
+        "(`Provider.optional_envelope`, e.g. ConfigCat's paging)",
+    ),
 }
+#: How a trickling body goes out.
+TRICKLE_BYTES = 8
+TRICKLE_EVERY_S = 0.05
 
 GATEWAY_PAGE = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>\n"
 MAINTENANCE_PAGE = (

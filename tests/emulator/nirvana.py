@@ -1,6 +1,8 @@
 """Nirvana Labs audit log: `GET /v1/audit_logs`, base `.../nirvana` (one organization per key).
 
-Reads like the API page: auth (`Authorization: Bearer <API key>`), one route, query parameters
+Reads like the API page (https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list)
+and the August-2026 Go SDK (nirvana-labs/nirvana-go, audit_logs/auditlog.go): auth
+(`Authorization: Bearer <API key>`), one route, query parameters
 (`limit` 10..100, default 10; opaque `cursor`; the August-2026 `created_at_min`/`created_at_max`,
 inclusive RFC 3339, and `sort` "field:asc|desc,..." over `created_at`, `status_code`), response
 `{"items": [...], "pagination": {"next_cursor", "previous_cursor", "total_count"}}`, error body
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from .odd import draw_odd
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
 from .scenario import COMMON_SWITCHES, Switch
 
@@ -98,6 +101,7 @@ class NirvanaProvider(Provider):
 
     name = "nirvana"
     resume_bound = 100  # one page
+    list_key = "items"
     api_root = ""
     switches = {
         **COMMON_SWITCHES,
@@ -227,11 +231,13 @@ class NirvanaProvider(Provider):
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
-        """Filters honoured or ignored, in any order."""
+        """Filters honoured or ignored, in any order; odd ids and times (odd.py)."""
         filters = rng.choice(("honoured", "honoured", "ignored"))
         order = rng.choice(("desc", "desc", "asc", "random"))
-        switches = {"nirvana_filters": filters, "nirvana_order": order}
-        return Chaos(switches=switches, what=f"nirvana {filters}/{order}")
+        odd = draw_odd(rng)
+        switches = {"nirvana_filters": filters, "nirvana_order": order, "nirvana_odd_values": odd}
+        what = f"nirvana {filters}/{order}" + (f" {'+'.join(odd)}" if odd else "")
+        return Chaos(switches=switches, what=what)
 
 
 def rfc3339_nano(at: datetime) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Protocol
 
 from .awkward import make_awkward, make_drifted
+from .odd import make_odd, odd_kind
 from .scenario import COMMON_SWITCHES, Scenario, Switch, as_utc
 
 UTC = timezone.utc
@@ -175,9 +176,15 @@ class Provider:
     api_root: ClassVar[str] = ""  # base URL for the tap = emulator URL + "/" + name + api_root
     switches: ClassVar[Mapping[str, Switch]] = COMMON_SWITCHES
     routes: ClassVar[Sequence[Route]] = ()
+    #: The served item's id and time fields (what `odd_values` changes, odd.py).
+    id_field: ClassVar[str] = "id"
+    time_field: ClassVar[str] = "created_at"
 
     #: The published request-rate limit: (max requests, per window seconds); None: none.
     rate_limit: ClassVar[tuple[int, float] | None] = None
+    #: The query parameter of the API's event-type filter (it takes exactly the documented
+    #: spellings; a `types="cycle"` switch serves every documented type); None: no filter.
+    type_parameter: ClassVar[str | None] = None
 
     # ---- what the fault and chaos tests need to know (tests/test_chaos.py) ----------------
     #: Switches that leave one organization and several pages (the fault tests' log).
@@ -188,6 +195,12 @@ class Provider:
     #: Records the tap may emit again after resuming from any STATE: a page of a read
     #: that checkpoints page by page (None: no such bound, e.g. whole time windows).
     resume_bound: ClassVar[int | None] = None
+    #: The key of a page's list of events (None: a page is a bare list) and whether the API
+    #: documents that it leaves that key out of an empty page (faults "null_list", "no_list").
+    list_key: ClassVar[str | None] = None
+    list_key_absent_when_empty: ClassVar[bool] = False
+    #: A field of a page's envelope the API may leave out, for fault "no_envelope" (None: none).
+    optional_envelope: ClassVar[str | None] = None
 
     def __init__(self, scenario: Scenario, host: Host) -> None:
         self.scenario = scenario
@@ -225,6 +238,11 @@ class Provider:
     def tap_config(self, base_url: str) -> dict[str, Any]:
         """The tap's settings block for this provider at `base_url`."""
         return {**self.credentials(), "base_url": base_url}
+
+    def reset_headers(self, seconds: float) -> dict[str, str] | None:
+        """The documented headers of a 429 that says when to retry without ``Retry-After``
+        (fault "429_reset"), ``seconds`` ahead; None: the API documents none."""
+        return None
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
@@ -264,6 +282,9 @@ class Provider:
             make_awkward(event, self._made)
         if self.scenario.type_drift:
             make_drifted(event, self._made)
+        kind = odd_kind(self.opt("odd_values"), self._made)
+        if kind is not None:
+            make_odd(event.item, {"id": self.id_field, "time": self.time_field}, event.at, kind)
         self._made += 1
         return event
 

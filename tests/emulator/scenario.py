@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from .faults import FaultRule
+from .odd import odd_kinds
 
 UTC = timezone.utc
 
@@ -42,7 +43,9 @@ COMMON_SWITCHES: dict[str, Switch] = {
     "orgs": Switch(("default",), runtime=False, convert=tuple, doc="partitions (org keys)"),
     "events_per_org": Switch(None, runtime=False, doc="None: Scenario.events_per_org"),
     "span_days": Switch(None, runtime=False, doc="None: Scenario.span_days"),
-}
+    "odd_values": Switch((), runtime=False, convert=odd_kinds,
+                         doc="kinds of odd ids and times in every 7th event (odd.py)"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Socket (socket.dev) audit log: `GET /v0/orgs/{org_slug}/audit-log`, base `.../socket/v0`.
 
-Reads like the API page: auth (Bearer token, or Basic with the token as username), routes
+Reads like the API page (https://docs.socket.dev/reference/getauditlogevents): auth (Bearer
+token, or Basic with the token as username), routes
 (organizations, audit-log, quota), query parameters (`per_page` 1..100, `page` token, `type`
 PascalCase, `from` unix seconds), page-number paging, newest-first order, error body
 `{"error": {"message", "details"}}`.  Each UNCERTAIN reading is a switch (tables below).
@@ -16,42 +17,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
+from ..data import documented
+from .odd import draw_odd
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent, iso_ms
 from .scenario import COMMON_SWITCHES, Switch
 
 TOKEN = "sktsec_emulator_token_do_not_leak_7f3a9c"
 
-# Query `type` values (PascalCase, from Socket's openapi.json); items carry lowerCamel.
-EVENT_TYPES: tuple[str, ...] = (
-    "AddLicenseOverlayNote", "AssociateLabel", "CancelInvitation", "ChangeMemberRole",
-    "ChangePlanSubscriptionSeats", "CreateApiToken", "CreateArtifact", "CreateAlertPolicy",
-    "CreateFirewallCustomRegistry", "CreateFirewallDeploymentConfig", "CreateLabel",
-    "CreateOauthRefreshToken", "CreateRepoAccessRule", "CreateUserWithPassword", "CreateWebhook",
-    "CreateTicket", "CreateTicketingConfiguration", "CoanaCliLegacyModeCutoffUpdated",
-    "CoanaCliLegacyModeDemoteOrg", "CoanaCliLegacyModePromoteOrg", "CreateAlertResolution",
-    "DeleteAlertPolicy", "DeleteAlertResolution", "DeleteAlertTriage", "DeleteApiToken",
-    "DeleteFirewallCustomRegistry", "DeleteFirewallDeploymentConfig", "DeleteFullScan",
-    "DeleteLabel", "DeleteLabelSetting", "DeleteRepoAccessRule", "DeleteReport",
-    "DeleteRepository", "DeleteTicketingConfiguration", "DeleteWebhook",
-    "DisablePythonCliRunStreamingOverride", "DisassociateLabel", "DisconnectAsanaIntegration",
-    "DisconnectJiraIntegration", "DisconnectLinearIntegration", "DowngradeOrganizationPlan",
-    "EnablePythonCliRunStreamingOverride", "EnqueueAutopatchMergeRun",
-    "EnqueueAutopatchPrepareJob", "FinalizeAlertPolicyMigration", "JoinOrganization",
-    "AsanaIntegrationConnected", "JiraIntegrationConnected", "LinearIntegrationConnected",
-    "MemberAdded", "MemberRemoved", "MemberRoleChanged", "RemoveLicenseOverlay", "RemoveMember",
-    "RollbackAlertPolicyMigration", "ResetInvitationLink", "ResetOrganizationSettingToDefault",
-    "RevokeOauthToken", "RotateOauthRefreshToken", "RevokeApiToken", "RotateApiToken",
-    "SendInvitation", "SessionRevokedByUser", "SetLabelSettingToDefault",
-    "SetSsoBypassMemberships", "SetSsoBypassRbacRoles", "SSOEmailVerificationCompleted",
-    "SSOLoginCompleted", "SvdBackfillLegacyOverlay", "SvdReprocessClusters", "SyncOrganization",
-    "TransferOwnership", "UpdateAlertTriage", "UpdateApiTokenCommitter", "UpdateApiTokenMaxQuota",
-    "UpdateApiTokenName", "UpdateApiTokenScopes", "UpdateApiTokenVisibility",
-    "UpdateAutopatchCurated", "UpdateAutopatchPrepareConfig", "UpdateFirewallCustomRegistry",
-    "UpdateFirewallDeploymentConfig", "UpdateLabel", "UpdateLabelSetting", "UpdateLicenseOverlay",
-    "UpdateOrganizationSetting", "UpdateRepoAccessRule", "UpdateTicketingConfiguration",
-    "UpdateWebhook", "UpgradeOrganizationPlan", "UserMagicLinkSent", "UserSignedIn",
-    "UserSignedOut",
-)  # fmt: skip
+# Query `type` values: Socket's documented enum, exactly as the filter takes them (PascalCase;
+# `SSOLoginCompleted`); items carry them lowerCamel. Copied in tests/data with its source.
+EVENT_TYPES: tuple[str, ...] = documented("socket_event_types")
 
 
 def lower_camel(pascal: str) -> str:
@@ -88,6 +63,27 @@ NEXT_PAGES: dict[str, Callable[[int], str]] = {
 }
 
 
+def _opaque(page: int) -> str:
+    """An opaque page token (base64 with `+`, `/` or `=`: it must travel URL-encoded)."""
+    return base64.b64encode(f"socket-audit-log?page={page}&~".encode()).decode()
+
+
+def _page_of_opaque(token: str) -> int | None:
+    try:
+        text = base64.b64decode(token, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    prefix, _, rest = text.partition("page=")
+    return _int(rest.removesuffix("&~")) if prefix == "socket-audit-log?" else None
+
+
+# What a page token is (`page` in, `nextPage` out): (page number -> token, token -> page).
+PAGE_TOKENS: dict[str, tuple[Callable[[int], str], Callable[[str], int | None]]] = {
+    "numbers": (str, lambda token: _int(token)),  # noqa: PLW0108 (_int is defined below)
+    "opaque": (_opaque, _page_of_opaque),
+}
+
+
 def _shuffle_key(seed: int) -> Callable[[TruthEvent], Any]:
     # A fixed pseudo-random position per event: insertions never reorder the others.
     return lambda ev: hashlib.sha256(f"{seed}:{ev.id}".encode()).digest()
@@ -117,10 +113,13 @@ class SocketProvider(Provider):
     """Socket's audit log, organizations and quota routes."""
 
     name = "socket"
+    id_field = "event_id"
     one_org: ClassVar[Mapping[str, Any]] = {"socket_orgs": ("acme",)}
     first_data_request = 2  # 1: GET /organizations
-    rate_limit = (600, 60.0)  # 600 requests per minute
+    rate_limit = (600, 60.0)  # 600/min: https://docs.socket.dev/reference/rate-limits
+    type_parameter = "type"
     resume_bound = 100  # one page
+    list_key = "results"
     api_root = "/v0"
     switches = {
         **COMMON_SWITCHES,
@@ -133,6 +132,13 @@ class SocketProvider(Provider):
                             doc="nextPage of a page with a successor (broken: repeat, backwards)"),
         "forbidden_orgs": Switch(frozenset(), convert=frozenset,
                                  doc="orgs listed but whose audit log answers 403"),
+        "page_tokens": Switch("numbers", choices=tuple(PAGE_TOKENS),
+                              doc="nextPage: page numbers as strings (observed), or opaque "
+                                  "strings (the spec: a string \"Page token\")"),
+        "types": Switch("random", choices=("random", "cycle"), runtime=False,
+                        doc="event types: drawn at random, or every documented type in turn"),
+        "null_org_id": Switch(0.0, convert=float, runtime=False,
+                              doc="share of items whose organization_id is null (nullable)"),
     }  # fmt: skip
     routes = (
         Route("GET", r"/v0/organizations", "organizations"),
@@ -194,6 +200,7 @@ class SocketProvider(Provider):
             ]
             self.users[slug] = [*people, system]  # the system actor: no user
         self._next_id = rng.randint(100_000, 200_000)
+        self._made = 0  # events made so far (types="cycle")
 
     def make_event(self, org: str, at: datetime) -> TruthEvent:
         """One audit-log item shaped like Socket's (ms precision, `Z`)."""
@@ -201,6 +208,9 @@ class SocketProvider(Provider):
         at = at.astimezone(timezone.utc).replace(microsecond=at.microsecond // 1000 * 1000)
         self._next_id += rng.randint(1, 9)
         kind = rng.choice(EVENT_TYPES)
+        if self.opt("types") == "cycle":
+            kind = EVENT_TYPES[self._made % len(EVENT_TYPES)]
+            self._made += 1
         user = rng.choice(self.users[org])
         meta = self.org_meta[org]
         updated = at if rng.random() < 0.9 else at + timedelta(seconds=rng.randint(1, 600))
@@ -219,6 +229,8 @@ class SocketProvider(Provider):
             "status_code": rng.choice(STATUS_CODES),
             "payload": rng.choice(({"actor": user["user_email"], "kind": kind}, {}, None)),
         }
+        if self.opt("null_org_id") and rng.random() < self.opt("null_org_id"):
+            item["organization_id"] = None
         return TruthEvent(org=org, id=item["event_id"], ts=created_at, item=item, at=at)
 
     # ---- routes -------------------------------------------------------------------------
@@ -242,7 +254,8 @@ class SocketProvider(Provider):
         if org in self.opt("forbidden_orgs"):
             return self.error(403, "Insufficient permissions for API method")
         q = req.query
-        per_page, page = _int(q.get("per_page", "30")), _int(q.get("page", "1"))
+        encode, decode = PAGE_TOKENS[self.opt("page_tokens")]
+        per_page, page = _int(q.get("per_page", "30")), (decode(q["page"]) if "page" in q else 1)
         bound = _unix(q["from"]) if "from" in q else None
         if per_page is None or not 1 <= per_page <= 100:
             return self.error(400, "per_page must be an integer between 1 and 100")
@@ -267,20 +280,25 @@ class SocketProvider(Provider):
         start = (page - 1) * per_page
         results = [dict(ev.item) for ev in ordered[start : start + per_page]]
         more = start + per_page < len(ordered)
-        following = NEXT_PAGES[self.opt("next_page")](page)
+        following = encode(int(NEXT_PAGES[self.opt("next_page")](page)))
         tail = {"nextPage": following} if more else END_MARKERS[self.opt("end_marker")](page)
+        if not more and self.opt("end_marker") == "empty_results":
+            tail = {"nextPage": encode(page + 1)}
         return Response(200, {"results": results, **tail})
 
     @classmethod
     def chaos(cls, rng: random.Random, events_per_org: int) -> Chaos:
-        """Two organizations, any order the docs allow or not, any end-of-log marker."""
+        """Two organizations, any order the docs allow or not, any end-of-log marker, odd
+        ids and times (odd.py)."""
         order = rng.choice(("desc", "desc", "desc", "random"))
         switches = {
             "socket_orgs": ("acme", "globex"),
             "socket_order": order,
             "socket_end_marker": rng.choice(("null", "missing", "zero", "empty_results")),
+            "socket_odd_values": draw_odd(rng),
         }
-        return Chaos(switches=switches, what=f"socket {order}")
+        odd = "+".join(switches["socket_odd_values"])
+        return Chaos(switches=switches, what=f"socket {order}" + (f" {odd}" if odd else ""))
 
 
 def _int(text: str) -> int | None:

@@ -1,6 +1,7 @@
 """Torq audit log: `GET /public/v1alpha/audit_logs`, token `POST /v1/auth/token`, under `/torq`.
 
-Reads like the API page: OAuth2 client credentials (Basic `client_id:client_secret`, form
+Reads like the API pages (https://developers.torq.io/apidocs/list-audit-logs, /authentication,
+/errors, /resources-audit-logs): OAuth2 client credentials (Basic `client_id:client_secret`, form
 `grant_type=client_credentials` -> `{"access_token", "expires_in", "token_type": "Bearer"}`);
 tokens expire by wall clock and an expired token is answered with a **302** to a login page
 (HTML if followed), an unknown one with 401; query parameters `start_time` (exclusive:
@@ -28,6 +29,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from ..data import documented
+from .odd import draw_odd
 from .provider import ApiRequest, Chaos, Provider, Response, Route, TruthEvent
 from .scenario import COMMON_SWITCHES, Switch
 
@@ -51,17 +54,20 @@ END_MARKERS: dict[str, Callable[[], dict[str, Any]]] = {
 
 LOGIN_PAGE = b"<html><head><title>Torq - Sign in</title></head><body>Sign in</body></html>\n"
 
+
 # ---- generated-data vocabulary (shapes from Torq's docs; the values are invented) -------------
-# Torq's documented action texts (developers.torq.io audit-log resource; the tap maps them
-# in providers/torq.py), with the kind of resource each one names.
-ACTIONS: tuple[tuple[str, str], ...] = (  # (action, resource kind)
-    ("User logged in", "user"), ("User logged out", "user"), ("Workflow created", "workflow"),
-    ("Workflow edited", "workflow"), ("Workflow published", "workflow"),
-    ("Workflow deleted", "workflow"), ("Workflow enabled", "workflow"),
-    ("Integration created", "integration"), ("Integration updated", "integration"),
-    ("API key enabled", "api_key"), ("API key deleted", "api_key"),
-    ("User invited", "user"), ("User role updated", "user"), ("Secret updated", "secret"),
-)  # fmt: skip
+# Torq's documented action texts (every one its audit-log page lists, copied in tests/data
+# with the source), with the kind of resource each one names: the words before the verb
+# ("Workspace variable created" -> workspace_variable).
+def _resource_kind(action: str) -> str:
+    words = action.split()
+    verb = next(i for i, word in enumerate(words) if word.endswith("ed"))
+    return "_".join(words[:verb]).lower()
+
+
+ACTIONS: tuple[tuple[str, str], ...] = tuple(  # (action, resource kind)
+    (action, _resource_kind(action)) for action in documented("torq_actions")
+)
 PEOPLE = ("Ada Lovelace", "Grace Hopper", "Linus Torvalds", "Margaret Hamilton", "Ken Thompson")
 BROWSERS = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",
@@ -135,10 +141,13 @@ class TorqProvider(Provider):
     """Torq's token endpoint, audit-log route and the login page an expired token lands on."""
 
     name = "torq"
+    time_field = "timestamp"
     one_org: ClassVar[Mapping[str, Any]] = {"torq_events_per_org": 1500}
     first_data_request = 2  # 1: POST /v1/auth/token
-    rate_limit = (50, 1.0)  # 50 requests per second
+    rate_limit = (50, 1.0)  # 50/s: https://developers.torq.io/apidocs/overview
     resume_bound = 500  # one page
+    list_key = "audit_logs"
+    list_key_absent_when_empty = True
     api_root = "/public"
     switches = {
         **COMMON_SWITCHES,
@@ -154,6 +163,13 @@ class TorqProvider(Provider):
                                  "audit_logs is missing too, as proto3 JSON does)"),
         "order_param": Switch("honoured", choices=("honoured", "ignored"),
                               doc="ignored: always newest first, whatever `order` says"),
+        "page_param": Switch("page_token", choices=("page_token", "pageToken"),
+                             doc="the query parameter the page token is read from: the "
+                                 "endpoint's page_token, or pageToken (Torq's pagination "
+                                 "page); the other name is ignored"),
+        "forbidden": Switch(False, convert=bool,
+                            doc="the documented 403: the API key's role lacks the permission "
+                                "(audit logs need a key created by an Owner)"),
         "page_token": Switch("normal", choices=("normal", "repeat", "empty_forever"),
                              doc="repeat: every next_page_token points at the second page; "
                              "empty_forever: past the data, empty pages with fresh tokens"),
@@ -288,7 +304,14 @@ class TorqProvider(Provider):
     # ---- routes -------------------------------------------------------------------------
     def audit_logs(self, req: ApiRequest) -> Response:
         """One page: filter by start_time (exclusive) / end_time, sort, slice by page_token."""
-        q = req.query
+        if self.opt("forbidden"):
+            return self.error(403, "permission denied: the API key's role may not read the "
+                                   "audit logs")  # fmt: skip
+        q = dict(req.query)
+        name = self.opt("page_param")
+        q.pop("pageToken" if name == "page_token" else "page_token", None)  # ignored
+        if name != "page_token" and name in q:
+            q["page_token"] = q.pop(name)
         order = q.get("order", "desc")
         if order not in ("asc", "desc"):
             return self.error(400, f"invalid order {order!r}: asc or desc")
@@ -354,14 +377,18 @@ class TorqProvider(Provider):
         """Several pages of 500; tokens that stop working after a fraction of a second (302,
         renewed and retried), and with expires_in 1 are also renewed before they run out.
         Its answers stay faster than its tokens live: a token dead on arrival twice in a
-        row is a broken token endpoint (reported as such), not something to retry."""
+        row is a broken token endpoint (reported as such), not something to retry. Odd ids
+        and times (odd.py)."""
         ttl, dies = rng.choice((1, 3600)), round(rng.uniform(0.05, 0.2), 2)
+        odd = draw_odd(rng)
         switches = {
             "torq_events_per_org": events_per_org * 20,
             "torq_token_ttl_s": ttl,
             "torq_token_dies_after_s": dies,
+            "torq_odd_values": odd,
         }
-        return Chaos(switches=switches, slow_s=0.01, what=f"torq token ttl {ttl}s dies {dies}s")
+        what = f"torq token ttl {ttl}s dies {dies}s" + (f" {'+'.join(odd)}" if odd else "")
+        return Chaos(switches=switches, slow_s=0.01, what=what)
 
 
 PROVIDER = TorqProvider

@@ -8,7 +8,6 @@ poll later). A 429 says when to come back in ``X-Rate-Limit-Reset`` (epoch secon
 
 from __future__ import annotations
 
-import time
 import typing as t
 from functools import cached_property
 from pathlib import Path
@@ -58,6 +57,7 @@ class ExampleLogStream(AuditLogStream):
     credentials_hint = "Check example.api_token"
     schema = ClosedStreamSchema(SchemaDirectory(Path(__file__).parent))
     strategy = Ascending()
+    rate_limit_reset_headers = ("X-Rate-Limit-Reset",)  # a 429 says when, in epoch seconds
     partitions = None
     probe_query: t.ClassVar[dict[str, t.Any]] = {"limit": 1}
 
@@ -88,11 +88,6 @@ class ExampleLogStream(AuditLogStream):
         if not isinstance(payload, list):
             raise TypeError("a page is a JSON array")
         return payload, None
-
-    def rate_limit_wait(self, response: requests.Response) -> float | None:
-        """A 429 carries ``X-Rate-Limit-Reset`` (epoch seconds), not ``Retry-After``."""
-        reset = response.headers.get("X-Rate-Limit-Reset")
-        return max(0.0, float(reset) - time.time()) if reset else None
 
 
 def unified_fields(event: Record, _context: Context) -> dict[str, t.Any]:

@@ -1,6 +1,11 @@
 """ConfigCat organization audit log.
 
 API: ``GET {base}/v2/organizations/{organizationId}/auditlogs``, base ``https://api.configcat.com``.
+Documented at https://configcat.com/docs/api/reference/get-organization-auditlogs-v-2/ (v2),
+https://configcat.com/docs/api/reference/get-organization-auditlogs (v1: the 7-day default and
+the 30-day span), https://configcat.com/docs/api/reference/configcat-public-management-api/
+(auth, rate-limit headers), https://configcat.com/docs/news/ (v1 redirected to v2 since
+2026-06-01), https://configcat.com/docs/subscription-plan-limits/ (retention).
 
 * Auth: HTTP Basic with Public API credentials (a username and password created at
   https://app.configcat.com/my-account/public-api-credentials; not an SDK key). One
@@ -26,7 +31,8 @@ API: ``GET {base}/v2/organizations/{organizationId}/auditlogs``, base ``https://
   envelope. A bare array of exactly one default page (100 items) may be cut, so that
   window is split in halves until each answer is shorter.
 * Limits: answers carry ``X-Rate-Limit-Remaining`` and ``X-Rate-Limit-Reset`` (logged at
-  debug level). Over the limit, 429 with ``Retry-After``. Retention: 7 days (Free),
+  debug level). Over the limit, 429 with ``Retry-After``; a 429 without it is waited out
+  until ``X-Rate-Limit-Reset``. Retention: 7 days (Free),
   35 days (Pro/Smart), 2 years (Enterprise).
 * Errors: a 400 body is ``{"field": ["message", ...]}``.
 """
@@ -45,8 +51,9 @@ from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
-from tap_auditlogs.providers.configcat.events import UNIFIED
+from tap_auditlogs.providers.configcat.events import DOCUMENTATION, EVENT_TYPES, UNIFIED
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
 from tap_auditlogs.strategies import TimeWindows
 
 if t.TYPE_CHECKING:
@@ -59,8 +66,14 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Page, Record
 
 API_VERSIONS = ("v2", "v1")
-PAGE_SIZE = 100  # v2's maximum, and the default page a redirected v1 call answers
+# documented: v2's pageSize is 1..100, default 100
+# (https://configcat.com/docs/api/reference/get-organization-auditlogs-v-2/); also the
+# default page a redirected v1 call answers.
+PAGE_SIZE = 100
 DAY_NS = 86_400 * NS_PER_SECOND
+# documented: "The distance between fromUtcDateTime and toUtcDateTime cannot exceed 30
+# days"; "If neither ... is set, the audit logs for the last 7 days will be returned"
+# (https://configcat.com/docs/api/reference/get-organization-auditlogs).
 MAX_WINDOW_DAYS = 30  # the API rejects a wider toUtcDateTime - fromUtcDateTime
 DEFAULT_SPAN_NS = 7 * DAY_NS  # what the API answers without dates: the first run's reach
 BOUND_MARGIN_NS = NS_PER_SECOND  # each request starts this much before its window
@@ -113,6 +126,10 @@ class ConfigCatAuditLogStream(AuditLogStream):
     organizations_listing = "GET /v1/organizations"
     no_organization_hint = ", or use the Public API credentials of a member of the organization"
     event_type_field = "auditLogType"
+    #: The ``auditLogType`` filter takes the AuditLogType enum (lowerCamel): every value
+    #: current and earlier (events.py); a configured name is matched ignoring case.
+    event_type_values = tuple(EVENT_TYPES)
+    event_type_source = DOCUMENTATION
     default_base_url = "https://api.configcat.com"
     homepage = "https://configcat.com"
     first_run_reach = f"{DEFAULT_SPAN_NS // DAY_NS} days"
@@ -122,6 +139,7 @@ class ConfigCatAuditLogStream(AuditLogStream):
         "https://app.configcat.com/my-account/public-api-credentials, not an SDK key)"
     )
 
+    rate_limit_reset_headers = ("X-Rate-Limit-Reset",)
     _v1_paging_ignored = False  # learnt on the first v1 answer that ignores pageNumber
     #: The connection test: one item of the API's default range (the last 7 days).
     probe_query: t.ClassVar[dict[str, t.Any]] = {"pageSize": 1}
@@ -159,10 +177,6 @@ class ConfigCatAuditLogStream(AuditLogStream):
         )
         return dict(response.page)
 
-    def event_type_filter(self, name: str) -> str:
-        """The ``auditLogType`` filter takes lowerCamel."""
-        return _lower_camel(name)
-
     # ---------------------------------------------------------------- requests
 
     def get_url(self, context: Context) -> str:
@@ -196,11 +210,27 @@ class ConfigCatAuditLogStream(AuditLogStream):
         return ConfigCatPaginator(start_value)
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
-        """``data`` and ``paging.totalCount`` of an envelope, or a v1 bare array."""
+        """``data`` and ``paging.totalCount`` of an envelope, or a v1 bare array.
+
+        Without ``paging`` (null in the spec, or left out) the page size says the rest: a
+        short page ends the window, a full one may have a successor (``has_more``).
+        """
         if isinstance(payload, list):
             return _items(payload), None
-        paging = payload["paging"] or {}
-        return _items(payload["data"] or []), paging.get("totalCount")
+        items = _items(list_field(payload, "data"))
+        if "paging" not in payload:
+            self.warn_once(
+                "no-paging",
+                "an audit-log answer has no `paging`: reading on by page size (a page of "
+                "fewer than %d items ends its window).",
+                PAGE_SIZE,
+            )
+        paging = payload.get("paging")
+        if paging is None:
+            return items, None
+        if not isinstance(paging, dict):
+            raise UnexpectedShapeError("paging", f"is {type_name(paging)}, not an object")
+        return items, paging.get("totalCount")
 
     def request_json(
         self,
@@ -343,12 +373,14 @@ def _utc(ns: int) -> str:
 
 
 def _items(data: object) -> list[Record]:
-    """Audit-log items; TypeError when the list or an item is not shaped like one."""
+    """Audit-log items, each an object; ``UnexpectedShapeError`` names what is not so. An
+    item without ``auditLogId`` or ``auditLogDateTime`` is kept: the strategies cope
+    (``check_values``) and the stream gives it an id."""
     if not isinstance(data, list):
-        raise TypeError("data is not a list")
+        raise UnexpectedShapeError("data", f"is {type_name(data)}, not a list")
     for item in data:
-        if not isinstance(item, dict) or "auditLogId" not in item or "auditLogDateTime" not in item:
-            raise TypeError("an item lacks auditLogId or auditLogDateTime")
+        if not isinstance(item, dict):
+            raise UnexpectedShapeError("data[]", f"holds {type_name(item)}, not an object")
     return data
 
 
@@ -361,11 +393,6 @@ def _parse_organizations(payload: object) -> dict[str, str]:
         for org in payload
         if isinstance(org, dict) and org.get("organizationId")
     }
-
-
-def _lower_camel(name: str) -> str:
-    """``SettingValueChanged`` -> ``settingValueChanged`` (ConfigCat's AuditLogType)."""
-    return name[:1].lower() + name[1:]
 
 
 PROVIDER = Provider(
@@ -398,8 +425,9 @@ PROVIDER = Provider(
         th.Property(
             "event_types",
             th.ArrayType(th.StringType),
-            description="Only these audit-log types, e.g. settingValueChanged (one request "
-            "series per type). Default: all types.",
+            description="Only these audit-log types, e.g. settingValueChanged: values of "
+            f"ConfigCat's AuditLogType enum ({DOCUMENTATION}), in any case; one request "
+            "series per type. An unknown type is refused at start-up. Default: all types.",
         ),
         base_url_setting(ConfigCatAuditLogStream, "ConfigCat Public Management API"),
         th.Property(

@@ -10,10 +10,14 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Record
     from tap_auditlogs.unified import Taxon
 
-# Every value of the AuditLogType enum (Java client openapi.yaml, 2026-08, 117 values) ->
-# (category, operation, target type); taxonomy in unified.py. A ConfigCat "setting" is a
-# feature flag. Unknown types (older ones dropped from the enum, newer ones) become
-# ``other``.
+#: Where ConfigCat documents the AuditLogType enum (the audit-log endpoints' reference).
+DOCUMENTATION = "https://configcat.com/docs/api/reference/get-organization-auditlogs-v-2/"
+
+# Every value of the AuditLogType enum (DOCUMENTATION; published in the openapi.yaml of
+# ConfigCat's Java client, 2026-08, 117 values), then the values its earlier generations
+# listed (Go client openapi.yaml/swagger.yaml, 2020-10 to 2024-10), which items logged
+# before then keep -> (category, operation, target type); taxonomy in unified.py. A
+# ConfigCat "setting" is a feature flag. Unknown (newer) types become ``other``.
 EVENT_TYPES: dict[str, Taxon] = {
     "productCreated": ("resource", "create", "product"),
     "productChanged": ("resource", "update", "product"),
@@ -132,6 +136,20 @@ EVENT_TYPES: dict[str, Taxon] = {
     "changeRequestSettingDeleted": ("configuration", "update", "change_request"),
     "changeRequestNeedsAttentionFixed": ("configuration", "update", "change_request"),
     "changeRequestOwnershipClaimed": ("configuration", "update", "change_request"),
+    # Listed until 2024-10 (Go client openapi.yaml, commit f19ba451).
+    "productOwnershipTransferred": ("membership", "update", "product"),
+    "organizationRemoved": ("resource", "delete", "organization"),
+    "domainSamlConfigured": ("authentication", "update", "domain"),
+    "domainSamlDeleted": ("authentication", "delete", "domain"),
+    # Listed in earlier generations (2020-10 to 2024-08).
+    "organizationAdminDisabled2FA": ("authentication", "disable", "mfa"),
+    "subscriptionChanged": ("billing", "update", "subscription"),
+    "organizationAdminAdded": ("membership", "create", "member"),
+    "organizationAdminRemoved": ("membership", "delete", "member"),
+    "memberGroupCreated": ("authorization", "create", "permission_group"),
+    "memberGroupChanged": ("authorization", "update", "permission_group"),
+    "memberGroupDeleted": ("authorization", "delete", "permission_group"),
+    "codeReferenceStaleBrancheDeleted": ("resource", "delete", "code_reference"),  # sic
 }
 
 

@@ -1,7 +1,11 @@
 """Torq workspace audit log.
 
 API: ``GET {base}/v1alpha/audit_logs``, base ``https://api.torq.io/public``
-(EU: ``https://api.eu.torq.io/public``).
+(EU: ``https://api.eu.torq.io/public``). Documented at
+https://developers.torq.io/apidocs/list-audit-logs (query, response),
+https://developers.torq.io/apidocs/resources-audit-logs (events, Owner key, 5 minutes late),
+https://developers.torq.io/apidocs/authentication (token), https://developers.torq.io/apidocs/errors
+(302, 401, 403...) and https://developers.torq.io/apidocs/overview (domains, rate limit).
 
 * Auth: OAuth2 client credentials. ``POST https://auth.torq.io/v1/auth/token`` (EU:
   ``auth.eu.torq.io``) with Basic ``client_id:client_secret`` and the form
@@ -43,7 +47,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_auditlogs.api import REDIRECT_STATUSES
 from tap_auditlogs.client import AuditLogStream
-from tap_auditlogs.instants import format_instant, parse_instant
+from tap_auditlogs.instants import format_instant
 from tap_auditlogs.providers import Provider, lookback_setting
 from tap_auditlogs.providers.torq.auth import (
     CREDENTIALS_HINT,
@@ -52,6 +56,7 @@ from tap_auditlogs.providers.torq.auth import (
 )
 from tap_auditlogs.providers.torq.events import UNIFIED
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.responses import list_field
 from tap_auditlogs.strategies import Ascending
 
 if t.TYPE_CHECKING:
@@ -71,7 +76,7 @@ REGIONS: dict[str, Region] = {
     "eu": Region("https://api.eu.torq.io/public", "https://auth.eu.torq.io/v1/auth/token"),
 }
 DEFAULT_REGION = "us"
-PAGE_SIZE = 500
+PAGE_SIZE = 500  # documented: page_size default 100, max 500 (https://developers.torq.io/apidocs/list-audit-logs)
 
 
 class TorqPageTokenPaginator(BaseAPIPaginator["str | None"]):
@@ -104,8 +109,9 @@ class TorqAuditLogStream(AuditLogStream):
     partition_field = "account_id"
     default_base_url = REGIONS[DEFAULT_REGION].base_url
     homepage = "https://torq.io"
-    first_run_reach = "24 hours"  # the API's answer without a start
-    rate_limit = (50, 1.0)  # documented: 50 requests per second
+    first_run_reach = "24 hours"  # documented: the answer without start_time (https://developers.torq.io/apidocs/list-audit-logs)
+    # documented: 50 requests per second (https://developers.torq.io/apidocs/overview)
+    rate_limit = (50, 1.0)
     credentials_hint = CREDENTIALS_HINT
     #: ``order=asc`` and ``start_time`` are documented: a long read is split into time
     #: ranges fetched side by side when reading ahead (``Ascending``).
@@ -184,24 +190,22 @@ class TorqAuditLogStream(AuditLogStream):
         return TorqPageTokenPaginator(start_value)
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
-        """The ``audit_logs`` list (absent when empty); every entry has an id and a time."""
-        if not isinstance(payload, dict):
-            raise TypeError("the body is not an object")
-        entries = payload.get("audit_logs") or []
-        if not isinstance(entries, list):
-            raise TypeError("audit_logs is not a list")
-        for entry in entries:
-            if not entry.get("id"):
-                raise ValueError("an entry has no id")
-            parse_instant(str(entry["timestamp"]), allow_naive=True)
+        """The ``audit_logs`` list (absent when empty, documented; null is not) of entry
+        objects. An entry without an id or a readable time is kept: the strategies cope
+        (``check_values`` warns) and the stream gives it an id."""
+        entries = list_field(payload, "audit_logs", absent_when_empty=True)
         return entries, None
 
     def error_hint(self, status: int) -> str:
         """Torq-specific advice for error statuses."""
         if status == 404:
             return "Check torq.base_url (it ends in /public) and torq.region."
-        if status == 403:
-            return f"The API key lacks a permission. {CREDENTIALS_HINT}."
+        if status == 403:  # documented: the key's role lacks the permission
+            return (
+                "The API key's role may not read audit logs: they need an API key created "
+                "by a workspace Owner (https://developers.torq.io/apidocs/resources-audit-logs)."
+                " Set torq.client_id and torq.client_secret to such a key."
+            )
         return super().error_hint(status)
 
 

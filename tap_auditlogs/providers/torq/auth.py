@@ -17,7 +17,12 @@ from singer_sdk.authenticators import OAuthAuthenticator
 from tap_auditlogs.api import RETRY_STATUSES
 from tap_auditlogs.errors import ProviderError, TransientError
 from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import api_error_message, retry_after_seconds, undecodable_body
+from tap_auditlogs.responses import (
+    api_error_message,
+    json_body,
+    retry_after_seconds,
+    undecodable_body,
+)
 from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
 
 #: Renew this long before ``expires_in`` ends (at most a tenth of the token's lifetime).
@@ -192,7 +197,7 @@ class TorqAuthenticator(OAuthAuthenticator):
                 message = f"answered {answer}. Check torq.region and torq.token_url."
             raise ProviderError(f"Torq: {where} {message}", whole_provider=True)
         try:
-            body = orjson.loads(response.content)
+            body = json_body(response.content)
         except orjson.JSONDecodeError:
             return None
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
@@ -207,6 +212,7 @@ class TorqAuthenticator(OAuthAuthenticator):
         """Keep the new token; its lifetime counts from before the request was sent."""
         expires_in = body.get("expires_in")
         self.access_token = str(body["access_token"])
+        # documented: tokens last 3600 s (https://developers.torq.io/apidocs/authentication)
         self.expires_in = int(expires_in) if isinstance(expires_in, (int, float)) else 3600
         self._fetched_at = started
         self.last_refreshed = datetime.now(timezone.utc)
