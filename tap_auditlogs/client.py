@@ -231,10 +231,11 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
     @cached_property
     def sort_fields(self) -> FieldSorter:
         """Moves what the schema does not declare, and declared values that do not fit their
-        type, into ``undeclared_fields`` (conform.py). The keys are left as they are: the
-        strategies deal with a missing or odd id or cursor value."""
-        keys = {*self.primary_keys, self.replication_key or ""}
-        return FieldSorter(self.schema, protected=keys, on_drift=self.warn_drift)
+        type, into ``undeclared_fields`` (conform.py). The primary key is left as it is
+        (``substitute_id`` fills a missing one). The replication key is not: the strategies
+        read it before the record comes here (values.py), so a time they could not read
+        (missing, null, garbage) or read from an epoch number goes out null, kept as sent."""
+        return FieldSorter(self.schema, protected=self.primary_keys, on_drift=self.warn_drift)
 
     def warn_drift(
         self, path: str, declared: str, seen: str, record: Record, context: Context
