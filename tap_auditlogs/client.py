@@ -10,7 +10,8 @@ strategy (``strategies.py``) fits its API.
 * State: the SDK's bookmarks assume sorted streams or end-of-run promotion; the reading
   strategies keep their own state in the SDK's partition state dicts instead, so
   the SDK's record-by-record bookmarking is switched off (sdk.py).
-* Output: every record fits the stream's schema (conform.py, ``undeclared_fields``).
+* Output: every record fits the stream's schema (conform.py, ``undeclared_fields``: added
+  fields, and values whose type drifted, one WARNING per stream and field).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tap_auditlogs import schemas
 from tap_auditlogs.api import ApiClient
 from tap_auditlogs.bookmarks import check_saved_state, saved_state
 from tap_auditlogs.clock import clock_offset
-from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
+from tap_auditlogs.conform import UNDECLARED_FIELDS, ClosedStreamSchema, FieldSorter
 from tap_auditlogs.declaration import ProviderDeclaration, no_value
 from tap_auditlogs.errors import (
     AuditLogsError,
@@ -233,15 +234,35 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
             row[id_key] = self.substitute_id(row)
         if context and self.partition_field in context:
             row[self.partition_field] = context[self.partition_field]
-        sort = self.sort_fields
-        if sort.flat and row.keys() <= sort.keys:
-            return row  # the usual case: everything declared, and no nested schema to check
-        return sort(row)
+        return self.sort_fields(row, context)
 
     @cached_property
     def sort_fields(self) -> FieldSorter:
-        """Moves what the schema does not declare into ``undeclared_fields`` (conform.py)."""
-        return FieldSorter(self.schema)
+        """Moves what the schema does not declare, and declared values that do not fit their
+        type, into ``undeclared_fields`` (conform.py). The primary key is left as it is
+        (``substitute_id`` fills a missing one). The replication key is not: the strategies
+        read it before the record comes here (values.py), so a time they could not read
+        (missing, null, garbage) or read from an epoch number goes out null, kept as sent."""
+        return FieldSorter(self.schema, protected=self.primary_keys, on_drift=self.warn_drift)
+
+    def warn_drift(
+        self, path: str, declared: str, seen: str, record: Record, context: Context
+    ) -> None:
+        """One WARNING per stream and field whose value did not fit its declared type."""
+        event = ", ".join(f"{key}={record.get(key)!r}" for key in self.primary_keys)
+        self.warn_once(
+            f"drift:{path}",
+            "%s: %s sent field %s as %s, declared %s (event %s): emitted as null, the value "
+            "kept as sent in %s.%s (one warning per field and run).",
+            self.name,
+            self.describe(context),
+            path,
+            seen,
+            declared,
+            event,
+            UNDECLARED_FIELDS,
+            path,
+        )
 
     def generate_child_contexts(self, record: Record, context: Context) -> Iterator[Context]:
         """None: the only child, ``audit_events``, is fed in ``post_process``, never synced."""

@@ -51,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import math
 import re
 import typing as t
 from functools import cached_property
@@ -207,7 +208,7 @@ class UnifiedMapping:
             operation=operation,
             actor_type=row["actor_type"] if row["actor_type"] in ACTOR_TYPES else "unknown",
             target_type=row["target_type"] or target_type,
-            status_code=_integer(found.get("status_code")),
+            status_code=_number(found.get("status_code")),
             raw=copy.deepcopy(record),
         )
         return row
@@ -221,8 +222,11 @@ def _text(value: object) -> str | None:
     return text if text.strip() else None
 
 
-def _integer(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _number(value: object) -> int | float | None:
+    """A number field: an int or a finite float as sent; anything else (text, bool) is null."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def as_object(value: object) -> dict[str, t.Any]:
@@ -371,9 +375,10 @@ def ocsf_event(row: Mapping[str, t.Any], vendor: str) -> dict[str, t.Any]:
 
 def _ocsf_status(code: object) -> tuple[int, str]:
     """OCSF ``status_id``/``status`` from an HTTP-like status code (0 Unknown without one)."""
-    if isinstance(code, int) and 100 <= code < 400:
+    number = _number(code)
+    if number is not None and 100 <= number < 400:
         return 1, "Success"
-    if isinstance(code, int) and 400 <= code < 600:
+    if number is not None and 400 <= number < 600:
         return 2, "Failure"
     return 0, "Unknown"
 

@@ -3,10 +3,12 @@
 One emulator plays all four providers at once with every fault together: 429s with a short
 ``Retry-After``, 500/502/503, dropped connections, slow answers, truncated bodies, bad
 JSON, events arriving during the sync, late events (in the past, inside the lookback)
-added between runs, and Torq tokens that expire or die early. The real ``tap-auditlogs``
+added between runs, Torq tokens that expire or die early, and (one seed in two) fields
+whose type drifts (``type_drift``). The real ``tap-auditlogs``
 command is killed with SIGKILL at random points and resumed from its last STATE until a
 run finishes. Then, per stream, the primary keys emitted over all runs are compared with
-the emulator's ground truth at or after ``start_date``: none may be missing.
+the emulator's ground truth at or after ``start_date``: none may be missing. Every RECORD
+of every run, ``audit_events`` included, must fit the SCHEMA its stream sent.
 
 ``run_seed`` is also what ``scripts/chaos.py`` (``CHAOS_SEEDS=50 make chaos``) runs for many
 seeds, printing the table; CI runs ``CI_SEEDS`` here.
@@ -15,11 +17,14 @@ seeds, printing the table; CI runs ``CI_SEEDS`` here.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
+import tempfile
 import time
 import typing as t
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +36,7 @@ from tests.emulator import FAULT_KINDS, Emulator, FaultRule, QuotaRule, Scenario
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS
 from tests.emulator.registry import available_providers
 from tests.test_errors_and_secrets import forms_on_the_wire, leaked_slices
+from tests.test_output_fits_schema import everything, schema_errors
 
 #: Seeds run in CI (each a few kills and resumes of the four providers, 2-6 s each).
 CI_SEEDS = tuple(range(1, 9))
@@ -141,6 +147,8 @@ def chaos_setup(seed: int, events: int | None = None) -> tuple[dict, dict, str]:
         "faults": faults,
         "max_consecutive_faults": 2,
     }
+    # Drawn apart, so the other draws of a seed stay what they were.
+    scenario["type_drift"] = random.Random(f"chaos-drift:{seed}").random() < 0.5
     start_days = round(rng.uniform(8, 25), 2)
     overrides: dict[str, t.Any] = {"start_days": start_days, "settings": {}}
     words = []
@@ -154,6 +162,7 @@ def chaos_setup(seed: int, events: int | None = None) -> tuple[dict, dict, str]:
     what = (
         f"{per_org}/org, faults {p:.1%} each (429 Retry-After {retry_after}), "
         f"arrivals every {scenario['arrivals_every']}, {', '.join(words)}, start -{start_days}d"
+        + (", type drift" if scenario["type_drift"] else "")
     )
     return scenario, overrides, what
 
@@ -164,11 +173,17 @@ def run_seed(seed: int, *, events: int | None = None, max_kills: int = 6) -> See
     rng = random.Random(f"chaos-run:{seed}")
     scenario, overrides, what = chaos_setup(seed, events)
     emu = Emulator(Scenario(**scenario)).start()
+    tmp = tempfile.TemporaryDirectory()
     try:
         start_at = emu.scenario.now - timedelta(days=overrides["start_days"])
         start_ns = instant_from_datetime(start_at)
         config = tap_config(emu, start_date=format_instant(start_ns), **overrides["settings"])
         expected = sum(len(truth_keys(emu, s, start_ns)) for s in STREAMS)
+        # Every stream selected, audit_events too: its records must fit their SCHEMA as well.
+        catalog = everything(config)
+        catalog_file = Path(tmp.name, "catalog.json")
+        catalog_file.write_text(json.dumps(catalog))
+        catalog_args = ("--catalog", str(catalog_file))
         runs: list[TapRun] = []
         problems: list[str] = []
         state: dict | None = None
@@ -183,7 +198,7 @@ def run_seed(seed: int, *, events: int | None = None, max_kills: int = 6) -> See
                 kill = rng.randint(1, max(2, int(expected * 0.9)))
             elif kills < max_kills and rng.random() < 0.85:
                 kill = rng.randint(1, max(2, int(expected * 1.2)))
-            run = run_tap_cli(config, state, kill_after_records=kill)
+            run = run_tap_cli(config, state, kill_after_records=kill, args=catalog_args)
             runs.append(run)
             state = run.final_state or state
             if "Traceback" in run.stderr:
@@ -206,10 +221,16 @@ def run_seed(seed: int, *, events: int | None = None, max_kills: int = 6) -> See
         # Settle: no more faults or arrivals, one more run from the last state. Arrivals
         # after the final run's last request are only read by a later run.
         emu.configure(faults=[], arrivals_every=None)
-        settle = run_tap(config, state)
+        settle = run_tap(config, state, catalog=catalog)
         runs.append(settle)
         if settle.exit_code != 0:
             problems.append(f"settling run: exit {settle.exit_code}")
+        for number, done in enumerate(runs, 1):
+            errors = schema_errors(done.messages)
+            if errors:
+                problems.append(
+                    f"run {number}: {len(errors)} RECORDs break their SCHEMA: {errors[:3]}"
+                )
         streams = []
         for stream, (_, fields) in STREAMS.items():
             truth = truth_keys(emu, stream, start_ns)
@@ -241,6 +262,7 @@ def run_seed(seed: int, *, events: int | None = None, max_kills: int = 6) -> See
         )
     finally:
         emu.stop()
+        tmp.cleanup()
 
 
 def _add_late_events(emu: Emulator, rng: random.Random) -> int:

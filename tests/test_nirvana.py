@@ -365,6 +365,10 @@ UNIFIED_CASES: list[Case] = [
     ),
     ({"action": "vm.teleported"}, {"category": "resource", "operation": "other"}),
     ({"action": "quota exceeded"}, {"category": "other", "operation": "other"}),
+    # status_code is documented as a number: a fraction is kept; what is not a number is null
+    ({"status_code": 201.5}, {"status_code": 201.5}),
+    ({"status_code": "201"}, {"status_code": None}),
+    ({"status_code": True}, {"status_code": None}),
 ]
 
 

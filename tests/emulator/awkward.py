@@ -10,6 +10,14 @@ the switch on, every provider's generated events get, by a fixed rule on the eve
 * a top-level field the schema does not declare (`vendor_added_field`, an object, with a NUL);
 * emoji, right-to-left text and combining marks; a 70,000-character string (in a few events);
 * ids and date-times are never touched: the truth and the declared types stay the same.
+
+`type_drift=True` (a `Scenario` field, like `awkward_values`) plays vendors that change a
+field's type without notice: in every other event, one field (a different one each time, every
+field of every provider in turn; never the id or the timestamp the event is keyed and
+bookmarked on) gets a value of another JSON type: a string becomes an object, a number, an
+array or a boolean; an integer a float or a numeric string; a date-time an empty string,
+garbage, epoch seconds or February 30th; null a number; an object a string, or one of its
+own values drifts the same way (`make_drifted`).
 """
 
 from __future__ import annotations
@@ -64,3 +72,45 @@ def _is_instant(text: str) -> bool:
 def _insert(text: str, char: str) -> str:
     middle = len(text) // 2
     return f"{text[:middle]}{char}{text[middle:]}"
+
+
+def make_drifted(event: TruthEvent, position: int) -> None:
+    """Change `event.item` in place: one field of another type, chosen by `position`."""
+    if position % 2:
+        return
+    item = event.item
+    fields = sorted(key for key, value in item.items() if not _is_key(event, value))
+    if fields:
+        turn = position // 2
+        name = fields[turn % len(fields)]
+        item[name] = drifted(item[name], turn // len(fields))
+
+
+def drifted(value: Any, variant: int) -> Any:
+    """`value` as another JSON type (`variant` picks which, when there are several)."""
+    if isinstance(value, dict):
+        if value and variant % 2:
+            inner = sorted(value)[variant // 2 % len(value)]
+            return {**value, inner: drifted(value[inner], variant // 2)}
+        return "drifted object"
+    if isinstance(value, str) and _is_instant(value):
+        return ("", "yesterday", "1700000000", "2026-02-30T10:00:00Z")[variant % 4]
+    choices: list[Any]
+    if isinstance(value, bool):
+        choices = ["true", 1]
+    elif isinstance(value, int):
+        choices = [value + 0.5, str(value)]
+    elif isinstance(value, float):
+        choices = [str(value), [value]]
+    elif isinstance(value, str):
+        choices = [{"value": value}, 404, [value], True]
+    elif value is None:
+        choices = [1.5, ["drifted"]]
+    else:  # a list
+        choices = ["drifted list", {"items": value}]
+    return choices[variant % len(choices)]
+
+
+def _is_key(event: TruthEvent, value: Any) -> bool:
+    """True for the event's id or timestamp (as served, or as text: ConfigCat's int id)."""
+    return value in (event.id, event.ts) or (isinstance(value, int) and str(value) == event.id)

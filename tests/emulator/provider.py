@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any, ClassVar, Protocol
 
-from .awkward import make_awkward
+from .awkward import make_awkward, make_drifted
 from .odd import make_odd, odd_kind
 from .scenario import COMMON_SWITCHES, Scenario, Switch, as_utc
 
@@ -214,7 +214,7 @@ class Provider:
         self.orgs: list[str] = list(self.opt("orgs"))
         self._events: dict[str, list[TruthEvent]] = {org: [] for org in self.orgs}
         self._version: dict[str, int] = dict.fromkeys(self.orgs, 0)  # bumped on every change
-        self._made = 0  # events made so far (their positions, for `awkward_values`)
+        self._made = 0  # events made so far (their positions, for `awkward_values`, `type_drift`)
         self.views = ViewCache()
         self.setup()
         self._generate()
@@ -300,6 +300,8 @@ class Provider:
         event = self.make_event(org, at)
         if self.scenario.awkward_values:
             make_awkward(event, self._made)
+        if self.scenario.type_drift:
+            make_drifted(event, self._made)
         kind = odd_kind(self.opt("odd_values"), self._made)
         if kind is not None:
             make_odd(event.item, {"id": self.id_field, "time": self.time_field}, event.at, kind)

@@ -122,6 +122,8 @@ class Scenario:
     switches: dict[str, Any]  # explicitly set provider switches, by `<provider>_<switch>`
     # NUL characters, undeclared fields, emoji/RTL, 70,000-character strings (awkward.py)
     awkward_values: bool
+    # one field of every other event sent as another JSON type (awkward.py, `make_drifted`)
+    type_drift: bool
 
     # Fields that may change on a running emulator (the others shape the generated data).
     RUNTIME_FIELDS = frozenset(
@@ -143,6 +145,7 @@ class Scenario:
         rate_limits: dict[str, tuple[int, float]] | None = None,
         switches: dict[str, Any] | None = None,
         awkward_values: bool = False,
+        type_drift: bool = False,
         **provider_switches: Any,
     ) -> None:
         self.seed = seed
@@ -158,6 +161,7 @@ class Scenario:
         self.rate_limits = dict(rate_limits or {})
         self.switches = {}
         self.awkward_values = awkward_values
+        self.type_drift = type_drift
         for key, value in {**(switches or {}), **provider_switches}.items():
             setattr(self, key, value)
 
