@@ -29,7 +29,7 @@ from tap_auditlogs import schemas
 from tap_auditlogs.api import ApiClient
 from tap_auditlogs.bookmarks import check_saved_state, saved_state
 from tap_auditlogs.clock import clock_offset
-from tap_auditlogs.conform import UNDECLARED_FIELDS, ClosedStreamSchema, FieldSorter
+from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
 from tap_auditlogs.declaration import ProviderDeclaration, no_value
 from tap_auditlogs.errors import (
     AuditLogsError,
@@ -243,25 +243,8 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         (``substitute_id`` fills a missing one). The replication key is not: the strategies
         read it before the record comes here (values.py), so a time they could not read
         (missing, null, garbage) or read from an epoch number goes out null, kept as sent."""
-        return FieldSorter(self.schema, protected=self.primary_keys, on_drift=self.warn_drift)
-
-    def warn_drift(
-        self, path: str, declared: str, seen: str, record: Record, context: Context
-    ) -> None:
-        """One WARNING per stream and field whose value did not fit its declared type."""
-        event = ", ".join(f"{key}={record.get(key)!r}" for key in self.primary_keys)
-        self.warn_once(
-            f"drift:{path}",
-            "%s: %s sent field %s as %s, declared %s (event %s): emitted as null, the value "
-            "kept as sent in %s.%s (one warning per field and run).",
-            self.name,
-            self.describe(context),
-            path,
-            seen,
-            declared,
-            event,
-            UNDECLARED_FIELDS,
-            path,
+        return FieldSorter(
+            self.schema, protected=self.primary_keys, on_drift=self.odd_values.warn_drift
         )
 
     def generate_child_contexts(self, record: Record, context: Context) -> Iterator[Context]:

@@ -1,4 +1,4 @@
-"""Ids and instants the strategies cannot use as sent: said once per event, never fatal.
+"""Values the tap cannot use as sent: said once per event (or field), never fatal.
 
 Checked on every page as it comes in (``AuditLogStream.pages``), before a strategy reads it:
 
@@ -11,6 +11,9 @@ Checked on every page as it comes in (``AuditLogStream.pages``), before a strate
 One WARNING per event names the stream, the organization (the partition), the event id and the
 raw value; past ``ODD_VALUE_WARNINGS`` events per partition and run, one line says that more
 are not listed.
+
+A declared field whose value does not fit its type (conform.py): one WARNING per stream and
+field (``warn_drift``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import threading
 import typing as t
 
+from tap_auditlogs.conform import UNDECLARED_FIELDS
 from tap_auditlogs.declaration import no_value
 from tap_auditlogs.instants import read_epoch
 
@@ -85,6 +89,27 @@ class OddValues:
                     record_id,
                     shown_time,
                 )
+
+    def warn_drift(
+        self, path: str, declared: str, seen: str, record: Record, context: Context
+    ) -> None:
+        """One WARNING per field whose value did not fit its declared type (conform.py
+        nulls it and keeps it as sent in ``undeclared_fields``)."""
+        stream = self.stream
+        event = ", ".join(f"{key}={record.get(key)!r}" for key in stream.primary_keys)
+        stream.warn_once(
+            f"drift:{path}",
+            "%s: %s sent field %s as %s, declared %s (event %s): emitted as null, the value "
+            "kept as sent in %s.%s (one warning per field and run).",
+            stream.name,
+            stream.describe(context),
+            path,
+            seen,
+            declared,
+            event,
+            UNDECLARED_FIELDS,
+            path,
+        )
 
     def _warn(self, context: Context, key: str, message: str, *args: object) -> None:
         """One WARNING per event and partition, up to ``ODD_VALUE_WARNINGS`` per partition."""
