@@ -23,7 +23,7 @@ from tap_auditlogs.instants import format_instant
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import Ascending
-from tap_auditlogs.unified import UnifiedMapping, as_object
+from tap_auditlogs.unified import ACCOUNT, AUTHENTICATION, ENTITY, UnifiedMapping, as_object
 
 if t.TYPE_CHECKING:
     import requests
@@ -106,11 +106,11 @@ def unified_fields(event: Record, _context: Context) -> dict[str, t.Any]:
 
 UNIFIED = UnifiedMapping(
     event_types={
-        "user.session.start": ("authentication", "login", "session"),
-        "user.session.end": ("authentication", "logout", "session"),
-        "user.account.update_password": ("credential", "update", "user"),
-        "group.user_membership.add": ("membership", "create", "group"),
-        "policy.lifecycle.update": ("configuration", "update", "policy"),
+        "user.session.start": ("authentication", "login", "session", AUTHENTICATION),
+        "user.session.end": ("authentication", "logout", "session", AUTHENTICATION),
+        "user.account.update_password": ("credential", "update", "user", ACCOUNT),
+        "group.user_membership.add": ("membership", "create", "group", ENTITY),
+        "policy.lifecycle.update": ("configuration", "update", "policy", ENTITY),
     },
     action=lambda event: event.get("eventType"),
     fields=unified_fields,
