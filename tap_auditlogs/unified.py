@@ -162,12 +162,14 @@ class UnifiedMapping:
       record and its partition; what it leaves out is null.
     * ``fallback``: for an action missing from the table, a classification from its
       documented grammar (Nirvana's ``resource.verb``); None: ``other`` (OCSF: ``ENTITY``).
+    * ``derived``: the actions ``fallback`` reads, spelled out (rows of docs/ocsf.md).
     """
 
     event_types: Mapping[str, EventType]
     action: Callable[[Record], object]
     fields: Callable[[Record, Context], dict[str, t.Any]]
     fallback: Callable[[str], EventType | None] | None = None
+    derived: Sequence[str] = ()
 
     @cached_property
     def _index(self) -> dict[str, EventType]:

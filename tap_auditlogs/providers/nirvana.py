@@ -220,6 +220,9 @@ UNIFIED = UnifiedMapping(
     action=lambda entry: entry.get("action"),
     fields=unified_fields,
     fallback=classify_action,
+    derived=tuple(
+        f"{resource}.{verb}" for resource in RESOURCE_CATEGORIES for verb in VERB_OPERATIONS
+    ),
 )
 
 
