@@ -180,7 +180,7 @@ def _check_object(
 ) -> None:
     dictionary = schema()["dictionary"]["attributes"]
     if not value:
-        problems.append(f"{path or 'the event'}: an empty object")
+        problems.append(f"{path.rstrip('.') or 'the event'}: an empty object")
         return
     present = {key for key, item in value.items() if item is not None}
     for key, spec in attributes.items():
@@ -189,7 +189,7 @@ def _check_object(
     for kind, names in constraints.items():
         count = len(present & set(names))
         if (kind == "at_least_one" and count < 1) or (kind == "just_one" and count != 1):
-            problems.append(f"{path or 'the event'}: {kind} of {names}, has {count}")
+            problems.append(f"{path.rstrip('.') or 'the event'}: {kind} of {names}, has {count}")
     for key, item in value.items():
         where = f"{path}{key}"
         if key not in attributes:
