@@ -19,9 +19,9 @@ from tap_auditlogs.unified import (
     ACTOR_TYPES,
     CATEGORIES,
     OCSF_VERSION,
-    OTHER_ACTIVITY,
     OPERATIONS,
     OTHER,
+    OTHER_ACTIVITY,
     UNKNOWN_ORGANIZATION,
 )
 from tests.conftest import REPO, run_tap, run_tap_cli, tap_config
