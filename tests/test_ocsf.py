@@ -110,8 +110,19 @@ def test_nothing_named_leaves_optional_objects_out_and_fills_what_is_required(
     ocsf: t.Any,
 ) -> None:
     nothing = dict.fromkeys(
-        "actor_id actor_email actor_name target_id target_name target_type source_ip "
-        "user_agent country_code status_code action".split()
+        [
+            "actor_id",
+            "actor_email",
+            "actor_name",
+            "target_id",
+            "target_name",
+            "target_type",
+            "source_ip",
+            "user_agent",
+            "country_code",
+            "status_code",
+            "action",
+        ]
     )
     event = ocsf_event(row(actor_type="unknown", operation="other", **nothing), "Socket", ocsf)
     assert check_event(event) == []
