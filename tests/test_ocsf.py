@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
+from tap_auditlogs.ocsf import OCSF_CLASSES, OCSF_VERSION, OTHER_ACTIVITY, ocsf_event
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.unified import OCSF_CLASSES, OCSF_VERSION, OTHER_ACTIVITY, ocsf_event
 from tests.conftest import run_tap, tap_config
 from tests.ocsf_check import VERSION, check_event, event_classes, schema
 from tests.unified_cases import STREAM, select

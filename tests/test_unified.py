@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from tap_auditlogs.instants import parse_instant
+from tap_auditlogs.ocsf import OTHER_ACTIVITY
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.tap import TapAuditLogs
 from tap_auditlogs.unified import (
@@ -21,7 +22,6 @@ from tap_auditlogs.unified import (
     OCSF_VERSION,
     OPERATIONS,
     OTHER,
-    OTHER_ACTIVITY,
     UNKNOWN_ORGANIZATION,
 )
 from tests.conftest import REPO, run_tap, run_tap_cli, tap_config

@@ -40,10 +40,11 @@ from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
+from tap_auditlogs.ocsf import ACCOUNT, ENTITY
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
-from tap_auditlogs.unified import ACCOUNT, ENTITY, UnifiedMapping, as_object
+from tap_auditlogs.unified import UnifiedMapping, as_object
 from tap_auditlogs.verified import VerifiedAscending
 
 if t.TYPE_CHECKING:

@@ -20,10 +20,11 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.conform import ClosedStreamSchema
 from tap_auditlogs.instants import format_instant
+from tap_auditlogs.ocsf import ACCOUNT, AUTHENTICATION, ENTITY
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import Ascending
-from tap_auditlogs.unified import ACCOUNT, AUTHENTICATION, ENTITY, UnifiedMapping, as_object
+from tap_auditlogs.unified import UnifiedMapping, as_object
 
 if t.TYPE_CHECKING:
     import requests

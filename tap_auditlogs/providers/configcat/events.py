@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_auditlogs.unified import ACCESS, ACCOUNT, ENTITY, MFA, UnifiedMapping
+from tap_auditlogs.ocsf import ACCESS, ACCOUNT, ENTITY, MFA
+from tap_auditlogs.unified import UnifiedMapping
 
 if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Record
