@@ -62,6 +62,7 @@ from singer_sdk import typing as th
 from tap_auditlogs import schemas
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant, read_epoch
+from tap_auditlogs.ocsf import ENTITY, OCSF_VERSION, OcsfClass, ocsf_event
 from tap_auditlogs.sdk import StreamHooks
 
 if t.TYPE_CHECKING:
@@ -117,6 +118,8 @@ UNKNOWN_ORGANIZATION = "unknown"
 #: (category, operation, target type or None) of one event type.
 Taxon = tuple[str, str, "str | None"]
 OTHER: Taxon = ("other", "other", None)
+#: A row of a provider's table: the taxon and the OCSF class the event type is written as.
+EventType = tuple[str, str, "str | None", OcsfClass]
 
 #: The unified fields a provider's ``fields`` function may fill (all others are derived).
 PROVIDER_FIELDS = (
@@ -152,22 +155,25 @@ def normalize_action(action: str) -> str:
 class UnifiedMapping:
     """How one provider's records read in ``audit_events`` (a provider module fills it in).
 
-    * ``event_types``: every documented event type -> (category, operation, target type).
+    * ``event_types``: every documented event type -> (category, operation, target type,
+      OCSF class).
     * ``action``: the record's own type/action text.
     * ``fields``: the other unified fields of a record (``PROVIDER_FIELDS``), from the
       record and its partition; what it leaves out is null.
     * ``fallback``: for an action missing from the table, a classification from its
-      documented grammar (Nirvana's ``resource.verb``); None: ``other``.
+      documented grammar (Nirvana's ``resource.verb``); None: ``other`` (OCSF: ``ENTITY``).
+    * ``derived``: the actions ``fallback`` reads, spelled out (rows of docs/ocsf.md).
     """
 
-    event_types: Mapping[str, Taxon]
+    event_types: Mapping[str, EventType]
     action: Callable[[Record], object]
     fields: Callable[[Record, Context], dict[str, t.Any]]
-    fallback: Callable[[str], Taxon | None] | None = None
+    fallback: Callable[[str], EventType | None] | None = None
+    derived: Sequence[str] = ()
 
     @cached_property
-    def _index(self) -> dict[str, Taxon]:
-        index: dict[str, Taxon] = {}
+    def _index(self) -> dict[str, EventType]:
+        index: dict[str, EventType] = {}
         for name, taxon in self.event_types.items():
             key = normalize_action(name)
             if index.get(key, taxon) != taxon:
@@ -181,12 +187,21 @@ class UnifiedMapping:
 
     def classify(self, action: str | None) -> Taxon:
         """(category, operation, target type) of an action; ``OTHER`` when unknown."""
+        found = self._row(action)
+        return found[:3] if found else OTHER
+
+    def ocsf_class(self, action: str | None) -> OcsfClass:
+        """The OCSF class an action is written as; ``ENTITY`` when unknown."""
+        found = self._row(action)
+        return found[3] if found else ENTITY
+
+    def _row(self, action: str | None) -> EventType | None:
         if not action:
-            return OTHER
+            return None
         found = self._index.get(normalize_action(action))
         if found is None and self.fallback is not None:
             found = self.fallback(action)
-        return found or OTHER
+        return found
 
     def unify(self, provider: str, record: Record, context: Context) -> dict[str, t.Any]:
         """The unified record of one provider record (``raw`` is a copy of it)."""
@@ -263,128 +278,17 @@ def rfc3339_utc(value: str) -> str:
 
 # ---------------------------------------------------------------------------------- OCSF
 
-OCSF_VERSION = "1.3.0"
-OCSF_CLASS_UID = 6003
-OCSF_CLASS: dict[str, t.Any] = {
-    "class_uid": OCSF_CLASS_UID,
-    "class_name": "API Activity",
-    "category_uid": 6,
-    "category_name": "Application Activity",
-}
-#: Our operation -> OCSF API Activity ``activity_id`` and its caption (others: 99 Other).
-OCSF_ACTIVITIES: dict[str, tuple[int, str]] = {
-    "create": (1, "Create"),
-    "update": (3, "Update"),
-    "enable": (3, "Update"),
-    "disable": (3, "Update"),
-    "delete": (4, "Delete"),
-}
-#: Our actor type -> OCSF User ``type_id`` and its caption.
-OCSF_USER_TYPES: dict[str, tuple[int, str]] = {
-    "user": (1, "User"),
-    "service": (3, "System"),
-    "api_key": (99, "API Key"),
-    "unknown": (0, "Unknown"),
-}
-
 UNIFIED_SETTINGS = (
     th.Property(
         "unified_ocsf",
         th.BooleanType,
         default=False,
         description=(
-            "Add an `ocsf` object to every audit_events record: the event as an OCSF "
-            f"{OCSF_VERSION} API Activity (class_uid 6003)."
+            "Add an `ocsf` object to every audit_events record: the event as OCSF "
+            f"{OCSF_VERSION}, in the class its event type maps to (docs/ocsf.md)."
         ),
     ),
 )
-
-
-def ocsf_event(row: Mapping[str, t.Any], vendor: str) -> dict[str, t.Any]:
-    """The unified record as an OCSF 1.3.0 "API Activity" event (class_uid 6003).
-
-    Required by the class: ``actor``, ``api``, ``src_endpoint`` (plus the base event's
-    ``activity_id``, ``category_uid``, ``class_uid``, ``metadata``, ``severity_id``,
-    ``time``, ``type_uid``); recommended: ``resources``, ``http_request``. Our category,
-    operation and organization go in ``unmapped``. ``time`` is milliseconds (OCSF's
-    timestamp type); ``metadata.original_time`` keeps the provider's full precision.
-    """
-    operation = str(row["operation"])
-    activity_id, activity_name = OCSF_ACTIVITIES.get(operation, (99, operation.title()))
-    user_type_id, user_type = OCSF_USER_TYPES[str(row["actor_type"])]
-    status_code = row.get("status_code")
-    status_id, status = _ocsf_status(status_code)
-    endpoint = _present({"ip": row.get("source_ip")})
-    if row.get("country_code"):
-        endpoint["location"] = {"country": row["country_code"]}
-    event: dict[str, t.Any] = {
-        **OCSF_CLASS,
-        "activity_id": activity_id,
-        "activity_name": activity_name,
-        "type_uid": OCSF_CLASS_UID * 100 + activity_id,
-        "type_name": f"API Activity: {activity_name}",
-        "severity_id": 1,
-        "severity": "Informational",
-        "time": parse_instant(row["occurred_at"]) // 1_000_000 if row["occurred_at"] else None,
-        "status_id": status_id,
-        "status": status,
-        "actor": {
-            "user": _present(
-                {
-                    "uid": row.get("actor_id"),
-                    "name": row.get("actor_name"),
-                    "email_addr": row.get("actor_email"),
-                    "type_id": user_type_id,
-                    "type": user_type,
-                }
-            )
-        },
-        "api": {"operation": row.get("action") or "unknown", "service": {"name": vendor}},
-        "src_endpoint": endpoint,
-        "metadata": {
-            "version": OCSF_VERSION,
-            "product": {"name": f"{vendor} audit log", "vendor_name": vendor},
-            "uid": row["event_id"],
-            "original_time": row["occurred_at"],
-        },
-        "unmapped": _present(
-            {
-                "provider": row["provider"],
-                "organization_id": row["organization_id"],
-                "organization_name": row.get("organization_name"),
-                "category": row["category"],
-                "operation": operation,
-            }
-        ),
-    }
-    if status_code is not None:
-        event["status_code"] = str(status_code)
-    if row.get("user_agent"):
-        event["http_request"] = {"user_agent": row["user_agent"]}
-    resource = _present(
-        {
-            "uid": row.get("target_id"),
-            "name": row.get("target_name"),
-            "type": row.get("target_type"),
-        }
-    )
-    if resource:
-        event["resources"] = [resource]
-    return event
-
-
-def _ocsf_status(code: object) -> tuple[int, str]:
-    """OCSF ``status_id``/``status`` from an HTTP-like status code (0 Unknown without one)."""
-    number = _number(code)
-    if number is not None and 100 <= number < 400:
-        return 1, "Success"
-    if number is not None and 400 <= number < 600:
-        return 2, "Failure"
-    return 0, "Unknown"
-
-
-def _present(values: Mapping[str, t.Any]) -> dict[str, t.Any]:
-    return {key: value for key, value in values.items() if value is not None}
 
 
 # -------------------------------------------------------------------------------- stream
@@ -431,7 +335,7 @@ class AuditEventsStream(StreamHooks):
             row["event_id"] = source.id_of(record)
         row["organization_name"] = row["organization_name"] or source.organization_name(context)
         if self._ocsf:
-            row["ocsf"] = ocsf_event(row, label)
+            row["ocsf"] = ocsf_event(row, label, mapping.ocsf_class(row["action"]))
         if not self._schema_written:
             self.write_schema()
             self._schema_written = True

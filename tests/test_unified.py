@@ -13,12 +13,12 @@ import jsonschema
 import pytest
 
 from tap_auditlogs.instants import parse_instant
+from tap_auditlogs.ocsf import OTHER_ACTIVITY
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.tap import TapAuditLogs
 from tap_auditlogs.unified import (
     ACTOR_TYPES,
     CATEGORIES,
-    OCSF_ACTIVITIES,
     OCSF_VERSION,
     OPERATIONS,
     OTHER,
@@ -231,7 +231,7 @@ def test_killed_runs_with_only_audit_events_lose_no_event(emulator, tmp_path, se
 def test_tables_use_the_taxonomy_and_unknown_types_are_other(provider: str) -> None:
     mapping = PROVIDERS[provider].unified
     assert mapping is not None
-    for name, (category, operation, target_type) in mapping.event_types.items():
+    for name, (category, operation, target_type, _) in mapping.event_types.items():
         assert category in CATEGORIES, name
         assert operation in OPERATIONS, name
         assert target_type is None or target_type.islower(), name
@@ -281,7 +281,7 @@ def test_stream_maps_and_field_selection_apply(emulator) -> None:
     assert "who" in schema["properties"]
 
 
-def test_ocsf_api_activity_when_asked(emulator) -> None:
+def test_ocsf_in_the_class_of_its_event_type_when_asked(emulator) -> None:
     emu = emulator(seed=69, events_per_org=30)
     config = tap_config(emu, start_date=covering_start(emu))
     plain = run_tap(config, catalog=select(config, {STREAM}))
@@ -290,23 +290,31 @@ def test_ocsf_api_activity_when_asked(emulator) -> None:
     run = run_tap(config, catalog=select(config, {STREAM}))
     records = run.records(STREAM)
     assert len(records) == len(plain.records(STREAM))
+    classes = Counter()
     for record in records:
         ocsf = record["ocsf"]
-        activity_id = OCSF_ACTIVITIES.get(record["operation"], (99, ""))[0]
-        assert (ocsf["class_uid"], ocsf["category_uid"]) == (6003, 6)
+        declared = PROVIDERS[record["provider"]].unified.ocsf_class(record["action"])
+        activity_id = declared.activities.get(record["operation"], OTHER_ACTIVITY)[0]
+        assert (ocsf["class_uid"], ocsf["category_uid"]) == (declared.uid, 3)
+        classes[declared.uid] += 1
         assert ocsf["activity_id"] == activity_id
-        assert ocsf["type_uid"] == 600300 + activity_id
+        assert ocsf["type_uid"] == declared.uid * 100 + activity_id
         assert ocsf["metadata"]["version"] == OCSF_VERSION
         assert ocsf["metadata"]["uid"] == record["event_id"]
         assert ocsf["metadata"]["original_time"] == record["occurred_at"]
+        assert ocsf["metadata"]["event_code"] == record["action"]
         assert ocsf["time"] == parse_instant(record["occurred_at"]) // 1_000_000
-        assert ocsf["api"]["operation"] == (record["action"] or "unknown")
         assert ocsf["severity_id"] == 1
         assert ocsf["status_id"] in (0, 1, 2)
-        assert isinstance(ocsf["src_endpoint"], dict)
-        assert "user" in ocsf["actor"]
+        if record["actor_id"]:
+            assert ocsf["actor"]["user"]["uid"] == record["actor_id"]
         if record["source_ip"]:
             assert ocsf["src_endpoint"]["ip"] == record["source_ip"]
-        if record["target_id"] or record["target_name"]:
-            assert ocsf["resources"][0].get("uid") == record["target_id"]
+        else:
+            assert "src_endpoint" not in ocsf, "an optional object is left out, not empty"
+        subject = ocsf.get("entity") or ocsf["user"]
+        if record["target_id"] and declared.subject == "target":
+            assert subject["uid"] == record["target_id"]
         assert ocsf["unmapped"]["category"] == record["category"]
+    # Logins, accounts, access grants and the vendors' objects each have their class.
+    assert set(classes) == {3001, 3002, 3004, 3005}, classes

@@ -15,6 +15,7 @@ import typing as t
 
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.tap import TapAuditLogs
+from tap_auditlogs.unified import normalize_action
 from tests.conftest import REPO, run_tap, tap_config
 
 if t.TYPE_CHECKING:
@@ -75,10 +76,21 @@ def check_known_events(
 
 
 def check_documented_types(provider: str, documented: Iterable[str]) -> None:
-    """Every documented event type has a mapping."""
+    """Every documented event type has a mapping, and a row in docs/ocsf.md (its OCSF class,
+    generated from the table by ``make docs``)."""
     mapping = mapping_of(provider)
     missing = [name for name in documented if not mapping.is_mapped(name)]
     assert missing == [], f"{provider}: no mapping for {missing}"
+    rows = ocsf_doc_rows(provider)
+    undocumented = [name for name in documented if normalize_action(name) not in rows]
+    assert undocumented == [], f"{provider}: no row in docs/ocsf.md for {undocumented}"
+
+
+def ocsf_doc_rows(provider: str) -> set[str]:
+    """The event types (normalized) of ``provider``'s rows in docs/ocsf.md."""
+    lines = (REPO / "docs" / "ocsf.md").read_text().splitlines()
+    found = (line.split("|") for line in lines if line.startswith(f"| `{provider}` |"))
+    return {normalize_action(cells[2].strip().strip("`")) for cells in found}
 
 
 def check_documented_enum(provider: str, documented: Sequence[str]) -> None:

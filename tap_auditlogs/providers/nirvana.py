@@ -41,6 +41,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
+from tap_auditlogs.ocsf import ACCOUNT, ENTITY
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
@@ -51,7 +52,7 @@ if t.TYPE_CHECKING:
     import requests
 
     from tap_auditlogs.strategies import Context, Record
-    from tap_auditlogs.unified import Taxon
+    from tap_auditlogs.unified import EventType
 
 PAGE_SIZE = 100  # documented: limit 10..100 (https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list)
 
@@ -162,21 +163,21 @@ class NirvanaAuditLogStream(AuditLogStream):
 # ``vm.created``) but publishes no list. So: the documented actions, exactly, and for the
 # rest the same grammar read from two tables (resource -> category, verb -> operation);
 # a part the tables do not know is ``other``. Taxonomy in unified.py.
-EVENT_TYPES: dict[str, Taxon] = {
-    "vm.created": ("resource", "create", "vm"),
+EVENT_TYPES: dict[str, EventType] = {
+    "vm.created": ("resource", "create", "vm", ENTITY),
 }
-#: Resource types (the API's resources and ``target.type``) -> category.
+#: Resource types (the API's resources and ``target.type``) -> category and OCSF class.
 RESOURCE_CATEGORIES = {
-    "vm": "resource",
-    "volume": "resource",
-    "vpc": "resource",
-    "firewall_rule": "resource",
-    "project": "resource",
-    "api_key": "credential",
-    "organization": "configuration",
-    "user": "membership",
-    "member": "membership",
-    "invitation": "membership",
+    "vm": ("resource", ENTITY),
+    "volume": ("resource", ENTITY),
+    "vpc": ("resource", ENTITY),
+    "firewall_rule": ("resource", ENTITY),
+    "project": ("resource", ENTITY),
+    "api_key": ("credential", ACCOUNT),
+    "organization": ("configuration", ENTITY),
+    "user": ("membership", ACCOUNT),
+    "member": ("membership", ACCOUNT),
+    "invitation": ("membership", ACCOUNT),
 }
 #: Past-tense verbs -> operation.
 VERB_OPERATIONS = {
@@ -191,13 +192,14 @@ VERB_OPERATIONS = {
 }
 
 
-def classify_action(action: str) -> Taxon | None:
-    """``volume.deleted`` -> (resource, delete, volume); None when not ``resource.verb``."""
+def classify_action(action: str) -> EventType | None:
+    """``volume.deleted`` -> (resource, delete, volume, ENTITY); None when not
+    ``resource.verb``."""
     resource, dot, verb = action.strip().lower().rpartition(".")
     if not dot or not resource or not verb:
         return None
-    category = RESOURCE_CATEGORIES.get(resource, "other")
-    return category, VERB_OPERATIONS.get(verb, "other"), resource
+    category, ocsf = RESOURCE_CATEGORIES.get(resource, ("other", ENTITY))
+    return category, VERB_OPERATIONS.get(verb, "other"), resource, ocsf
 
 
 def unified_fields(entry: Record, _context: Context) -> dict[str, t.Any]:
@@ -222,6 +224,9 @@ UNIFIED = UnifiedMapping(
     action=lambda entry: entry.get("action"),
     fields=unified_fields,
     fallback=classify_action,
+    derived=tuple(
+        f"{resource}.{verb}" for resource in RESOURCE_CATEGORIES for verb in VERB_OPERATIONS
+    ),
 )
 
 

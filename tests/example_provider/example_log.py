@@ -20,6 +20,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.conform import ClosedStreamSchema
 from tap_auditlogs.instants import format_instant
+from tap_auditlogs.ocsf import ACCOUNT, AUTHENTICATION, ENTITY
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.strategies import Ascending
@@ -106,11 +107,11 @@ def unified_fields(event: Record, _context: Context) -> dict[str, t.Any]:
 
 UNIFIED = UnifiedMapping(
     event_types={
-        "user.session.start": ("authentication", "login", "session"),
-        "user.session.end": ("authentication", "logout", "session"),
-        "user.account.update_password": ("credential", "update", "user"),
-        "group.user_membership.add": ("membership", "create", "group"),
-        "policy.lifecycle.update": ("configuration", "update", "policy"),
+        "user.session.start": ("authentication", "login", "session", AUTHENTICATION),
+        "user.session.end": ("authentication", "logout", "session", AUTHENTICATION),
+        "user.account.update_password": ("credential", "update", "user", ACCOUNT),
+        "group.user_membership.add": ("membership", "create", "group", ENTITY),
+        "policy.lifecycle.update": ("configuration", "update", "policy", ENTITY),
     },
     action=lambda event: event.get("eventType"),
     fields=unified_fields,

@@ -4,57 +4,73 @@ from __future__ import annotations
 
 import typing as t
 
+from tap_auditlogs.ocsf import ACCESS, ACCOUNT, AUTHENTICATION, ENTITY
 from tap_auditlogs.unified import UnifiedMapping
 
 if t.TYPE_CHECKING:
     from tap_auditlogs.strategies import Context, Record
-    from tap_auditlogs.unified import Taxon
+    from tap_auditlogs.unified import EventType
 
 # Every action of Torq's audit-log event list (developers.torq.io/apidocs/resources-audit-logs
 # and learn.torq.io/docs/audit-logs; ``action`` carries this text, e.g. "Workflow edited")
 # -> (category, operation, target type); taxonomy in unified.py. The stored copy of the
 # list ends at "IdP connection updated"; whatever follows it, or comes later, is ``other``.
-EVENT_TYPES: dict[str, Taxon] = {
-    "User invited": ("membership", "create", "invitation"),
-    "User accepted invitation": ("membership", "create", "member"),
-    "User role updated": ("membership", "update", "user"),
-    "User deleted": ("membership", "delete", "user"),
-    "User logged in": ("authentication", "login", "user"),
-    "User logged out": ("authentication", "logout", "user"),
-    "User switched accounts": ("authentication", "other", "user"),
-    "Workflow created": ("resource", "create", "workflow"),
-    "Workflow deleted": ("resource", "delete", "workflow"),
-    "Workflow updated": ("resource", "update", "workflow"),
-    "Workflow published": ("resource", "update", "workflow"),
-    "Workflow unpublished": ("resource", "update", "workflow"),
-    "Workflow edited": ("resource", "update", "workflow"),
-    "Workflow reverted": ("resource", "update", "workflow"),
-    "Workflow enabled": ("resource", "enable", "workflow"),
-    "Workflow disabled": ("resource", "disable", "workflow"),
-    "Workspace variable created": ("configuration", "create", "workspace_variable"),
-    "Workspace variable updated": ("configuration", "update", "workspace_variable"),
-    "Workspace variable deleted": ("configuration", "delete", "workspace_variable"),
-    "Email address added": ("configuration", "create", "notification_email"),
-    "Email address removed": ("configuration", "delete", "notification_email"),
-    "Webhook added": ("integration", "create", "webhook"),
-    "Webhook removed": ("integration", "delete", "webhook"),
-    "Webhook authentication headers added": ("credential", "create", "webhook_auth_headers"),
-    "Webhook authentication headers removed": ("credential", "delete", "webhook_auth_headers"),
-    "Webhook authentication headers updated": ("credential", "update", "webhook_auth_headers"),
-    "API key enabled": ("credential", "enable", "api_key"),
-    "API key deleted": ("credential", "delete", "api_key"),
-    "Secret created": ("credential", "create", "secret"),
-    "Secret deleted": ("credential", "delete", "secret"),
-    "Secret updated": ("credential", "update", "secret"),
-    "Integration created": ("integration", "create", "integration"),
-    "Integration deleted": ("integration", "delete", "integration"),
-    "Integration updated": ("integration", "update", "integration"),
-    "Custom step created": ("resource", "create", "custom_step"),
-    "Custom step deleted": ("resource", "delete", "custom_step"),
-    "Runner created": ("resource", "create", "runner"),
-    "Runner deleted": ("resource", "delete", "runner"),
-    "IdP connection created": ("authentication", "create", "idp_connection"),
-    "IdP connection updated": ("authentication", "update", "idp_connection"),
+EVENT_TYPES: dict[str, EventType] = {
+    "User invited": ("membership", "create", "invitation", ACCOUNT),
+    "User accepted invitation": ("membership", "create", "member", ACCOUNT),
+    "User role updated": ("membership", "update", "user", ACCESS),
+    "User deleted": ("membership", "delete", "user", ACCOUNT),
+    "User logged in": ("authentication", "login", "user", AUTHENTICATION),
+    "User logged out": ("authentication", "logout", "user", AUTHENTICATION),
+    "User switched accounts": ("authentication", "other", "user", AUTHENTICATION),
+    "Workflow created": ("resource", "create", "workflow", ENTITY),
+    "Workflow deleted": ("resource", "delete", "workflow", ENTITY),
+    "Workflow updated": ("resource", "update", "workflow", ENTITY),
+    "Workflow published": ("resource", "update", "workflow", ENTITY),
+    "Workflow unpublished": ("resource", "update", "workflow", ENTITY),
+    "Workflow edited": ("resource", "update", "workflow", ENTITY),
+    "Workflow reverted": ("resource", "update", "workflow", ENTITY),
+    "Workflow enabled": ("resource", "enable", "workflow", ENTITY),
+    "Workflow disabled": ("resource", "disable", "workflow", ENTITY),
+    "Workspace variable created": ("configuration", "create", "workspace_variable", ENTITY),
+    "Workspace variable updated": ("configuration", "update", "workspace_variable", ENTITY),
+    "Workspace variable deleted": ("configuration", "delete", "workspace_variable", ENTITY),
+    "Email address added": ("configuration", "create", "notification_email", ENTITY),
+    "Email address removed": ("configuration", "delete", "notification_email", ENTITY),
+    "Webhook added": ("integration", "create", "webhook", ENTITY),
+    "Webhook removed": ("integration", "delete", "webhook", ENTITY),
+    "Webhook authentication headers added": (
+        "credential",
+        "create",
+        "webhook_auth_headers",
+        ENTITY,
+    ),
+    "Webhook authentication headers removed": (
+        "credential",
+        "delete",
+        "webhook_auth_headers",
+        ENTITY,
+    ),
+    "Webhook authentication headers updated": (
+        "credential",
+        "update",
+        "webhook_auth_headers",
+        ENTITY,
+    ),
+    "API key enabled": ("credential", "enable", "api_key", ACCOUNT),
+    "API key deleted": ("credential", "delete", "api_key", ACCOUNT),
+    "Secret created": ("credential", "create", "secret", ENTITY),
+    "Secret deleted": ("credential", "delete", "secret", ENTITY),
+    "Secret updated": ("credential", "update", "secret", ENTITY),
+    "Integration created": ("integration", "create", "integration", ENTITY),
+    "Integration deleted": ("integration", "delete", "integration", ENTITY),
+    "Integration updated": ("integration", "update", "integration", ENTITY),
+    "Custom step created": ("resource", "create", "custom_step", ENTITY),
+    "Custom step deleted": ("resource", "delete", "custom_step", ENTITY),
+    "Runner created": ("resource", "create", "runner", ENTITY),
+    "Runner deleted": ("resource", "delete", "runner", ENTITY),
+    "IdP connection created": ("authentication", "create", "idp_connection", ENTITY),
+    "IdP connection updated": ("authentication", "update", "idp_connection", ENTITY),
 }
 
 #: Torq's ``actor_type`` -> unified actor type (Slack: a person acting through Slack).
