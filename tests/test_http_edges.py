@@ -113,6 +113,30 @@ def test_a_trickling_body_is_cut_at_the_deadline_and_read_again(
     assert took < 30, f"one trickling page held the run {took:.0f} s"
 
 
+def test_a_trickling_token_answer_is_cut_at_the_deadline_and_asked_again(emulator, caplog) -> None:
+    """Torq's token request (request 1) is read like every answer: within
+    ``request_deadline_seconds``, then retried."""
+    setup = one_org(
+        emulator,
+        "torq",
+        [FaultRule("trickle", nth=1, provider="torq", delay_s=0.2)],
+        request_deadline_seconds=1,
+    )
+    started = time.monotonic()
+    run = run_tap(setup.config)
+    took = time.monotonic() - started
+    assert run.exit_code == 0
+    assert_all_arrived(setup, run)
+    warnings = said(caplog, logging.WARNING)
+    assert any(
+        "access token" in w
+        and "did not arrive in full within 1 s (request_deadline_seconds)" in w
+        and "retrying in" in w
+        for w in warnings
+    ), warnings
+    assert took < 30, f"a trickling token answer held the run {took:.0f} s"
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_body_that_stalls_midway_is_a_timeout(emulator, caplog, provider: str) -> None:
     fault = FaultRule("stall", nth=second_page(provider), provider=provider, delay_s=4)
