@@ -63,6 +63,8 @@ READS: dict[str, tuple[t.Any, str]] = {
     "verified-desc": (VerifiedAscending(), "ignored-desc"),
     "verified-random": (VerifiedAscending(), "ignored-random"),
 }
+
+
 class Recorder:
     """Reads a log to the end with one strategy, recording (records so far, state) at
     every checkpoint; ``kill_after`` stops it there, as a SIGKILL would."""

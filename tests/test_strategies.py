@@ -391,9 +391,7 @@ def test_verified_honoured_moves_the_bookmark_page_by_page() -> None:
     ("mode", "tied"),
     [("honoured", 0), ("ignored-asc", 0), ("ignored-desc", 25), ("ignored-random", 0)],
 )
-def test_verified_order_not_proven_moves_the_bookmark_only_at_the_end(
-    mode: str, tied: int
-) -> None:
+def test_verified_order_not_proven_moves_the_bookmark_only_at_the_end(mode: str, tied: int) -> None:
     """No bound sent yet, a bound ignored, or newest first whose first pages share one
     timestamp (they show no order): nothing proves the order, so no bookmark is committed
     before the pass is complete (a kill before the disorder shows would skip events)."""
