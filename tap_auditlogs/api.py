@@ -268,10 +268,10 @@ class ApiClient:
         where, url, params, parse = get.where, get.url, get.params, get.parse
         session = self.session
         request = requests.Request("GET", url, params=dict(params), headers=self.owner.http_headers)
-        prepared = self.owner.authenticator(session.prepare_request(request))
         started = time.monotonic()
         read_timeout = min(self.timeout_s, self.deadline_s)
         try:
+            prepared = self.owner.authenticator(session.prepare_request(request))
             response = session.send(
                 prepared,
                 timeout=(self.timeout_s, read_timeout),
@@ -282,6 +282,14 @@ class ApiClient:
             raise TransientError(f"no answer within {read_timeout:.0f} s") from None
         except requests.ConnectionError as exc:
             raise TransientError(f"connection failed ({exception_kind(exc)})") from None
+        except (requests.RequestException, ValueError) as exc:
+            # An invalid URL or header value (the exception's text may quote it: a secret).
+            raise ProviderError(
+                f"{where}: the request could not be sent ({exception_kind(exc)}): a URL or "
+                "header value is not valid HTTP. Check this provider's settings (base_url, "
+                "credentials) for stray characters.",
+                whole_provider=True,
+            ) from None
         try:
             read_body(
                 response,

@@ -127,9 +127,11 @@ class Ascending:
     name = "ascending"
     summary = "ascending from the bookmark, resumable page by page"
 
-    def __init__(self, *, splittable: bool = False) -> None:
-        """``splittable``: see the class docstring."""
+    def __init__(self, *, splittable: bool = False, page_by_page: bool = True) -> None:
+        """``splittable``: see the class docstring. ``page_by_page=False``: the order is
+        not proven (verified.py), so the bookmark moves only when the pass is complete."""
         self.splittable = splittable
+        self.page_by_page = page_by_page
 
     def read(self, reader: PartitionReader) -> Iterator[Record]:  # noqa: PLR0915
         """Yield the new records of one partition.
@@ -181,7 +183,7 @@ class Ascending:
                         emitted[record_id] = remembered
                 if high is not None:
                     floor = high - stream.lookback_ns
-                    if ordered:
+                    if ordered and self.page_by_page:
                         recent = prune_ids({**recent, **emitted}, floor)
                         emitted = {}
                         state.commit(bookmark=high, recent=recent)
@@ -194,11 +196,13 @@ class Ascending:
             if not count.shortfall:
                 continue
             if not rereads.again():
-                if rereads.stalled or not ordered:  # else the re-reads still find more:
+                committed = ordered and self.page_by_page  # page by page, as far as read
+                if rereads.stalled or not committed:  # else the re-reads still find more:
                     keep_bookmark(reader, count, start_bookmark, start_recent)
                 return  # the bookmark stands where they got to, the next run reads on
-            # Sorted: again from the bookmark reached; else the whole read again.
-            again = stream.lower_bound(high) if ordered and high is not None else lower
+            # Sorted, committed: again from the bookmark reached; else the whole read again.
+            committed = ordered and self.page_by_page and high is not None
+            again = stream.lower_bound(high) if committed else lower
             previous = None
             rereading.append(
                 (upper, reader.pages(stream.request_params(reader.context, again, upper)))

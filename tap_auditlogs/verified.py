@@ -3,6 +3,13 @@
 It judges the first pages of a pass and hands the pass to the strategy that fits what they
 show (``Ascending``, ``NewestFirst``, or a full read filtered on the client), checking every
 page on the way; the path taken is logged once per run.
+
+First pages can mislead: newest first with one shared timestamp looks like no order, and
+pages in no order can look oldest first by chance. A bookmark moved page by page past a
+misjudged page would skip the older events still to come if the run is killed before the
+disorder shows. So the bookmark moves page by page only once the order is proven: pages
+that rise, from a lower bound the API is seen to honour (nothing older came back). Any
+other pass moves it only when complete; a kill costs a re-read, never an event.
 """
 
 from __future__ import annotations
@@ -27,11 +34,11 @@ PROBE_PAGES = 3
 _PATHS = {
     "ascending": (
         "pages come oldest first as asked and {bound}; reading oldest first, the bookmark "
-        "moves page by page (path: ascending)."
+        "moves {moves} (path: ascending)."
     ),
     "ascending-whole-log": (
         "pages come oldest first but {bound}; reading the whole log oldest first, the "
-        "bookmark moves page by page (path: ascending, whole log)."
+        "bookmark moves at the end of the pass (path: ascending, whole log)."
     ),
     "newest-first": (
         "pages come newest first although oldest first was asked ({bound}); reading newest "
@@ -43,7 +50,8 @@ _PATHS = {
     ),
     "unverified": (
         "too few distinct timestamps to tell the order ({bound}); reading oldest first with "
-        "the order checked on every page (path: ascending, unverified)."
+        "the order checked on every page, the bookmark moves at the end of the pass "
+        "(path: ascending, unverified)."
     ),
     "resume": (
         "an earlier run left a newest-first pass unfinished; finishing it, then reading "
@@ -64,9 +72,10 @@ class VerifiedAscending:
     too new to trust, an undocumented order). The first page of the pass is read, judged,
     and pushed back (``PartitionReader.push_back``) for the strategy that fits what it shows:
 
-    * oldest first: ``Ascending``; when older events than the bound came back too, it
-      reads the whole log each run but stays sorted, so the bookmark still moves page by
-      page.
+    * oldest first from a bound seen honoured (proven): ``Ascending``, the bookmark moves
+      page by page. Oldest first without that proof (no bound sent yet, or older events
+      than the bound came back, or too few distinct timestamps to tell): ``Ascending``
+      moving the bookmark only when the pass is complete.
     * newest first: ``NewestFirst`` (early stop, a resumable pending pass). It checks
       every page itself and moves the bookmark only once a pass is complete.
     * no order: ``Ascending``, which sees the disorder on that same page and reads to the
@@ -92,7 +101,8 @@ class VerifiedAscending:
         """
         self.bound_slack_ns = bound_slack_ns
         self.probe_pages = probe_pages
-        self.ascending = Ascending()
+        #: The order is not proven: the bookmark moves when the pass is complete.
+        self.ascending = Ascending(page_by_page=False)
         #: Once the first page proves the bound and the sort honoured, the rest of the
         #: read may be split into ranges fetched side by side.
         self.proven_ascending = Ascending(splittable=True)
@@ -125,12 +135,15 @@ class VerifiedAscending:
         path = order or "unverified"
         if path == "ascending" and bound == "ignored":
             path = "ascending-whole-log"
-        stream.info_once("path", _PATHS[path].format(bound=_BOUNDS[bound]))
+        # Proven oldest first: pages that rise, from a bound seen honoured. Anything else
+        # may still hide older events further on (the module docstring).
+        proven = path == "ascending" and bound == "honoured"
+        moves = "page by page" if proven else "at the end of the pass (order not proven)"
+        stream.info_once("path", _PATHS[path].format(bound=_BOUNDS[bound], moves=moves))
         reader.push_back(params, probed, pages)  # the strategy chosen reads them first
         if path == "newest-first":
             yield from self.newest_first.read(reader)
             return
-        proven = path == "ascending" and bound == "honoured"
         ascending = self.proven_ascending if proven else self.ascending
         yield from ascending.read(reader)
 

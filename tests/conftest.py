@@ -140,11 +140,13 @@ def run_tap_cli(
     state: dict | None = None,
     *,
     kill_after_records: int | None = None,
+    kill_after_states: int | None = None,
     env: dict | None = None,
     args: t.Sequence[str] = (),
     timeout: float = 120,
 ) -> TapRun:
-    """Run ``tap-auditlogs`` as a subprocess; SIGKILL it after N RECORD lines if asked."""
+    """Run ``tap-auditlogs`` as a subprocess; SIGKILL it after N RECORD (or STATE) lines
+    if asked."""
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp, "config.json")
         config_path.write_text(json.dumps(config))
@@ -163,7 +165,7 @@ def run_tap_cli(
                 env={**os.environ, **(env or {})},
             )
             lines: list[str] = []
-            records = 0
+            records = states = 0
             assert process.stdout is not None
             for raw in process.stdout:
                 line = raw.decode()
@@ -173,6 +175,11 @@ def run_tap_cli(
                 if '"type":"RECORD"' in line.replace(" ", ""):
                     records += 1
                     if kill_after_records is not None and records >= kill_after_records:
+                        process.send_signal(signal.SIGKILL)
+                        break
+                if '"type":"STATE"' in line.replace(" ", ""):
+                    states += 1
+                    if kill_after_states is not None and states >= kill_after_states:
                         process.send_signal(signal.SIGKILL)
                         break
             process.stdout.close()

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tap_auditlogs.errors import EXIT_OUTPUT_CLOSED
+from tap_auditlogs.errors import EXIT_OUTPUT_CLOSED, EXIT_PROVIDER
 from tap_auditlogs.instants import format_instant, instant_from_datetime
 from tap_auditlogs.responses import SHAPE_TRIES, reset_header_seconds
 from tests.conftest import REPO, TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
@@ -111,6 +111,45 @@ def test_a_trickling_body_is_cut_at_the_deadline_and_read_again(
         for w in warnings
     ), warnings
     assert took < 30, f"one trickling page held the run {took:.0f} s"
+
+
+def test_a_trickling_token_answer_is_cut_at_the_deadline_and_asked_again(emulator, caplog) -> None:
+    """Torq's token request (request 1) is read like every answer: within
+    ``request_deadline_seconds``, then retried."""
+    setup = one_org(
+        emulator,
+        "torq",
+        [FaultRule("trickle", nth=1, provider="torq", delay_s=0.2)],
+        request_deadline_seconds=1,
+    )
+    started = time.monotonic()
+    run = run_tap(setup.config)
+    took = time.monotonic() - started
+    assert run.exit_code == 0
+    assert_all_arrived(setup, run)
+    warnings = said(caplog, logging.WARNING)
+    assert any(
+        "access token" in w
+        and "did not arrive in full within 1 s (request_deadline_seconds)" in w
+        and "retrying in" in w
+        for w in warnings
+    ), warnings
+    assert took < 30, f"a trickling token answer held the run {took:.0f} s"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_request_the_http_library_refuses_is_one_line_naming_the_provider(
+    emulator, provider: str
+) -> None:
+    """A URL (or header value) ``requests`` will not send raises a ValueError-kind error
+    before any connection: one ProviderError line with what to check, never a traceback."""
+    setup = one_org(emulator, provider, [], events=5)
+    config = {provider: {**setup.config[provider], "base_url": "http://127.0.0.1:99999999"}}
+    run = run_tap_cli({k: v for k, v in setup.config.items() if k not in EMULATED} | config)
+    assert run.exit_code == EXIT_PROVIDER, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "could not be sent (InvalidURL" in run.stderr
+    assert "Check this provider's settings" in run.stderr
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

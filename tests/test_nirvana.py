@@ -204,6 +204,33 @@ def test_killed_runs_resume_from_the_last_state_without_loss(emulator, mode, see
     assert truth_ids(emu) - emitted == set()
 
 
+@pytest.mark.parametrize("order", ["desc", "random"])
+def test_first_pages_sharing_one_timestamp_lose_nothing_to_a_kill_after_any_state(
+    emulator, order: str
+) -> None:
+    """Sort and bound ignored, and the first pages all share one timestamp (a burst): they
+    show no order, so nothing proves the log oldest first. A run killed after each STATE
+    it writes, resumed from that STATE, still ends with every event."""
+    emu = emulator(providers=("nirvana",), nirvana_filters="ignored", nirvana_order=order,
+                   seed=43, events_per_org=3)  # fmt: skip
+    burst = datetime.now(timezone.utc) - timedelta(minutes=5)
+    emu.add_events("nirvana", "acme", 4 * PAGE, ts=burst)  # every probe page: one timestamp
+    for hours in (30, 20, 10):  # and a few older ones, served after the burst when newest first
+        emu.add_events("nirvana", "acme", 1, ts=burst - timedelta(hours=hours))
+    config = tap_config(emu)
+    truth = truth_ids(emu)
+    full = run_tap_cli(config)
+    assert full.exit_code == 0, full.stderr
+    assert set(full.ids(STREAM, KEY)) == truth
+    states = sum(m["type"] == "STATE" for m in full.messages)
+    for kill in range(1, states + 1):
+        killed = run_tap_cli(config, kill_after_states=kill)
+        resumed = run_tap_cli(config, killed.final_state)
+        assert resumed.exit_code == 0, resumed.stderr
+        lost = truth - set(killed.ids(STREAM, KEY)) - set(resumed.ids(STREAM, KEY))
+        assert lost == set(), f"killed after STATE {kill} of {states}"
+
+
 @pytest.mark.parametrize("mode", ["honoured", "ignored-desc", "ignored-random"])
 def test_faults_do_not_lose_events(emulator, mode: str) -> None:
     faults = [

@@ -375,13 +375,36 @@ def test_verified_second_run_request_count(mode: str, requests: int) -> None:
 
 
 def test_verified_honoured_moves_the_bookmark_page_by_page() -> None:
+    """Pages that rise from a bound seen honoured (here start_date) prove the order."""
     log = FakeLog(95)
-    reader = _played("honoured", log)
+    reader = _played("honoured", log, start=T0)
     reader.run(VerifiedAscending())
+    assert reader.path == "ascending"
+    assert "page by page" in reader.infos[-1]
     bookmarks = [c["replication_key_value"] for c in reader.checkpoints]
     assert len(bookmarks) >= 10
     assert bookmarks == sorted(bookmarks)
     assert len(set(bookmarks)) >= 9, "one new bookmark per page"
+
+
+@pytest.mark.parametrize(
+    ("mode", "tied"),
+    [("honoured", 0), ("ignored-asc", 0), ("ignored-desc", 25), ("ignored-random", 0)],
+)
+def test_verified_order_not_proven_moves_the_bookmark_only_at_the_end(mode: str, tied: int) -> None:
+    """No bound sent yet, a bound ignored, or newest first whose first pages share one
+    timestamp (they show no order): nothing proves the order, so no bookmark is committed
+    before the pass is complete (a kill before the disorder shows would skip events)."""
+    log = FakeLog(95)
+    newest = max(e["ts"] for e in log.events)
+    for _ in range(tied):
+        log.add(newest + MINUTE)
+    reader = _played(mode, log, page_size=10)
+    first = reader.run(VerifiedAscending())
+    assert sorted(first) == sorted(_all_ids(log))
+    assert [c for c in reader.checkpoints if c.get("replication_key_value")] == [
+        reader.checkpoints[-1]
+    ]
 
 
 def test_verified_unordered_moves_the_bookmark_only_at_the_end() -> None:

@@ -433,7 +433,8 @@ class Emulator:
             return _Outcome(head + payload[: len(payload) // 2], close=True, delay_s=delay)
         if rule is not None and rule.spec.trickle:
             steps = range(0, len(payload), TRICKLE_BYTES)
-            pieces = [(TRICKLE_EVERY_S, payload[i : i + TRICKLE_BYTES]) for i in steps]
+            every = rule.delay_s or TRICKLE_EVERY_S  # a small body trickles as slowly as asked
+            pieces = [(every, payload[i : i + TRICKLE_BYTES]) for i in steps]
             return _Outcome(None, close=True, delay_s=delay, pieces=[(0.0, head), *pieces])
         if rule is not None and rule.spec.stall:
             half = len(payload) // 2

@@ -108,6 +108,8 @@ class FaultRule:
     """Fault `kind` on request numbers `nth` and/or with `probability`, for `provider` (None: all).
 
     `retry_after` (429 only): int seconds, or "date:N" for an HTTP-date N seconds from now.
+    `delay_s`: "slow" and "stall" wait this long; "trickle" pauses this long between pieces
+    (default `TRICKLE_EVERY_S`).
     """
 
     kind: str

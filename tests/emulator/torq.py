@@ -410,9 +410,11 @@ class TorqProvider(Provider):
         """Several pages of 500; tokens that stop working after a fraction of a second (302,
         renewed and retried), and with expires_in 1 are also renewed before they run out.
         Its answers stay faster than its tokens live: a token dead on arrival twice in a
-        row is a broken token endpoint (reported as such), not something to retry. Odd ids
-        and times (odd.py)."""
-        ttl, dies = rng.choice((1, 3600)), round(rng.uniform(0.05, 0.2), 2)
+        row is a broken token endpoint (reported as such), not something to retry. So a token
+        lives 0.3-0.6 s: at 0.05 s, a loaded machine's pause between fetching a token and its
+        first use was enough to kill two in a row (a 302 exit that was the draw's, not the
+        tap's). Odd ids and times (odd.py)."""
+        ttl, dies = rng.choice((1, 3600)), round(rng.uniform(0.3, 0.6), 2)
         odd = draw_odd(rng)
         paging, empty = rng.choice(("normal", "sticky_last")), rng.choice((0, 0, 2, 3))
         switches = {

@@ -141,6 +141,7 @@ class TorqAuditLogStream(AuditLogStream):
             client_id=client_id,
             client_secret=secret,
             timeout=min(self.timeout, TOKEN_TIMEOUT_SECONDS),
+            deadline=self.api.deadline_s,
             backoff_base=float(self.config.get("backoff_base_seconds", 1.0)),
             logger=self.logger,
         )

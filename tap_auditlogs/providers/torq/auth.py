@@ -15,6 +15,7 @@ import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 
 from tap_auditlogs.api import RETRY_STATUSES
+from tap_auditlogs.body import BodyLimits, read_body
 from tap_auditlogs.errors import ProviderError, TransientError
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import (
@@ -69,12 +70,17 @@ class TorqAuthenticator(OAuthAuthenticator):
         timeout: float,
         backoff_base: float,
         logger: logging.Logger,
+        deadline: float | None = None,
     ) -> None:
-        """Create the authenticator; no request is made until the first API call."""
+        """Create the authenticator; no request is made until the first API call.
+
+        ``timeout`` bounds each read, ``deadline`` a whole answer (``request_deadline_seconds``,
+        read as every API answer is: body.py; default: five reads)."""
         super().__init__(auth_endpoint=token_url, client_id=client_id, client_secret=client_secret)
         # Our own plain session: the SDK's mounts urllib3 retries that would multiply ours.
         self._session = requests.Session()
         self._timeout = timeout
+        self._deadline = deadline if deadline is not None else 5 * timeout
         self._backoff_base = backoff_base
         self.logger = logger
         self._fetched_at: float | None = None  # time.monotonic() of the token request
@@ -127,17 +133,20 @@ class TorqAuthenticator(OAuthAuthenticator):
         started = time.monotonic()
 
         def one_try() -> dict:
+            sent = time.monotonic()
+            read_timeout = min(self._timeout, self._deadline)
             try:
                 response = self._session.post(
                     url,
                     data=self.oauth_request_body,
                     auth=(str(self.client_id), str(self.client_secret)),
                     headers={"Accept": "application/json"},
-                    timeout=self._timeout,
+                    timeout=(self._timeout, read_timeout),
                     allow_redirects=False,
+                    stream=True,  # the body: read_body, within the deadline
                 )
             except requests.Timeout:
-                raise TransientError(f"no answer within {self._timeout:.0f} s") from None
+                raise TransientError(f"no answer within {read_timeout:.0f} s") from None
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 raise TransientError(f"connection failed ({type(exc).__name__})") from None
             except requests.exceptions.ContentDecodingError:
@@ -148,6 +157,10 @@ class TorqAuthenticator(OAuthAuthenticator):
                     f"Torq: torq.token_url is not a usable URL ({type(exc).__name__}).",
                     whole_provider=True,
                 ) from None
+            try:
+                read_body(response, BodyLimits(self._timeout, self._deadline, sent))
+            finally:
+                response.close()
             token = self._accept(response, where)
             if token is not None:
                 return token
