@@ -19,8 +19,8 @@ Shared rules, all in this module:
 * Instants are compared as integers (``instants.py``), never as strings.
 * One place decides whether a record is new (``_is_new``): not older than the bookmark
   minus the provider's lookback, not at or after ``end_date`` (``stream.end_ns``), and not
-  among the ids already emitted inside that lookback (``recent_ids`` in the state). The lookback re-reads late events; the id set
-  keeps the re-read from emitting duplicates.
+  among the ids already emitted inside that lookback (``recent_ids`` in the state). The
+  lookback re-reads late events; the id set keeps the re-read from emitting duplicates.
 * Every order the strategies rely on is checked on every page. When a page breaks it,
   the strategy warns and falls back to reading on and filtering on the client, without
   moving the bookmark until the end.
