@@ -54,17 +54,32 @@ def start_date_setting(providers: t.Iterable[Provider]) -> th.Property:
     )
 
 
-END_DATE_SETTING = th.Property(
-    "end_date",
-    th.DateTimeType,
-    description=(
-        "Read only events before this instant (exclusive; ISO 8601 with a timezone, a bare "
-        "date means midnight UTC), e.g. to re-extract one period: sent to the API where it "
-        "takes an upper bound, and applied to every event. Bookmarks stay before it. Must "
-        "be after start_date; one later than the run's start reads like none. Default: "
-        "none (up to now)."
-    ),
-)
+def end_date_setting(providers: t.Iterable[Provider]) -> th.Property:
+    """``end_date``; how each provider sends it is declared there (``upper_bound_param``)."""
+    how: dict[str, list[str]] = {}
+    for provider in providers:
+        stream = provider.stream_class
+        param = stream.upper_bound_param
+        if param is None:
+            sent = "on the client only"
+        elif stream.upper_bound_trusted:
+            sent = f"as `{param}`"
+        else:
+            sent = f"as `{param}` once its pages prove the filters honoured"
+        how.setdefault(sent, []).append(provider.label)
+    sent_as = "; ".join(f"{and_list(labels)} {what}" for what, labels in how.items())
+    return th.Property(
+        "end_date",
+        th.DateTimeType,
+        description=(
+            "Read only events before this instant (exclusive; ISO 8601 with a timezone, a "
+            "bare date means midnight UTC), e.g. to re-extract one period into a separate "
+            f"table. Sent to the API ({sent_as}) and checked on every event; bookmarks stay "
+            "before it. Must be after start_date; one later than the run's start reads like "
+            "none. Default: none (up to now)."
+        ),
+    )
+
 
 COMMON_SETTINGS = (
     th.Property(
@@ -155,7 +170,7 @@ def config_schema() -> dict:
     ]
     start_date = start_date_setting(all_providers())
     return th.PropertiesList(
-        start_date, END_DATE_SETTING, *COMMON_SETTINGS, *UNIFIED_SETTINGS, *blocks
+        start_date, end_date_setting(all_providers()), *COMMON_SETTINGS, *UNIFIED_SETTINGS, *blocks
     ).to_dict()
 
 
