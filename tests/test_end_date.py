@@ -18,6 +18,8 @@ from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.settings import validate_settings
 from tap_auditlogs.state import state_problems
+from tap_auditlogs.strategies import Ascending
+from tap_auditlogs.verified import VerifiedAscending
 from tests.conftest import run_tap, run_tap_cli, served_id, tap_config
 from tests.emulator.registry import available_providers
 from tests.test_chaos import STREAMS
@@ -41,6 +43,10 @@ PATHS: list[tuple[str, dict[str, t.Any]]] = [
 ]
 
 
+#: Providers whose long ascending reads are split into ranges read side by side (parallel.py).
+SPLIT = [p for p in PROVIDERS if isinstance(DECLARED[p].strategy, (Ascending, VerifiedAscending))]
+
+
 def _start(emulator: t.Callable[..., Emulator], provider: str, **switches: t.Any) -> Emulator:
     one_org = available_providers()[provider].one_org
     return emulator(seed=23, providers=[provider], events_per_org=150, **one_org, **switches)
@@ -62,7 +68,8 @@ def _truth(emu: Emulator, provider: str, start: int, end: int | None = None) -> 
     return {
         served_id(stream, event)
         for event in emu.truth(provider)
-        if start <= _instant(emu, provider, event) and (end is None or _instant(emu, provider, event) < end)
+        if start <= _instant(emu, provider, event)
+        and (end is None or _instant(emu, provider, event) < end)
     }
 
 
@@ -140,6 +147,27 @@ def test_an_end_date_after_the_run_start_reads_like_none(
     param = DECLARED[provider].upper_bound_param
     sent = [q[param] for q in _data_requests(emu, provider) if param in q]
     assert all(parse_instant(value) < future - 3600 * NS_PER_SECOND for value in sent)
+
+
+@pytest.mark.parametrize("provider", SPLIT)
+def test_a_bounded_read_split_into_ranges_ends_its_last_range_at_end_date(
+    emulator: t.Callable[..., Emulator], provider: str
+) -> None:
+    """Ranges (the sort and bound documented, or proven by the first page) end at end_date:
+    Nirvana's created_at_max goes out only there."""
+    pages = 120  # enough for a split to pay off before end_date (prefetch.py)
+    events = pages * t.cast("int", DECLARED[provider].page_size)
+    emu = emulator(providers=(provider,), seed=37, events_per_org=events, span_days=30,
+                   latency_s=0.03)  # fmt: skip
+    start, end = _period(emu, provider)
+    run = run_tap({**_config(emu, start, end), "concurrency": 8})
+    _check_states(run, end)
+    assert set(_ids(run, provider)) == _truth(emu, provider, start, end)
+    param = t.cast("str", DECLARED[provider].upper_bound_param)
+    sent = [parse_instant(q[param]) for q in _data_requests(emu, provider) if param in q]
+    assert len(sent) > 1, "the read was split"
+    assert max(sent) < end + NS_PER_SECOND
+    assert max(sent) >= end, "the last range ends at end_date"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
