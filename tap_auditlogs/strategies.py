@@ -57,6 +57,7 @@ if t.TYPE_CHECKING:
 
 Record = dict[str, t.Any]
 Context = t.Optional["Mapping[str, t.Any]"]
+Bound = int | None
 
 #: Statuses with which an API refuses a page token it handed out earlier (expired cursor).
 REFUSED_TOKEN_STATUSES = frozenset({400, 404, 410, 422})
@@ -85,18 +86,12 @@ class Strategy(t.Protocol):
 
 
 def _is_new(
-    ts: int | None,
-    record_id: str,
-    lower: int | None,
-    *seen: Mapping[str, int],
-    upper: int | None = None,
+    ts: int | None, record_id: str, lower: int | None, *seen: Mapping[str, int], upper: Bound = None
 ) -> bool:
-    """The one place that decides whether a record read from the API is emitted: at or
-    after ``lower``, before ``upper`` (``end_date``), its id not ``seen`` (one without an
-    instant: unless its id was)."""
-    if ts is not None and (
-        (lower is not None and ts < lower) or (upper is not None and ts >= upper)
-    ):
+    """The one place that decides whether a record read from the API is emitted: in
+    [``lower``, ``upper``) (``end_date``), its id not ``seen`` (no instant: unless its id was)."""
+    below = lower is not None and ts is not None and ts < lower
+    if below or (upper is not None and ts is not None and ts >= upper):
         return False
     for ids in seen:  # noqa: SIM110 - a loop, not any(...): this runs for every record
         if record_id in ids:
