@@ -13,6 +13,8 @@ import typing as t
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import all_providers
@@ -23,7 +25,17 @@ from tap_auditlogs.verified import VerifiedAscending
 from tests.conftest import run_tap, run_tap_cli, served_id, tap_config
 from tests.emulator.registry import available_providers
 from tests.test_chaos import STREAMS
-from tests.test_clock import _bookmarks
+from tests.test_clock import (
+    EVENTS,
+    NOW,
+    ORDER_BROKEN,
+    READS,
+    YEAR,
+    Recorder,
+    _bookmarks,
+    _fake,
+    _log,
+)
 
 if t.TYPE_CHECKING:
     from tests.conftest import TapRun
@@ -46,6 +58,52 @@ PATHS: list[tuple[str, dict[str, t.Any]]] = [
 
 #: Providers whose long ascending reads are split into ranges read side by side (parallel.py).
 SPLIT = [p for p in PROVIDERS if isinstance(DECLARED[p].strategy, (Ascending, VerifiedAscending))]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=EVENTS,
+    name=st.sampled_from(sorted(READS)),
+    lookback=st.sampled_from([0, 300 * NS_PER_SECOND]),
+    page_size=st.integers(1, 7),
+    kills=st.lists(st.integers(0, 30), max_size=4),
+    cut=st.integers(0, 40),
+)
+def test_every_strategy_stops_at_end_date_and_resumes_within_it(
+    events: list[tuple[int, int, bool]],
+    name: str,
+    lookback: int,
+    page_size: int,
+    kills: list[int],
+    cut: int,
+) -> None:
+    """Every strategy, killed anywhere: nothing at or after end_date comes out, no state
+    reaches it, and the resumed runs end with every event before it."""
+    strategy, mode = READS[name]
+    log = _log(events)
+    stamps = sorted(event["ts"] for event in log.events)
+    end = stamps[min(cut, len(stamps) - 1)]  # exactly at an event (or a tie of events)
+    assume(end < NOW)  # a later end_date reads like none (tested through the emulator)
+    first = NOW - 11 * YEAR if name == "windows" else -1  # windows reach back 11 years
+    in_period = {e["id"] for e in log.events if first <= e["ts"] < end}
+
+    def bounded() -> t.Any:
+        fake = _fake(mode, log, lookback, page_size)
+        fake.end_ns = end
+        return fake
+
+    recorder = Recorder(bounded, strategy)
+    state: dict = {}
+    emitted: set[str] = set()
+    for kill in [*kills, None]:
+        ids, saved, _ = recorder.run(state, kill)
+        assert set(ids) <= in_period, "an event at or after end_date"
+        emitted |= set(ids)
+        for _, written in saved:
+            assert all(value < end for value in _bookmarks({"bookmarks": {"s": written}}))
+        state = saved[-1][1] if saved else state
+    if name not in ORDER_BROKEN:
+        assert emitted == in_period
 
 
 def _start(emulator: t.Callable[..., Emulator], provider: str, **switches: t.Any) -> Emulator:
