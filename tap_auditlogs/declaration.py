@@ -82,6 +82,14 @@ class ProviderDeclaration:
     #: Documented headers that say when a rate limit resets (epoch seconds, seconds or a
     #: date): a 429 without ``Retry-After`` is waited out until then.
     rate_limit_reset_headers: t.ClassVar[tuple[str, ...]] = ()
+    #: The documented query parameter ``request_params`` sends an upper bound in (``upper``:
+    #: ``end_date``, a window's or a range's end), for the docs; None: none is sent.
+    upper_bound_param: t.ClassVar[str | None] = None
+    #: True: the API honours that parameter on every request (documented), so every request
+    #: carries ``end_date`` when set (reader.py ``Clocked``). False: only the requests a
+    #: strategy bounds itself (windows; ranges of a read proven sorted). Either way, no
+    #: event at or after ``end_date`` is emitted (strategies.py ``_is_new``).
+    upper_bound_trusted: t.ClassVar[bool] = False
     #: Records per page the tap asks for: a shorter page is the last of a listing (paging.py).
     page_size: t.ClassVar[int | None] = None
     #: The API documents an empty page as the end of the log: a long run of empty pages that
@@ -147,6 +155,12 @@ class ProviderDeclaration:
     def start_ns(self) -> int | None:
         """``start_date`` in nanoseconds, if set."""
         value = self.config.get("start_date")
+        return parse_instant(str(value), allow_naive=True) if value else None
+
+    @cached_property
+    def end_ns(self) -> int | None:
+        """``end_date`` in nanoseconds (exclusive), if set."""
+        value = self.config.get("end_date")
         return parse_instant(str(value), allow_naive=True) if value else None
 
     def rate_limit_wait(self, response: requests.Response) -> float | None:

@@ -160,7 +160,9 @@ class WorkerPages:
         return split_points(
             [ts for r in first.records if (ts := self._stream.instant_of(r)) is not None],
             more=first.next_token is not None,
-            end=self._stream.run_started_ns(),
+            end=self._stream.run_started_ns()
+            if self._stream.end_ns is None
+            else min(self._stream.run_started_ns(), self._stream.end_ns),
             ranges=self._job.read_ahead.concurrency,
         )
 

@@ -12,7 +12,9 @@ passed in:
 What the provider declares (bounds, query parameters, a record's instant and id, its
 once-per-run messages) is read from ``reader.stream`` (``Declarations``), through
 ``Clocked``: no instant a strategy sees, and none its state holds, is later than the time
-the run started by the API's clock (clock.py).
+the run started by the API's clock (clock.py). ``Clocked`` also applies ``end_date``: requests
+of a provider that takes an upper bound carry it, strategies read up to it (``until_ns``) and
+drop what is at or after it (``end_ns``), and no state holds an instant at or after it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ class Declarations(t.Protocol):
     @property
     def lookback_ns(self) -> int:
         """Nanoseconds re-read before the bookmark."""
+
+    @property
+    def end_ns(self) -> int | None:
+        """``end_date`` in ns (exclusive), if set."""
+
+    @property
+    def upper_bound_trusted(self) -> bool:
+        """Every request may carry ``end_date`` as its upper bound (declaration.py)."""
 
     def lower_bound(self, bookmark: int | None) -> int | None:
         """The oldest instant to read: bookmark minus lookback, else ``start_date``."""
@@ -91,8 +101,29 @@ class Clocked:
         """The oldest instant to read (``Declarations.lower_bound``)."""
         return self.stream.lower_bound(bookmark)
 
+    @property
+    def end_ns(self) -> int | None:
+        """``end_date`` (ns, exclusive) when it is before the run's start; None otherwise
+        (a later one reads like none): no event at or after it is emitted."""
+        end = self.stream.end_ns
+        return end if end is not None and end < self.stream.run_started_ns() else None
+
+    def until_ns(self) -> int:
+        """How far a read goes: the run's start, or ``end_date`` when earlier."""
+        end = self.end_ns
+        return self.stream.run_started_ns() if end is None else end
+
+    def state_limit_ns(self) -> int:
+        """The latest instant a state may hold: the run's start, or just before ``end_date``."""
+        end = self.end_ns
+        return self.stream.run_started_ns() if end is None else end - 1
+
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
-        """Query parameters of a pass (``Declarations.request_params``)."""
+        """Query parameters of a pass (``Declarations.request_params``); a provider whose
+        upper bound is trusted gets ``end_date`` when the strategy sends none or a later one."""
+        end = self.end_ns
+        if end is not None and self.stream.upper_bound_trusted:
+            upper = end if upper is None else min(upper, end)
         return self.stream.request_params(context, lower, upper)
 
     def instant_of(self, record: Record) -> int | None:
@@ -201,10 +232,10 @@ class PartitionReader:
 
         ``progress``: told of every page read (paging.py: the progress lines).
         """
-        self.stream: Declarations = Clocked(stream, context)
+        self.stream = Clocked(stream, context)
         self.context = context
         self.state = state
-        state.not_after = self.stream.run_started_ns  # no commit past the run's start
+        state.not_after = self.stream.state_limit_ns  # no commit past the start or end_date
         self.source = source
         self.on_checkpoint = on_checkpoint
         self.progress = progress

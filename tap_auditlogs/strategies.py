@@ -18,9 +18,9 @@ Shared rules, all in this module:
 
 * Instants are compared as integers (``instants.py``), never as strings.
 * One place decides whether a record is new (``_is_new``): not older than the bookmark
-  minus the provider's lookback, and not among the ids already emitted inside that
-  lookback (``recent_ids`` in the state). The lookback re-reads late events; the id set
-  keeps the re-read from emitting duplicates.
+  minus the provider's lookback, not at or after ``end_date`` (``stream.end_ns``), and not
+  among the ids already emitted inside that lookback (``recent_ids`` in the state). The
+  lookback re-reads late events; the id set keeps the re-read from emitting duplicates.
 * Every order the strategies rely on is checked on every page. When a page breaks it,
   the strategy warns and falls back to reading on and filtering on the client, without
   moving the bookmark until the end.
@@ -57,6 +57,7 @@ if t.TYPE_CHECKING:
 
 Record = dict[str, t.Any]
 Context = t.Optional["Mapping[str, t.Any]"]
+Bound = int | None
 
 #: Statuses with which an API refuses a page token it handed out earlier (expired cursor).
 REFUSED_TOKEN_STATUSES = frozenset({400, 404, 410, 422})
@@ -84,10 +85,13 @@ class Strategy(t.Protocol):
         """Yield the new records of one partition, checkpointing as it goes."""
 
 
-def _is_new(ts: int | None, record_id: str, lower: int | None, *seen: Mapping[str, int]) -> bool:
-    """The one place that decides whether a record read from the API is emitted (one
-    without an instant: unless its id was)."""
-    if lower is not None and ts is not None and ts < lower:
+def _is_new(
+    ts: int | None, record_id: str, lower: int | None, *seen: Mapping[str, int], upper: Bound = None
+) -> bool:
+    """The one place that decides whether a record read from the API is emitted: in
+    [``lower``, ``upper``) (``end_date``), its id not ``seen`` (no instant: unless its id was)."""
+    below = lower is not None and ts is not None and ts < lower
+    if below or (upper is not None and ts is not None and ts >= upper):
         return False
     for ids in seen:  # noqa: SIM110 - a loop, not any(...): this runs for every record
         if record_id in ids:
@@ -148,14 +152,19 @@ class Ascending:
         ordered, previous = True, None
         rereading: collections.deque[tuple[int | None, Iterable[Page]]] = collections.deque()
         rereads = Rereads()
+        end = stream.end_ns
+        if end is not None and lower is not None and lower >= end:
+            return  # a bookmark at end_date already: nothing before it is left to read
         for upper, pages in queue_first(rereading, iter(self._ranges(reader, lower))):
             count = ScopeCount()
+            # A sorted read (documented or proven) stops at end_date as at a range's end.
+            stop = end if upper is None and self.splittable else upper
             for page in pages:
                 count.add(page, (stream.id_of(record) for record in page.records))
                 past_upper = False
                 for record in page.records:
                     ts, record_id = stream.instant_of(record), stream.id_of(record)
-                    if ts is not None and upper is not None and ts >= upper:
+                    if ts is not None and stop is not None and ts >= stop:
                         past_upper = True  # the next range's: read there
                         continue
                     if ts is not None and ordered and previous is not None and ts < previous:
@@ -174,7 +183,7 @@ class Ascending:
                     previous = previous if ts is None else ts
                     if not rereads.fresh(record_id):
                         continue  # a re-read meets it again: handled when first read
-                    if not _is_new(ts, record_id, lower, recent, emitted):
+                    if not _is_new(ts, record_id, lower, recent, emitted, upper=end):
                         continue
                     yield record
                     high = _max(high, ts)
@@ -234,7 +243,7 @@ class Ascending:
         if close is not None:
             close()  # the rest of this chain is read as ranges instead (nothing was fetched)
         yield None, [first]
-        uppers: list[int | None] = [*splits[1:], None]
+        uppers: list[int | None] = [*splits[1:], stream.end_ns]
         requests = [
             (stream.request_params(context, start, end), end)
             for start, end in zip(splits, uppers, strict=True)
@@ -340,7 +349,7 @@ class NewestFirst:
             for record, ts, near, record_id in itertools.islice(rows, skip, None):
                 if not rereads.fresh(record_id):
                     continue  # a re-read meets it again: handled when first read
-                if not _is_new(ts, record_id, lower, recent, pass_ids):
+                if not _is_new(ts, record_id, lower, recent, pass_ids, upper=stream.end_ns):
                     continue
                 yield record
                 ceiling = _max(ceiling, ts)

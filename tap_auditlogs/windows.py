@@ -1,7 +1,8 @@
 """``TimeWindows``: reading an API that takes a bounded time range (strategies.py has the
 shared rules).
 
-Windows go oldest first, and the end of a fully read window is a checkpoint. A window read
+Windows go oldest first, up to the run's start or ``end_date`` when earlier, and the end of a
+fully read window is a checkpoint. A window read
 short of the total the API reports is read again in halves, down to parts that fit one
 page (totals.py); a shortfall that persists holds the bookmark before that window.
 """
@@ -37,10 +38,10 @@ class TimeWindows:
     def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Yield the new records of one partition, window by window."""
         stream, state = reader.stream, reader.state
-        end = stream.run_started_ns()
+        end = stream.until_ns()  # the run's start, or end_date when earlier
         lower = stream.lower_bound(state.bookmark)
         if lower is None:
-            lower = end - self.default_span_ns
+            lower = stream.run_started_ns() - self.default_span_ns
         windows: list[tuple[int, int]] = []
         while lower < end:
             windows.append((lower, min(lower + self.window_ns, end)))
@@ -92,7 +93,7 @@ class TimeWindows:
                         "filtering them on the client.",
                     )
                     continue
-                if not _is_new(ts, record_id, start, recent, emitted):
+                if not _is_new(ts, record_id, start, recent, emitted, upper=stream.end_ns):
                     continue
                 yield record
                 emitted[record_id] = end if ts is None else ts

@@ -51,6 +51,9 @@ class FakeReader:
     ``Declarations`` and ``PageSource``); ``run`` reads it as the tap does, through a
     ``PartitionReader`` holding ``raw_state``."""
 
+    end_ns: int | None = None  # end_date
+    upper_bound_trusted = False
+
     def __init__(
         self,
         log: FakeLog,

@@ -93,6 +93,10 @@ class NirvanaAuditLogStream(AuditLogStream):
     probe_query: t.ClassVar[dict[str, t.Any]] = {"limit": 10}  # the connection test (min 10)
     page_size = PAGE_SIZE
     empty_page_may_end = True  # documented: an empty ``items`` ends the log
+    #: ``created_at_max`` is sent only where the pages proved the filters honoured (the
+    #: ranges of a proven ascending read, verified.py); ``end_date`` is applied on the
+    #: client everywhere.
+    upper_bound_param = "created_at_max"
 
     @cached_property
     def authenticator(self) -> BearerTokenAuthenticator:
@@ -121,7 +125,7 @@ class NirvanaAuditLogStream(AuditLogStream):
         if lower is not None:
             first = lower - LOWER_BOUND_MARGIN_NS
             params["created_at_min"] = format_instant(first - first % NS_PER_SECOND, digits=0)
-        if upper is not None:  # a range read side by side; its end is checked on the client
+        if upper is not None:  # a proven range's end or end_date; checked on the client too
             params["created_at_max"] = format_instant(upper - upper % -NS_PER_SECOND, digits=0)
         return params
 

@@ -92,6 +92,9 @@ class SocketAuditLogStream(AuditLogStream):
     )
     strategy = NewestFirst()
     page_size = PAGE_SIZE
+    #: No upper bound is sent (``from`` may mean either end): ``end_date`` is applied on the
+    #: client, and the newest-first pass reads past newer events without stopping there.
+    upper_bound_param = None
     empty_page_may_end = True  # documented: an empty ``results`` ends the log
     probe_query: t.ClassVar[dict[str, t.Any]] = {"per_page": 1}  # the connection test
 

@@ -76,6 +76,7 @@ MAX_WINDOW_DAYS = 30  # the API rejects a wider toUtcDateTime - fromUtcDateTime
 DEFAULT_SPAN_NS = 7 * DAY_NS  # what the API answers without dates: the first run's reach
 BOUND_MARGIN_NS = LOWER_BOUND_MARGIN_NS  # each request starts this much before its window
 TIMESTAMP_DIGITS = 7  # .NET ticks (100 ns): ConfigCat's own precision
+TICK_NS = 100
 #: Filter settings -> query parameters.
 FILTERS = {"product_id": "productId", "config_id": "configId", "environment_id": "environmentId"}
 
@@ -107,6 +108,9 @@ class ConfigCatAuditLogStream(AuditLogStream):
     )
 
     rate_limit_reset_headers = ("X-Rate-Limit-Reset",)
+    #: Every window ends with ``toUtcDateTime``: the run's start, or ``end_date`` when earlier.
+    upper_bound_param = "toUtcDateTime"
+    upper_bound_trusted = True
     page_size = PAGE_SIZE
     empty_page_may_end = True  # documented: an empty page ends the log
     _v1_paging_ignored = False  # learnt on the first v1 answer that ignores pageNumber
@@ -162,8 +166,8 @@ class ConfigCatAuditLogStream(AuditLogStream):
             params["auditLogType"] = context["auditLogType"]
         if lower is not None:
             params["fromUtcDateTime"] = _utc(lower - BOUND_MARGIN_NS)
-        if upper is not None:
-            params["toUtcDateTime"] = _utc(upper)
+        if upper is not None:  # rounded up to a tick: an event just before it stays inside
+            params["toUtcDateTime"] = _utc(upper - upper % -TICK_NS)
         return params
 
     def page_params(self, token: t.Any) -> dict:

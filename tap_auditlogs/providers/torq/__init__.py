@@ -115,6 +115,9 @@ class TorqAuditLogStream(AuditLogStream):
     #: ranges fetched side by side when reading ahead (``Ascending``).
     strategy = Ascending(splittable=True)
     page_size = PAGE_SIZE
+    #: ``end_time`` is documented: every request carries ``end_date`` when set.
+    upper_bound_param = "end_time"
+    upper_bound_trusted = True
 
     @property
     def region(self) -> Region:
@@ -161,7 +164,9 @@ class TorqAuditLogStream(AuditLogStream):
 
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
         """Ascending, largest pages, from a second before ``lower`` (``start_time`` is
-        exclusive: the first instant it returns is ``lower`` minus the margin)."""
+        exclusive: the first instant it returns is ``lower`` minus the margin), up to
+        ``upper`` (``end_time``: a range's end, or ``end_date``; what comes back at or after
+        it is dropped on the client)."""
         params: dict[str, t.Any] = {"order": "asc", "page_size": PAGE_SIZE}
         if lower is None:
             self.warn_once(
