@@ -329,6 +329,21 @@ ESCAPED = " \"\\'%+&/=#?:@;<>{}"
 UNSENDABLE = ("\n", "\t", "\r", "\x00", "\x7f", "é", "☃", "\u200b", "\u00a0", "😀")
 
 
+#: The words the tap and the emulator write on their own (messages, names, data): a secret
+#: made of them is not one the leak check can judge. Hypothesis draws strings from the code
+#: under test too (it drew "organiza", which every "organization" in the output holds).
+OWN_WORDS = "\n".join(
+    path.read_text(errors="replace")
+    for folder, pattern in (("tap_auditlogs", "**/*.py"), ("tests/emulator", "*.py"))
+    for path in sorted((REPO / folder).glob(pattern))
+)
+
+
+def made_of_own_words(secret: str) -> bool:
+    """True when 8 characters of ``secret`` in a row stand in the tap's or emulator's text."""
+    return any(secret[i : i + 8] in OWN_WORDS for i in range(len(secret) - 7))
+
+
 @st.composite
 def credential_shapes(draw: st.DrawFn) -> str:
     """A secret: printable ASCII with escaped characters, sometimes with whitespace at an
@@ -338,6 +353,7 @@ def credential_shapes(draw: st.DrawFn) -> str:
     )
     core = draw(st.text(alphabet, min_size=8, max_size=64))
     assume(len(set(core)) >= 4)  # "aaaaaaaa" is no credential, and ordinary text holds it
+    assume(not made_of_own_words(core))
     if draw(st.integers(0, 4)) == 0:
         at = draw(st.integers(1, len(core) - 1))
         core = core[:at] + draw(st.sampled_from(UNSENDABLE)) + core[at:]
