@@ -18,7 +18,8 @@ import itertools
 import typing as t
 
 from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
-from tap_auditlogs.strategies import Ascending, NewestFirst, Page
+from tap_auditlogs.newest_first import NewestFirst
+from tap_auditlogs.strategies import Ascending, Page
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator

@@ -14,9 +14,10 @@ import pytest
 
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.newest_first import NewestFirst
 from tap_auditlogs.reader import PartitionReader
 from tap_auditlogs.state import MAX_RECENT_IDS, PartitionState, prune_ids
-from tap_auditlogs.strategies import Ascending, NewestFirst, Page
+from tap_auditlogs.strategies import Ascending, Page
 from tap_auditlogs.verified import VerifiedAscending
 from tap_auditlogs.windows import TimeWindows
 

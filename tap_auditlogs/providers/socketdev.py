@@ -32,11 +32,11 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_auditlogs.client import AuditLogStream
+from tap_auditlogs.newest_first import NewestFirst
 from tap_auditlogs.ocsf import ACCESS, ACCOUNT, AUTHENTICATION, ENTITY
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
-from tap_auditlogs.strategies import NewestFirst
 from tap_auditlogs.unified import UnifiedMapping
 
 if t.TYPE_CHECKING:
