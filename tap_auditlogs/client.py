@@ -55,6 +55,7 @@ from tap_auditlogs.values import OddValues
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
+    from tap_auditlogs.coverage import PartitionCoverage, RunCoverage
     from tap_auditlogs.parallel import Worker
     from tap_auditlogs.reader import PageSource
     from tap_auditlogs.strategies import Context, Record
@@ -93,6 +94,9 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         self.odd_values = OddValues(self)
         #: Streams fed with every record as it is read (``audit_events``, see unified.py).
         self.event_sinks: list[EventSink] = []
+        #: What this run proves of the partition being emitted now (coverage.py).
+        self.coverage: PartitionCoverage | None = None
+        self.coverage_context: Context = None
 
     @cached_property
     def api(self) -> ApiClient:
@@ -145,8 +149,17 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         return dict(raw)
 
     def checkpoint(self) -> None:
-        """Write a STATE message now (the SDK would skip it when no record was written)."""
+        """Write a STATE message now (the SDK would skip it when no record was written);
+        its coverage record goes first (coverage.py)."""
+        run = self.run_coverage
+        if run is not None and self.coverage is not None:
+            run.checkpoint(self, self.coverage, self.get_context_state(self.coverage_context))
         self.write_state()
+
+    @property
+    def run_coverage(self) -> RunCoverage | None:
+        """The run's coverage (None: used without TapAuditLogs)."""
+        return getattr(self.owner, "coverage", None)
 
     def warn_once(self, key: str, message: str, *args: object) -> None:
         """Log a warning once per run and key."""
@@ -171,6 +184,21 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         When the partition was read ahead (``parallel.py``), its channel is replayed
         instead: the same records and checkpoints, in the same order.
         """
+        if not context and self.partitions is not None:
+            return  # partitions could not be listed; that failure is reported already
+        run = self.run_coverage
+        self.coverage_context = context
+        self.coverage = None if run is None else run.begin(self, context)
+        try:
+            yield from self._partition_records(context)
+            if run is not None and self.coverage is not None:
+                if self.coverage.pages is None and self._halted is not None:
+                    self.note_failure(self._halted)  # not read: its provider stopped
+                run.end(self, self.coverage, self.get_context_state(context))
+        finally:
+            self.coverage = None
+
+    def _partition_records(self, context: Context) -> Iterator[Record]:
         read_ahead = getattr(self.owner, "read_ahead", None)
         job = None if read_ahead is None else read_ahead.take(self, context)
         if read_ahead is not None and job is not None:
@@ -181,8 +209,6 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
             return
         if self._halted is not None:
             return
-        if not context and self.partitions is not None:
-            return  # partitions could not be listed; that failure is reported already
         source = DirectPages(self, getattr(self.owner, "flush_messages", lambda: None))
         reader = self.reader(context, self.state_of(context), source, self.checkpoint)
         records = 0
@@ -192,7 +218,7 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
                 yield record
         except ProviderError as error:
             self.report_failure(error)
-        self.log_done(context, records, reader.pages_read)
+        self.log_done(context, records, reader.pages_read, held=reader.held)
 
     def reader(
         self,
@@ -206,15 +232,30 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         progress = Progress(self.logger, self.describe(context))
         return PartitionReader(self, context, state, source, on_checkpoint, progress=progress)
 
-    def log_done(self, context: Context, records: int, pages: int) -> None:
+    def log_done(self, context: Context, records: int, pages: int, *, held: bool = False) -> None:
+        """The partition's read ended (``held``: a shortfall kept its bookmark, totals.py)."""
         self.logger.info(
             "%s: done, %d records in %d pages.", self.describe(context), records, pages
         )
+        if self.coverage is not None:
+            self.coverage.pages, self.coverage.held = pages, held
+
+    def note_failure(self, error: ProviderError) -> None:
+        """The partition being emitted stopped with ``error`` (its coverage says so)."""
+        run = self.run_coverage
+        if run is not None and self.coverage is not None:
+            run.failed(self.coverage, error)
+
+    @property
+    def halted(self) -> ProviderError | None:
+        """The error that stopped this stream for the rest of the run, if any."""
+        return self._halted
 
     def report_failure(self, error: ProviderError, *, halt: bool = False) -> None:
         """Hand a failure to the tap; ``halt`` (or a provider-wide error) stops this stream."""
         if halt or error.whole_provider:
             self._halted = error
+        self.note_failure(error)
         record_failure = getattr(self.owner, "record_failure", None)
         if record_failure is None:  # pragma: no cover - used without TapAuditLogs
             raise error
@@ -229,6 +270,9 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         """
         for sink in self.event_sinks:
             sink.write_event(self, row, context)
+        run = self.run_coverage
+        if run is not None and self.coverage is not None:
+            run.record(self, self.coverage, row)
         id_key = self.primary_keys[-1]
         if no_value(row.get(id_key)):  # the key loaders upsert on: never null (README)
             row[id_key] = self.substitute_id(row)

@@ -196,6 +196,7 @@ class Ascending:
             if not rereads.again():
                 if rereads.stalled or not ordered:  # else the re-reads still find more:
                     keep_bookmark(reader, count, start_bookmark, start_recent)
+                reader.held = True  # not proven to the end (coverage.py)
                 return  # the bookmark stands where they got to, the next run reads on
             # Sorted: again from the bookmark reached; else the whole read again.
             again = stream.lower_bound(high) if ordered and high is not None else lower

@@ -1,0 +1,245 @@
+"""Evidence of completeness (issue 23): ``sync_coverage``, the end-of-run summary, retention.
+
+Every test talks to the emulator; the providers come from the registry.
+"""
+
+from __future__ import annotations
+
+import typing as t
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tap_auditlogs.coverage import NO_ORGANIZATION, STREAM_NAME
+from tap_auditlogs.errors import EXIT_PROVIDER
+from tap_auditlogs.instants import format_instant, instant_from_datetime, parse_instant
+from tap_auditlogs.providers import all_providers
+from tests.conftest import TapRun, provider_streams, run_tap, run_tap_cli, served_id, tap_config
+from tests.emulator import Emulator, QuotaRule
+from tests.emulator.registry import available_providers
+from tests.unified_cases import select
+
+if t.TYPE_CHECKING:
+    from tests.emulator.provider import TruthEvent
+
+PROVIDERS = sorted(available_providers())
+STREAM_OF = {p.key: p.stream_class.name for p in all_providers()}
+#: Fields that name the run, not what it read.
+RUN_FIELDS = ("run_id", "run_started_at")
+
+
+def coverage_rows(run: TapRun) -> list[tuple[int, dict]]:
+    """(message index, record) of every ``sync_coverage`` record."""
+    return [
+        (index, m["record"])
+        for index, m in enumerate(run.messages)
+        if m["type"] == "RECORD" and m["stream"] == STREAM_NAME
+    ]
+
+
+def final_rows(run: TapRun) -> dict[tuple[str, str], dict]:
+    """The last row of each stream and partition (what a loader's upsert keeps)."""
+    return {(row["stream"], row["partition"]): row for _, row in coverage_rows(run)}
+
+
+def days_ago(emu: Emulator, days: float) -> str:
+    return format_instant(instant_from_datetime(emu.scenario.now - timedelta(days=days)))
+
+
+def partition_events(emu: Emulator, provider: str, row: dict) -> list[TruthEvent]:
+    """The emulator's events of the row's partition."""
+    events = emu.truth(provider)
+    if row["organization_id"] == NO_ORGANIZATION:
+        return events
+    return [ev for ev in events if ev.org == row["organization_id"]]
+
+
+def missing_in_claims(emu: Emulator, run_messages: list[tuple[list[dict], list[dict]]]) -> list:
+    """Events the emulator holds inside a range some row claims complete, but that no RECORD
+    before that row (in that run or an earlier one) holds. ``run_messages``: per run, its
+    messages."""
+    emitted: dict[str, set[str]] = {}
+    problems = []
+    for messages, _ in run_messages:
+        for message in messages:
+            if message["type"] != "RECORD":
+                continue
+            stream, record = message["stream"], message["record"]
+            if stream == STREAM_NAME:
+                provider = record["provider"]
+                for ev in claimed(emu, provider, record):
+                    if served_id(stream_of(provider), ev) not in emitted.get(
+                        stream_of(provider), ()
+                    ):
+                        problems.append((record["stream"], record["partition"], ev.id, ev.ts))
+                continue
+            key = provider_streams()[stream].id_of(record) if stream in provider_streams() else None
+            if key is not None:
+                emitted.setdefault(stream, set()).add(key)
+    return problems
+
+
+def stream_of(provider: str) -> str:
+    return STREAM_OF[provider]
+
+
+def claimed(emu: Emulator, provider: str, row: dict) -> list[TruthEvent]:
+    """The emulator's events inside the range ``row`` claims complete."""
+    if row["covered_from"] is None:
+        return []
+    low, high = parse_instant(row["covered_from"]), parse_instant(row["covered_to"])
+    stream = provider_streams()[stream_of(provider)]
+    return [
+        ev
+        for ev in partition_events(emu, provider, row)
+        if (ts := stream.instant_of(ev.item)) is not None and low <= ts <= high
+    ]
+
+
+# ------------------------------------------------------------------- (a) the stream
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_coverage_is_opt_in_and_says_what_each_partition_proved(emulator, provider: str) -> None:
+    emu = emulator(providers=(provider,), seed=71, events_per_org=60)
+    start = days_ago(emu, float(emu.scenario.span_days) + 1)
+    config = tap_config(emu, start_date=start, concurrency=1)
+    stream = STREAM_OF[provider]
+    plain = run_tap(config)
+    assert plain.exit_code == 0
+    assert not coverage_rows(plain), "sync_coverage is opt-in"
+
+    run = run_tap(config, catalog=select(config, {stream, STREAM_NAME}))
+    assert run.exit_code == 0
+    rows = coverage_rows(run)
+    assert rows
+    assert len({row["run_id"] for _, row in rows}) == 1
+    uuid.UUID(rows[0][1]["run_id"])
+    finals = final_rows(run)
+    field = provider_streams()[stream].partition_field
+    organizations = {str(r.get(field)) for r in run.records(stream)}
+    if provider_streams()[stream].organizations_setting is None:  # one log, one partition
+        organizations = {NO_ORGANIZATION}
+    assert {row["organization_id"] for row in finals.values()} == organizations
+    lookback = provider_streams()[stream].lookback_ns
+    for row in finals.values():
+        assert row["status"] == "complete", row
+        assert row["error_class"] is None
+        assert parse_instant(row["covered_from"]) == parse_instant(start)
+        started = parse_instant(row["run_started_at"])
+        assert parse_instant(row["covered_to"]) >= started - lookback - 10**9 * 5
+        assert row["pages"] >= 1
+        assert row["tap_version"]
+        assert row["gap_reason"] is None
+        emitted = [
+            r
+            for r in run.records(stream)
+            if row["organization_id"] == NO_ORGANIZATION
+            or str(r.get(provider_streams()[stream].partition_field)) == row["organization_id"]
+        ]
+        assert row["records"] == len(emitted)
+    # Every range claimed complete holds only events emitted before the claim.
+    assert missing_in_claims(emu, [(run.messages, [])]) == []
+    # And each claim is followed by a STATE before the next record of its partition ends
+    # the run: the last message is a STATE.
+    assert run.messages[-1]["type"] == "STATE"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_claim_goes_out_before_the_state_that_covers_it(emulator, provider: str) -> None:
+    """A loader that commits on STATE: at each STATE, the newest claim per partition never
+    reaches past its bookmark's events, and the bookmark never runs ahead of the claim."""
+    emu = emulator(providers=(provider,), seed=72, events_per_org=150)
+    config = tap_config(emu, start_date=days_ago(emu, float(emu.scenario.span_days) + 1))
+    stream = STREAM_OF[provider]
+    run = run_tap(config, catalog=select(config, {stream, STREAM_NAME}))
+    assert run.exit_code == 0
+    claims: dict[str, int] = {}
+    key = provider_streams()[stream].replication_key
+    for message in run.messages:
+        if message["type"] == "RECORD" and message["stream"] == STREAM_NAME:
+            row = message["record"]
+            if row["covered_to"] is not None:
+                claims[row["organization_id"]] = parse_instant(row["covered_to"])
+        if message["type"] != "STATE":
+            continue
+        stream_state = message["value"]["bookmarks"].get(stream, {})
+        for partition in stream_state.get("partitions", [stream_state]):
+            bookmark = partition.get("replication_key_value")
+            if not bookmark or partition.get("replication_key") not in (None, key):
+                continue
+            context = partition.get("context") or {}
+            organization = next(iter(context.values()), NO_ORGANIZATION)
+            assert organization in claims, "a STATE went out before the claim it proves"
+            assert claims[organization] >= parse_instant(bookmark)
+
+
+def test_reading_ahead_writes_the_same_coverage_as_a_sequential_run(emulator) -> None:
+    emu = emulator(seed=73, events_per_org=120, latency_s=0.005)
+    config = tap_config(emu, start_date=days_ago(emu, float(emu.scenario.span_days) + 1))
+    catalog = select(config, {*STREAM_OF.values(), STREAM_NAME})
+    sequential = run_tap({**config, "concurrency": 1}, catalog=catalog)
+    ahead = run_tap({**config, "concurrency": 8}, catalog=catalog)
+    assert sequential.exit_code == ahead.exit_code == 0
+
+    def outline(run: TapRun) -> list:
+        shape: list = []
+        for message in run.messages:
+            if message["type"] == "RECORD" and message["stream"] == STREAM_NAME:
+                row = {k: v for k, v in message["record"].items() if k not in RUN_FIELDS}
+                if row["status"] == "complete" or row["stream"] == "configcat_audit_log":
+                    row.pop("covered_to")  # taken from the run's start time
+                shape.append(("COVERAGE", row))
+            else:
+                shape.append((message["type"], message.get("stream")))
+        return shape
+
+    assert outline(ahead) == outline(sequential)
+
+
+# --------------------------------------------------- failures and (b) the summary
+
+
+def test_failed_and_quota_stopped_partitions_are_recorded_and_shown_at_a_glance(emulator) -> None:
+    refused = "socket" if "socket" in PROVIDERS else PROVIDERS[-1]
+    quota = next(p for p in PROVIDERS if p != refused)
+    wrong = {k: v + "x" for k, v in Emulator.credentials(refused).items()}
+    emu = emulator(
+        providers=(refused, quota),
+        seed=74,
+        events_per_org=300,
+        quota={quota: QuotaRule(calls_per_window=3, window_s=3600)},
+    )
+    start = days_ago(emu, float(emu.scenario.span_days) + 1)
+    config = tap_config(emu, start_date=start, **{refused: wrong})
+    config["max_retry_wait"] = 0
+    catalog_config = {**config}
+    run = run_tap(catalog_config, catalog=select(config, {*STREAM_OF.values(), STREAM_NAME}))
+    assert run.exit_code == EXIT_PROVIDER
+    statuses = {row["status"] for row in final_rows(run).values() if row["provider"] == quota}
+    assert "quota" in statuses
+    failed = [row for row in final_rows(run).values() if row["provider"] == refused]
+    assert failed
+    assert all(row["status"] == "failed" and row["error_class"] for row in failed)
+    emu.reset_quota(quota)
+    cli = run_tap_cli(config)
+    assert cli.exit_code == EXIT_PROVIDER
+    summary = cli.stderr[cli.stderr.index("Coverage of run") :]
+    assert "FAILED (ProviderError)" in summary
+    assert "QUOTA (QuotaExhaustedError)" in summary
+    label = next(p.label for p in all_providers() if p.key == quota)
+    assert label in summary
+    for secret in Emulator.credentials(refused).values():
+        assert secret not in cli.stderr
+
+
+def test_the_summary_ends_every_run(emulator) -> None:
+    emu = emulator(seed=75, events_per_org=20)
+    config = tap_config(emu, start_date=days_ago(emu, float(emu.scenario.span_days) + 1))
+    run = run_tap_cli(config)
+    assert run.exit_code == 0
+    summary = run.stderr[run.stderr.index("Coverage of run") :].splitlines()
+    lines = [line for line in summary if " -> " in line and "records" in line]
+    assert len(lines) >= len(PROVIDERS)
+    assert all("complete" in line for line in lines)
