@@ -5,6 +5,8 @@ Every test talks to the emulator; the providers come from the registry.
 
 from __future__ import annotations
 
+import copy
+import logging
 import typing as t
 import uuid
 from datetime import timedelta
@@ -12,7 +14,7 @@ from datetime import timedelta
 import pytest
 
 from tap_auditlogs.coverage import NO_ORGANIZATION, STREAM_NAME
-from tap_auditlogs.errors import EXIT_PROVIDER
+from tap_auditlogs.errors import EXIT_PROVIDER, EXIT_RETENTION_GAP
 from tap_auditlogs.instants import format_instant, instant_from_datetime, parse_instant
 from tap_auditlogs.providers import all_providers
 from tests.conftest import TapRun, provider_streams, run_tap, run_tap_cli, served_id, tap_config
@@ -243,3 +245,97 @@ def test_the_summary_ends_every_run(emulator) -> None:
     lines = [line for line in summary if " -> " in line and "records" in line]
     assert len(lines) >= len(PROVIDERS)
     assert all("complete" in line for line in lines)
+
+
+# ------------------------------------------------------------------- (c) retention
+
+RETENTION_DAYS = 5.0
+
+
+def aged(state: dict, instant: str) -> dict:
+    """``state`` as an older run would have left it: every bookmark at ``instant``."""
+    state = copy.deepcopy(state)
+    for stream_state in state["bookmarks"].values():
+        for partition in stream_state.get("partitions", [stream_state]):
+            if partition.get("replication_key_value"):
+                partition["replication_key_value"] = instant
+                partition.pop("recent_ids", None)
+                partition.pop("pending_pass", None)
+    return state
+
+
+def retention_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING
+        and "retention" in r.getMessage().lower()
+        and not r.getMessage().startswith("Coverage of run")  # the summary
+    ]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_first_run_past_the_retention_warns_once_and_says_where_data_starts(
+    emulator, caplog: pytest.LogCaptureFixture, provider: str
+) -> None:
+    emu = emulator(
+        providers=(provider,), seed=76, events_per_org=80, span_days=20,
+        **{f"{provider}_retention_days": RETENTION_DAYS},
+    )  # fmt: skip
+    start = days_ago(emu, 21)
+    config = tap_config(emu, start_date=start, **{provider: {"retention_days": RETENTION_DAYS}})
+    stream = STREAM_OF[provider]
+    run = run_tap(config, catalog=select(config, {stream, STREAM_NAME}))
+    assert run.exit_code == 0, "a first run gets a WARNING only"
+    finals = list(final_rows(run).values())
+    warnings = retention_warnings(caplog)
+    assert len(warnings) == len(finals), warnings
+    label = next(p.label for p in all_providers() if p.key == provider)
+    for row in finals:
+        assert row["status"] == "complete"
+        assert row["gap_reason"] == "retention_before_first_run"
+        assert parse_instant(row["gap_from"]) == parse_instant(start)
+        horizon = parse_instant(row["run_started_at"]) - int(RETENTION_DAYS * 86_400 * 10**9)
+        assert abs(parse_instant(row["covered_from"]) - horizon) < 60 * 10**9
+        assert row["covered_from"] == row["gap_to"]
+        assert any(label in w and row["organization_id"] in w for w in warnings) or (
+            row["organization_id"] == NO_ORGANIZATION
+        )
+    assert missing_in_claims(emu, [(run.messages, [])]) == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("is_error", [True, False])
+def test_a_resumed_run_past_the_retention_reads_what_exists_and_exits_distinctly(
+    emulator, caplog: pytest.LogCaptureFixture, provider: str, is_error: bool
+) -> None:
+    emu = emulator(providers=(provider,), seed=77, events_per_org=80, span_days=20)
+    config = tap_config(emu, start_date=days_ago(emu, 21))
+    stream = STREAM_OF[provider]
+    catalog = select(config, {stream, STREAM_NAME})
+    first = run_tap(config, catalog=catalog)
+    assert first.exit_code == 0
+    # The pipeline broke for 12 days; the vendor keeps 5.
+    last_read = days_ago(emu, 12)
+    emu.configure(**{f"{provider}_retention_days": RETENTION_DAYS})
+    config = {
+        **config,
+        provider: {**config[provider], "retention_days": RETENTION_DAYS},
+        "retention_gap_is_error": is_error,
+    }
+    caplog.clear()
+    run = run_tap(config, state=aged(first.final_state or {}, last_read), catalog=catalog)
+    assert run.exit_code == (EXIT_RETENTION_GAP if is_error else 0)
+    warnings = [w for w in retention_warnings(caplog) if "RETENTION GAP" in w]
+    finals = list(final_rows(run).values())
+    assert finals
+    assert len(warnings) == len(finals), warnings
+    label = next(p.label for p in all_providers() if p.key == provider)
+    assert all(label in w and "lost" in w for w in warnings)
+    for row in finals:
+        assert row["status"] == "complete", "everything that still exists was read"
+        assert row["gap_reason"] == "retention"
+        assert parse_instant(row["gap_from"]) == parse_instant(last_read)
+        assert row["covered_from"] == row["gap_to"]
+    # Every event the vendor still serves was emitted.
+    assert missing_in_claims(emu, [(run.messages, [])]) == []
