@@ -6,18 +6,36 @@ Every test talks to the emulator; the providers come from the registry.
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import subprocess
+import sys
 import typing as t
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
+import duckdb
 import pytest
 
 from tap_auditlogs.coverage import NO_ORGANIZATION, STREAM_NAME
 from tap_auditlogs.errors import EXIT_PROVIDER, EXIT_RETENTION_GAP
-from tap_auditlogs.instants import format_instant, instant_from_datetime, parse_instant
+from tap_auditlogs.instants import (
+    format_instant,
+    instant_from_datetime,
+    now_instant,
+    parse_instant,
+)
 from tap_auditlogs.providers import all_providers
-from tests.conftest import TapRun, provider_streams, run_tap, run_tap_cli, served_id, tap_config
+from tests.conftest import (
+    REPO,
+    TapRun,
+    provider_streams,
+    run_tap,
+    run_tap_cli,
+    served_id,
+    tap_config,
+)
 from tests.emulator import Emulator, QuotaRule
 from tests.emulator.registry import available_providers
 from tests.unified_cases import select
@@ -339,3 +357,116 @@ def test_a_resumed_run_past_the_retention_reads_what_exists_and_exits_distinctly
         assert row["covered_from"] == row["gap_to"]
     # Every event the vendor still serves was emitted.
     assert missing_in_claims(emu, [(run.messages, [])]) == []
+
+
+# ---------------------------------------------- (d) the documented query, in a real loader
+
+HOUR_NS = 3600 * 10**9
+
+
+def readme_query(organization: str) -> str:
+    """The README's "hours not covered" query, for ``organization``."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- coverage-query:start -->")[1].split("<!-- coverage-query:end -->")[0]
+    sql = block.split("```sql")[1].split("```")[0]
+    assert "organization_id = 'X'" in sql
+    return sql.replace("organization_id = 'X'", f"organization_id = '{organization}'")
+
+
+def load_into_duckdb(run: TapRun, workdir: Path, database: Path) -> None:
+    """Pipe one run's messages into target-duckdb (the loader the project venv holds)."""
+    config = workdir / "target.json"
+    config.write_text(json.dumps({"path": str(database), "default_target_schema": "auditlogs"}))
+    lines = "".join(json.dumps(message) + "\n" for message in run.messages)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "target-duckdb"), "--config", str(config)],
+        input=lines,
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def uncovered_hours(rows: list[dict], now_ns: int) -> list[int]:
+    """What the query answers, computed here from the rows (hour starts, ns)."""
+    spans = sorted(
+        (parse_instant(r["covered_from"]), parse_instant(r["covered_to"]))
+        for r in rows
+        if r["covered_from"] is not None
+    )
+    merged: list[list[int]] = []
+    for low, high in spans:
+        if merged and low <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    first = (now_ns - 90 * 86_400 * 10**9) // HOUR_NS * HOUR_NS
+    last = now_ns // HOUR_NS * HOUR_NS - HOUR_NS
+    return [
+        hour
+        for hour in range(first, last + 1, HOUR_NS)
+        if not any(low <= hour and high >= hour + HOUR_NS for low, high in merged)
+    ]
+
+
+def test_the_documented_query_finds_the_hours_an_outage_past_the_retention_lost(
+    emulator, tmp_path: Path
+) -> None:
+    """Run 1 happens "20 days ago" (the API's clock is that far behind: the tap's run start
+    follows it); the pipeline then breaks; run 2, today, finds 10 of those days gone (the
+    vendor keeps 10). The hours of the outage the vendor dropped are what the query reports."""
+    provider = next(p for p in PROVIDERS if provider_streams()[STREAM_OF[p]].organizations_setting)
+    day = 86_400
+    emu = emulator(
+        providers=(provider,), seed=78, events_per_org=200, span_days=24,
+        **{f"{provider}_clock_skew_s": -20 * day},
+    )  # fmt: skip
+    stream = STREAM_OF[provider]
+    config = tap_config(emu, start_date=days_ago(emu, 25))
+    catalog = select(config, {stream, STREAM_NAME})
+    database = tmp_path / "warehouse.duckdb"
+    first = run_tap(config, catalog=catalog)
+    assert first.exit_code == 0
+    load_into_duckdb(first, tmp_path, database)
+
+    emu.configure(**{f"{provider}_clock_skew_s": 0, f"{provider}_retention_days": 10})
+    config = {**config, provider: {**config[provider], "retention_days": 10}}
+    second = run_tap(config, state=first.final_state, catalog=catalog)
+    assert second.exit_code == EXIT_RETENTION_GAP
+    load_into_duckdb(second, tmp_path, database)
+
+    organization = next(iter(final_rows(second).values()))["organization_id"]
+    with duckdb.connect(str(database), read_only=True) as db:
+        columns = "run_id, CAST(covered_from AS VARCHAR), CAST(covered_to AS VARCHAR)"
+        rows = [
+            {"run_id": run_id, "covered_from": low, "covered_to": high}
+            for run_id, low, high in db.execute(
+                f"SELECT {columns} FROM auditlogs.sync_coverage WHERE organization_id = ?",
+                [organization],
+            ).fetchall()
+        ]
+        now_ns = now_instant()
+        query = readme_query(organization).strip().rstrip(";")
+        found = [
+            int(seconds) * 10**9
+            for (seconds,) in db.execute(
+                f"SELECT epoch(hour_not_covered) FROM ({query}) AS answer ORDER BY 1"
+            ).fetchall()
+        ]
+    assert len(rows) == 2, "one row per run after the loader's upsert"
+    for row in rows:
+        for name in ("covered_from", "covered_to"):
+            row[name] = format_instant(parse_instant(row[name], allow_naive=True))
+    expected = uncovered_hours(rows, now_ns)
+    assert found == expected
+    # The outage: run 1 proved up to ~20 days ago, run 2 from ~10 days ago (the retention).
+    outage_low, outage_high = now_ns - 20 * day * 10**9, now_ns - 10 * day * 10**9
+    inside = [h for h in found if outage_low + HOUR_NS <= h <= outage_high - 2 * HOUR_NS]
+    assert len(inside) >= 10 * 24 - 4
+    # Before start_date nothing was asked for; after the outage every hour is covered.
+    start = parse_instant(days_ago(emu, 25))
+    assert all(h < outage_high + HOUR_NS for h in found if h > start + HOUR_NS)
+    assert not [h for h in found if start + HOUR_NS < h < outage_low - HOUR_NS]
