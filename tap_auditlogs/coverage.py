@@ -56,6 +56,9 @@ STREAM_NAME = "sync_coverage"
 DAY_NS = 86_400 * NS_PER_SECOND
 #: ``organization_id`` of a provider with one log per credential (as in ``audit_events``).
 NO_ORGANIZATION = "unknown"
+#: ``partition`` of a provider with one log (a key column: never empty, some loaders read
+#: an empty string as null).
+WHOLE_LOG = "all"
 #: Statuses shown first in the summary, in capitals: they need someone to look.
 ATTENTION = ("failed", "quota", "partial", "interrupted")
 
@@ -131,8 +134,9 @@ def _short(ns: int | None) -> str:
 
 
 def partition_text(context: Context) -> str:
-    """A partition as ``key=value`` pairs (empty for a provider with one log)."""
-    return ",".join(f"{key}={value}" for key, value in sorted((context or {}).items()))
+    """A partition as ``key=value`` pairs (``WHOLE_LOG`` for a provider with one log)."""
+    pairs = ",".join(f"{key}={value}" for key, value in sorted((context or {}).items()))
+    return pairs or WHOLE_LOG
 
 
 def _summary_line(coverage: PartitionCoverage) -> str:
@@ -149,7 +153,7 @@ def _summary_line(coverage: PartitionCoverage) -> str:
     elif coverage.gap_reason:
         status += f", data starts at {_short(coverage.gap_to_ns)} (retention)"
     where = coverage.provider_label + f" {coverage.organization_id}"
-    where += f" [{coverage.partition}]" if coverage.partition else ""
+    where += f" [{coverage.partition}]" if coverage.partition != WHOLE_LOG else ""
     return f"{status:<12} {where}: {span}, {coverage.records} records"
 
 
@@ -213,7 +217,7 @@ class RunCoverage:
         coverage.gap_from_ns, coverage.gap_to_ns = resume, horizon
         coverage.from_ns = horizon
         where = f"{stream.provider_label}, {coverage.organization_id}" + (
-            f" ({coverage.partition})" if coverage.partition else ""
+            f" ({coverage.partition})" if coverage.partition != WHOLE_LOG else ""
         )
         span = f"{_short(resume)} to {_short(horizon)}"
         if bookmark is None:
