@@ -30,6 +30,7 @@ from tap_auditlogs.api import ApiClient
 from tap_auditlogs.bookmarks import check_saved_state, saved_state
 from tap_auditlogs.clock import clock_offset
 from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
+from tap_auditlogs.coverage import CoverageHooks
 from tap_auditlogs.declaration import ProviderDeclaration, no_value
 from tap_auditlogs.errors import (
     AuditLogsError,
@@ -55,7 +56,6 @@ from tap_auditlogs.values import OddValues
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-    from tap_auditlogs.coverage import PartitionCoverage, RunCoverage
     from tap_auditlogs.parallel import Worker
     from tap_auditlogs.reader import PageSource
     from tap_auditlogs.strategies import Context, Record
@@ -68,7 +68,7 @@ class EventSink(t.Protocol):
         """Write what ``record`` (read by ``source``, unchanged) becomes in this stream."""
 
 
-class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
+class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream):
     """Base class of the provider streams: the singer-sdk glue that reads a provider's log
     with what the provider declares (``ProviderDeclaration``): partitions, state, records."""
 
@@ -94,9 +94,6 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         self.odd_values = OddValues(self)
         #: Streams fed with every record as it is read (``audit_events``, see unified.py).
         self.event_sinks: list[EventSink] = []
-        #: What this run proves of the partition being emitted now (coverage.py).
-        self.coverage: PartitionCoverage | None = None
-        self.coverage_context: Context = None
 
     @cached_property
     def api(self) -> ApiClient:
@@ -148,19 +145,6 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         check_saved_state(self, raw, context)
         return dict(raw)
 
-    def checkpoint(self) -> None:
-        """Write a STATE message now (the SDK would skip it when no record was written);
-        its coverage record goes first (coverage.py)."""
-        run = self.run_coverage
-        if run is not None and self.coverage is not None:
-            run.checkpoint(self, self.coverage, self.get_context_state(self.coverage_context))
-        self.write_state()
-
-    @property
-    def run_coverage(self) -> RunCoverage | None:
-        """The run's coverage (None: used without TapAuditLogs)."""
-        return getattr(self.owner, "coverage", None)
-
     def warn_once(self, key: str, message: str, *args: object) -> None:
         """Log a warning once per run and key."""
         self._once(logging.WARNING, key, message, *args)
@@ -186,17 +170,7 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         """
         if not context and self.partitions is not None:
             return  # partitions could not be listed; that failure is reported already
-        run = self.run_coverage
-        self.coverage_context = context
-        self.coverage = None if run is None else run.begin(self, context)
-        try:
-            yield from self._partition_records(context)
-            if run is not None and self.coverage is not None:
-                if self.coverage.pages is None and self._halted is not None:
-                    self.note_failure(self._halted)  # not read: its provider stopped
-                run.end(self, self.coverage, self.get_context_state(context))
-        finally:
-            self.coverage = None
+        yield from self.covered(context, self._partition_records(context))
 
     def _partition_records(self, context: Context) -> Iterator[Record]:
         read_ahead = getattr(self.owner, "read_ahead", None)
@@ -232,25 +206,6 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         progress = Progress(self.logger, self.describe(context))
         return PartitionReader(self, context, state, source, on_checkpoint, progress=progress)
 
-    def log_done(self, context: Context, records: int, pages: int, *, held: bool = False) -> None:
-        """The partition's read ended (``held``: a shortfall kept its bookmark, totals.py)."""
-        self.logger.info(
-            "%s: done, %d records in %d pages.", self.describe(context), records, pages
-        )
-        if self.coverage is not None:
-            self.coverage.pages, self.coverage.held = pages, held
-
-    def note_failure(self, error: ProviderError) -> None:
-        """The partition being emitted stopped with ``error`` (its coverage says so)."""
-        run = self.run_coverage
-        if run is not None and self.coverage is not None:
-            run.failed(self.coverage, error)
-
-    @property
-    def halted(self) -> ProviderError | None:
-        """The error that stopped this stream for the rest of the run, if any."""
-        return self._halted
-
     def report_failure(self, error: ProviderError, *, halt: bool = False) -> None:
         """Hand a failure to the tap; ``halt`` (or a provider-wide error) stops this stream."""
         if halt or error.whole_provider:
@@ -270,9 +225,7 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         """
         for sink in self.event_sinks:
             sink.write_event(self, row, context)
-        run = self.run_coverage
-        if run is not None and self.coverage is not None:
-            run.record(self, self.coverage, row)
+        self.note_record(row)
         id_key = self.primary_keys[-1]
         if no_value(row.get(id_key)):  # the key loaders upsert on: never null (README)
             row[id_key] = self.substitute_id(row)

@@ -338,6 +338,72 @@ class RunCoverage:
         )
 
 
+class CoverageHooks:
+    """The coverage side of ``AuditLogStream`` (client.py stays SDK glue): it follows the
+    partition being emitted, on the main thread, read there or replayed from a worker."""
+
+    #: What this run proves of the partition being emitted now.
+    coverage: PartitionCoverage | None = None
+    coverage_context: Context = None
+
+    @property
+    def run_coverage(self) -> RunCoverage | None:
+        """The run's coverage (None: used without TapAuditLogs)."""
+        return getattr(getattr(self, "owner", None), "coverage", None)
+
+    @property
+    def halted(self) -> ProviderError | None:
+        """The error that stopped this stream for the rest of the run, if any."""
+        return t.cast("AuditLogStream", self)._halted
+
+    def covered(self, context: Context, records: Iterator[Record]) -> Iterator[Record]:
+        """``records`` of partition ``context``, its coverage followed on the way."""
+        stream = t.cast("AuditLogStream", self)
+        run = self.run_coverage
+        self.coverage_context = context
+        self.coverage = None if run is None else run.begin(stream, context)
+        try:
+            yield from records
+            coverage = self.coverage
+            if run is not None and coverage is not None:
+                if coverage.pages is None and self.halted is not None:
+                    self.note_failure(self.halted)  # not read: its provider stopped
+                run.end(stream, coverage, stream.get_context_state(context))
+        finally:
+            self.coverage = None
+
+    def checkpoint(self) -> None:
+        """Write a STATE message now (the SDK would skip it when no record was written);
+        the partition's coverage record goes first."""
+        stream = t.cast("AuditLogStream", self)
+        run = self.run_coverage
+        if run is not None and self.coverage is not None:
+            raw = stream.get_context_state(self.coverage_context)
+            run.checkpoint(stream, self.coverage, raw)
+        stream.write_state()
+
+    def log_done(self, context: Context, records: int, pages: int, *, held: bool = False) -> None:
+        """The partition's read ended (``held``: a shortfall kept its bookmark, totals.py)."""
+        stream = t.cast("AuditLogStream", self)
+        stream.logger.info(
+            "%s: done, %d records in %d pages.", stream.describe(context), records, pages
+        )
+        if self.coverage is not None:
+            self.coverage.pages, self.coverage.held = pages, held
+
+    def note_failure(self, error: ProviderError) -> None:
+        """The partition being emitted stopped with ``error`` (its coverage says so)."""
+        run = self.run_coverage
+        if run is not None and self.coverage is not None:
+            run.failed(self.coverage, error)
+
+    def note_record(self, row: Record) -> None:
+        """A record of the partition being emitted goes out."""
+        run = self.run_coverage
+        if run is not None and self.coverage is not None:
+            run.record(t.cast("AuditLogStream", self), self.coverage, row)
+
+
 class SyncCoverageStream(StreamHooks):
     """``sync_coverage``: written by ``RunCoverage`` as the provider streams read, never synced."""
 
