@@ -76,6 +76,8 @@ class PartitionCoverage:
     lookback_ns: int
     #: Where the read started (ns); None: no bound known (the oldest event emitted counts).
     from_ns: int | None
+    #: The bookmark the run started from: a range ending there proves nothing new.
+    start_bookmark: int | None = None
     to_ns: int | None = None
     oldest_ns: int | None = None
     records: int = 0
@@ -96,6 +98,8 @@ class PartitionCoverage:
         start = self.oldest_ns if self.from_ns is None else self.from_ns
         if start is None or self.to_ns is None or self.to_ns < start:
             return None
+        if self.start_bookmark is not None and self.to_ns <= self.start_bookmark:
+            return None  # the bookmark did not move (or went back): this run proved nothing
         return start, self.to_ns
 
     def row(self, run: RunCoverage) -> dict[str, t.Any]:
@@ -198,6 +202,8 @@ class RunCoverage:
             organization_name=stream.organization_name(context),
             lookback_ns=stream.lookback_ns,
             from_ns=stream.lower_bound(bookmark),
+            start_bookmark=bookmark,
+            to_ns=bookmark,
         )
         self.partitions.append(coverage)
         days = stream.settings.get("retention_days", stream.default_retention_days)
