@@ -31,6 +31,7 @@ from tests.conftest import (
     REPO,
     TapRun,
     provider_streams,
+    psql,
     run_tap,
     run_tap_cli,
     served_id,
@@ -412,30 +413,36 @@ def uncovered_hours(rows: list[dict], now_ns: int) -> list[int]:
     ]
 
 
+def outage_sequence(emulator: t.Callable[..., Emulator]) -> tuple[Emulator, TapRun, TapRun]:
+    """Run 1 happens "20 days ago" (the API's clock is that far behind: the tap's run start
+    follows it); the pipeline then breaks; run 2, today, finds 10 of those days gone (the
+    vendor keeps 10) and exits with the retention gap's code."""
+    provider = next(p for p in PROVIDERS if provider_streams()[STREAM_OF[p]].organizations_setting)
+    emu = emulator(
+        providers=(provider,), seed=78, events_per_org=200, span_days=24,
+        **{f"{provider}_clock_skew_s": -20 * 86_400},
+    )  # fmt: skip
+    config = tap_config(emu, start_date=days_ago(emu, 25))
+    catalog = select(config, {STREAM_OF[provider], STREAM_NAME})
+    first = run_tap(config, catalog=catalog)
+    assert first.exit_code == 0
+    emu.configure(**{f"{provider}_clock_skew_s": 0, f"{provider}_retention_days": 10})
+    config = {**config, provider: {**config[provider], "retention_days": 10}}
+    second = run_tap(config, state=first.final_state, catalog=catalog)
+    assert second.exit_code == EXIT_RETENTION_GAP
+    return emu, first, second
+
+
 def test_the_documented_query_finds_the_hours_an_outage_past_the_retention_lost(
     emulator, tmp_path: Path
 ) -> None:
     """Run 1 happens "20 days ago" (the API's clock is that far behind: the tap's run start
     follows it); the pipeline then breaks; run 2, today, finds 10 of those days gone (the
     vendor keeps 10). The hours of the outage the vendor dropped are what the query reports."""
-    provider = next(p for p in PROVIDERS if provider_streams()[STREAM_OF[p]].organizations_setting)
     day = 86_400
-    emu = emulator(
-        providers=(provider,), seed=78, events_per_org=200, span_days=24,
-        **{f"{provider}_clock_skew_s": -20 * day},
-    )  # fmt: skip
-    stream = STREAM_OF[provider]
-    config = tap_config(emu, start_date=days_ago(emu, 25))
-    catalog = select(config, {stream, STREAM_NAME})
+    emu, first, second = outage_sequence(emulator)
     database = tmp_path / "warehouse.duckdb"
-    first = run_tap(config, catalog=catalog)
-    assert first.exit_code == 0
     load_into_duckdb(first, tmp_path, database)
-
-    emu.configure(**{f"{provider}_clock_skew_s": 0, f"{provider}_retention_days": 10})
-    config = {**config, provider: {**config[provider], "retention_days": 10}}
-    second = run_tap(config, state=first.final_state, catalog=catalog)
-    assert second.exit_code == EXIT_RETENTION_GAP
     load_into_duckdb(second, tmp_path, database)
 
     organization = next(iter(final_rows(second).values()))["organization_id"]
@@ -470,3 +477,39 @@ def test_the_documented_query_finds_the_hours_an_outage_past_the_retention_lost(
     start = parse_instant(days_ago(emu, 25))
     assert all(h < outage_high + HOUR_NS for h in found if h > start + HOUR_NS)
     assert not [h for h in found if start + HOUR_NS < h < outage_low - HOUR_NS]
+
+
+def sql_text(value: str | None) -> str:
+    return "NULL" if value is None else f"'{value}'"
+
+
+@pytest.mark.slow
+def test_the_documented_query_runs_on_postgresql_too(emulator, postgres: int) -> None:
+    """The same README query on PostgreSQL, over the rows of the same outage sequence."""
+    _, first, second = outage_sequence(emulator)
+    rows = list(final_rows(first).values()) + list(final_rows(second).values())
+    organization = rows[-1]["organization_id"]
+    rows = [row for row in rows if row["organization_id"] == organization]
+    values = ", ".join(
+        f"('{row['organization_id']}', "
+        + ", ".join(
+            "NULL" if row[k] is None else f"'{row[k]}'" for k in ("covered_from", "covered_to")
+        )
+        + ")"
+        for row in rows
+    )
+    schema = f"auditlogs_{uuid.uuid4().hex[:8]}"
+    query = readme_query(organization).strip().rstrip(";").replace("auditlogs.", f"{schema}.")
+    answer = psql(
+        postgres,
+        f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.sync_coverage (organization_id text, "
+        f"covered_from timestamptz, covered_to timestamptz); "
+        f"INSERT INTO {schema}.sync_coverage VALUES {values}; "
+        "SELECT CAST(extract(epoch FROM hour_not_covered) AS bigint) "
+        f"FROM ({query}) AS answer ORDER BY 1",
+    )
+    now_ns = now_instant()
+    # psql prints the command tags of the statements before the SELECT's rows.
+    found = [int(row[0]) * 10**9 for row in answer if row[0].isdigit()]
+    assert found == uncovered_hours(rows, now_ns)
+    assert len(found) > 10 * 24
