@@ -39,6 +39,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tap_auditlogs.coverage import STREAM_NAME as COVERAGE_STREAM  # noqa: E402
 from tap_auditlogs.ocsf import OCSF_VERSION, OTHER_ACTIVITY  # noqa: E402
 from tap_auditlogs.providers import all_providers, provider_names  # noqa: E402
 from tap_auditlogs.settings import config_schema  # noqa: E402
@@ -237,6 +238,13 @@ def streams_table() -> str:
         f"| `{unified.name}` (opt-in) | all of the above, one shape | {keys} | "
         f"`{unified.replication_key}` | written by the provider streams in the same pass: "
         "[no extra calls](#one-table-for-every-provider-audit_events) |"
+    )
+    coverage = tap.streams[COVERAGE_STREAM]
+    keys = ", ".join(f"`{key}`" for key in coverage.primary_keys)
+    rows.append(
+        f"| `{coverage.name}` (opt-in) | what each run proved it read | {keys} | none | "
+        "written as the provider streams read: [evidence of completeness]"
+        "(#evidence-of-completeness-sync_coverage) |"
     )
     return "\n".join(rows)
 

@@ -64,6 +64,7 @@ class Channel:
         self._closed = False
         self.error: BaseException | None = None
         self.pages = 0  # pages the worker read (for the log)
+        self.held = False  # a shortfall kept the bookmark (totals.py, coverage.py)
         self._file: t.IO[bytes] | None = None
         self._read_at = 0
         self._written = 0  # events in the file not read yet

@@ -30,6 +30,7 @@ from tap_auditlogs.api import ApiClient
 from tap_auditlogs.bookmarks import check_saved_state, saved_state
 from tap_auditlogs.clock import clock_offset
 from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
+from tap_auditlogs.coverage import CoverageHooks
 from tap_auditlogs.declaration import ProviderDeclaration, no_value
 from tap_auditlogs.errors import (
     AuditLogsError,
@@ -67,7 +68,7 @@ class EventSink(t.Protocol):
         """Write what ``record`` (read by ``source``, unchanged) becomes in this stream."""
 
 
-class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
+class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream):
     """Base class of the provider streams: the singer-sdk glue that reads a provider's log
     with what the provider declares (``ProviderDeclaration``): partitions, state, records."""
 
@@ -144,10 +145,6 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         check_saved_state(self, raw, context)
         return dict(raw)
 
-    def checkpoint(self) -> None:
-        """Write a STATE message now (the SDK would skip it when no record was written)."""
-        self.write_state()
-
     def warn_once(self, key: str, message: str, *args: object) -> None:
         """Log a warning once per run and key."""
         self._once(logging.WARNING, key, message, *args)
@@ -171,6 +168,11 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         When the partition was read ahead (``parallel.py``), its channel is replayed
         instead: the same records and checkpoints, in the same order.
         """
+        if not context and self.partitions is not None:
+            return  # partitions could not be listed; that failure is reported already
+        yield from self.covered(context, self._partition_records(context))
+
+    def _partition_records(self, context: Context) -> Iterator[Record]:
         read_ahead = getattr(self.owner, "read_ahead", None)
         job = None if read_ahead is None else read_ahead.take(self, context)
         if read_ahead is not None and job is not None:
@@ -181,8 +183,6 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
             return
         if self._halted is not None:
             return
-        if not context and self.partitions is not None:
-            return  # partitions could not be listed; that failure is reported already
         source = DirectPages(self, getattr(self.owner, "flush_messages", lambda: None))
         reader = self.reader(context, self.state_of(context), source, self.checkpoint)
         records = 0
@@ -192,7 +192,7 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
                 yield record
         except ProviderError as error:
             self.report_failure(error)
-        self.log_done(context, records, reader.pages_read)
+        self.log_done(context, records, reader.pages_read, held=reader.held)
 
     def reader(
         self,
@@ -206,15 +206,11 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         progress = Progress(self.logger, self.describe(context))
         return PartitionReader(self, context, state, source, on_checkpoint, progress=progress)
 
-    def log_done(self, context: Context, records: int, pages: int) -> None:
-        self.logger.info(
-            "%s: done, %d records in %d pages.", self.describe(context), records, pages
-        )
-
     def report_failure(self, error: ProviderError, *, halt: bool = False) -> None:
         """Hand a failure to the tap; ``halt`` (or a provider-wide error) stops this stream."""
         if halt or error.whole_provider:
             self._halted = error
+        self.note_failure(error)
         record_failure = getattr(self.owner, "record_failure", None)
         if record_failure is None:  # pragma: no cover - used without TapAuditLogs
             raise error
@@ -229,6 +225,7 @@ class AuditLogStream(ProviderDeclaration, StreamHooks, RESTStream):
         """
         for sink in self.event_sinks:
             sink.write_event(self, row, context)
+        self.note_record(row)
         id_key = self.primary_keys[-1]
         if no_value(row.get(id_key)):  # the key loaders upsert on: never null (README)
             row[id_key] = self.substitute_id(row)

@@ -68,6 +68,10 @@ class ProviderDeclaration:
     default_base_url: t.ClassVar[str]
     #: What a first run reads without ``start_date`` (the API's own reach), for the docs.
     first_run_reach: t.ClassVar[str] = "everything"
+    #: Days the vendor documents that it keeps events (``retention_days``'s default; None:
+    #: no single number is documented), and what the docs say about it.
+    default_retention_days: t.ClassVar[int | None] = None
+    retention_documented: t.ClassVar[str] = "No retention is documented: no default."
     #: Seconds re-read before the bookmark on every run (late events).
     default_lookback_seconds: t.ClassVar[int] = 300
     #: Hint shown with authentication errors.

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 #: Exit codes. 2: the configuration is wrong. 1: a provider refused or broke.
 #: 3: a provider's quota ran out; the state is saved and the next run continues.
+#: 4: everything was read, but a resumed partition's events older than the provider's
+#: ``retention_days`` were gone before this run (a retention gap, coverage.py).
 #: 141 (128 + SIGPIPE, as a shell reports a broken pipe): stdout was closed, the target died.
 EXIT_CONFIG = 2
 EXIT_PROVIDER = 1
 EXIT_RESUME_LATER = 3
+EXIT_RETENTION_GAP = 4
 EXIT_OUTPUT_CLOSED = 141
 
 
@@ -77,6 +80,12 @@ class SyncIncompleteError(AuditLogsError):
             if all(isinstance(f, QuotaExhaustedError) for f in failures)
             else EXIT_PROVIDER
         )
+
+
+class RetentionGapError(AuditLogsError):
+    """Events expired at the provider before a resumed run could read them (coverage.py)."""
+
+    exit_code = EXIT_RETENTION_GAP
 
 
 class OutputClosedError(SystemExit):

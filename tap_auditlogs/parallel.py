@@ -125,6 +125,7 @@ class Job:
         finally:
             self.chains.close()
             self.channel.pages = reader.pages_read
+            self.channel.held = reader.held
             self.channel.close(error)
 
     def _hand_over(self, batch: list[Record], *, checkpoint: bool) -> None:
@@ -278,7 +279,9 @@ def replay(stream: AuditLogStream, job: Job, context: Context) -> Iterator[Recor
         # whole provider (refused credentials): it is reported once.
         if not (error.whole_provider and stream._halted is not None):
             stream.report_failure(error)
+        else:
+            stream.note_failure(error)
     elif error is not None and not isinstance(error, ReadCancelledError):
         raise error
     if error is None or isinstance(error, ProviderError):
-        stream.log_done(context, records, job.channel.pages)
+        stream.log_done(context, records, job.channel.pages, held=job.channel.held)

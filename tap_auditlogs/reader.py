@@ -241,6 +241,8 @@ class PartitionReader:
         self.progress = progress
         #: Pages read from the source (pages pushed back and read again count once).
         self.pages_read = 0
+        #: A shortfall kept the bookmark (totals.py): the read is not proven to its end.
+        self.held = False
         self._pushed_back: tuple[dict, list[Page], Iterator[Page]] | None = None
 
     def pages(self, params: dict, start_token: t.Any = None) -> Iterator[Page]:

@@ -23,7 +23,13 @@ from singer_sdk import typing as th
 from tap_auditlogs.declaration import documented_spelling, spelling_key
 from tap_auditlogs.errors import ConfigError
 from tap_auditlogs.instants import now_instant, parse_instant
-from tap_auditlogs.providers import Provider, all_providers, and_list, rate_limit_setting
+from tap_auditlogs.providers import (
+    Provider,
+    all_providers,
+    and_list,
+    rate_limit_setting,
+    retention_setting,
+)
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.unified import UNIFIED_SETTINGS
 
@@ -131,6 +137,16 @@ COMMON_SETTINGS = (
         ),
     ),
     th.Property(
+        "retention_gap_is_error",
+        th.BooleanType,
+        default=True,
+        description=(
+            "End a run with exit code 4 when a resumed organization's events older than its "
+            "provider's retention_days were gone before they could be read (everything "
+            "still there is read first). False: the WARNING and the gap in sync_coverage only."
+        ),
+    ),
+    th.Property(
         "max_retry_wait",
         th.IntegerType,
         default=300,
@@ -162,6 +178,7 @@ def config_schema() -> dict:
             th.ObjectType(
                 *provider.settings,
                 rate_limit_setting(provider.stream_class),
+                retention_setting(provider.stream_class),
                 additional_properties=False,
             ),
             description=f"{provider.description} Set {', '.join(provider.required)} to enable.",

@@ -206,6 +206,7 @@ class Ascending:
                 committed = ordered and self.page_by_page  # page by page, as far as read
                 if rereads.stalled or not committed:  # else the re-reads still find more:
                     keep_bookmark(reader, count, start_bookmark, start_recent)
+                reader.held = True  # not proven to the end (coverage.py)
                 return  # the bookmark stands where they got to, the next run reads on
             # Sorted, committed: again from the bookmark reached; else the whole read again.
             committed = ordered and self.page_by_page and high is not None

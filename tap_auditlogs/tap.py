@@ -13,6 +13,8 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from tap_auditlogs.cli import CommandLineTap, run
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.connection_test import check_provider
+from tap_auditlogs.coverage import STREAM_NAME as COVERAGE_STREAM
+from tap_auditlogs.coverage import RunCoverage, SyncCoverageStream
 from tap_auditlogs.errors import ConfigError, ProviderError, SyncIncompleteError
 from tap_auditlogs.output import FlushBeforeStateWriter
 from tap_auditlogs.parallel import ReadAhead
@@ -62,6 +64,8 @@ class TapAuditLogs(CommandLineTap):
         self.failures: list[ProviderError] = []
         #: Workers reading partitions ahead during a sync (None: one partition at a time).
         self.read_ahead: ReadAhead | None = None
+        #: What this run proves it read, per partition (coverage.py).
+        self.coverage = RunCoverage(self)
         config = kwargs.get("config")
         if isinstance(config, dict):
             register_secrets(config)
@@ -119,14 +123,17 @@ class TapAuditLogs(CommandLineTap):
             providers = list(all_providers())
         streams = [p.stream_class(tap=self) for p in providers]
         unified = AuditEventsStream(self, list(zip(providers, streams, strict=True)))
-        return [*streams, unified]
+        return [*streams, unified, SyncCoverageStream(self)]
 
     @property
     def streams(self) -> dict[str, Stream]:
-        """The SDK's streams (sorted by name), with ``audit_events`` moved after its feeders."""
+        """The SDK's streams (sorted by name), with ``audit_events`` and ``sync_coverage``
+        moved after the provider streams that feed them."""
         streams = super().streams
-        if UNIFIED_STREAM in streams and next(reversed(streams)) != UNIFIED_STREAM:
-            streams[UNIFIED_STREAM] = streams.pop(UNIFIED_STREAM)
+        if list(streams)[-2:] != [UNIFIED_STREAM, COVERAGE_STREAM]:
+            for name in (UNIFIED_STREAM, COVERAGE_STREAM):
+                if name in streams:
+                    streams[name] = streams.pop(name)
         return streams
 
     def record_failure(self, error: ProviderError) -> None:
@@ -149,11 +156,13 @@ class TapAuditLogs(CommandLineTap):
         try:
             self.start_read_ahead()
             self.sync_all()
+            self.coverage.unread(s for s in self.streams.values() if isinstance(s, AuditLogStream))
         finally:
             if self.read_ahead is not None:
                 self.read_ahead.close()
                 self.read_ahead = None
             self.flush_messages()
+        self.coverage.log_summary(self.logger)
         if self.failures:
             # Each problem in full, last: the last line is all Meltano shows of a failure.
             self.logger.error(
@@ -164,6 +173,9 @@ class TapAuditLogs(CommandLineTap):
             for failure in self.failures:
                 self.logger.error("%s", Redactor.scrub(str(failure)))
             raise SyncIncompleteError(self.failures)
+        retention_gap = self.coverage.retention_error(self.config)
+        if retention_gap is not None:
+            raise retention_gap
 
     def start_read_ahead(self) -> None:
         """With ``concurrency`` > 1, start reading the partitions of every stream to sync."""

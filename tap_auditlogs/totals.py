@@ -104,6 +104,7 @@ def queue_first(queue: collections.deque[T], rest: Iterator[T]) -> Iterator[T]:
 
 def warn_shortfall(reader: PartitionReader, count: ScopeCount, what: str) -> None:
     """The one WARNING of a shortfall that persists after the re-reads."""
+    reader.held = True
     context = reader.context
     where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
     reader.stream.warn_once(

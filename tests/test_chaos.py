@@ -8,7 +8,10 @@ whose type drifts (``type_drift``). The real ``tap-auditlogs``
 command is killed with SIGKILL at random points and resumed from its last STATE until a
 run finishes. Then, per stream, the primary keys emitted over all runs are compared with
 the emulator's ground truth at or after ``start_date``: none may be missing. Every RECORD
-of every run, ``audit_events`` included, must fit the SCHEMA its stream sent.
+of every run, ``audit_events`` and ``sync_coverage`` included, must fit the SCHEMA its stream
+sent. And ``sync_coverage`` holds: the ranges claimed complete over all runs cover
+[start_date, last run start - lookback] for every partition, and none holds an event the
+emulator has that no run emitted (``coverage_problems``).
 
 ``run_seed`` is also what ``scripts/chaos.py`` (``CHAOS_SEEDS=50 make chaos``) runs for many
 seeds, printing the table; CI runs ``CI_SEEDS`` here.
@@ -31,10 +34,19 @@ import pytest
 from tap_auditlogs.instants import format_instant, instant_from_datetime, parse_instant
 from tap_auditlogs.paging import MAX_EMPTY_PAGES_IN_A_ROW
 from tap_auditlogs.providers import all_providers
-from tests.conftest import TapRun, run_tap, run_tap_cli, served_id, served_instant, tap_config
+from tests.conftest import (
+    TapRun,
+    provider_streams,
+    run_tap,
+    run_tap_cli,
+    served_id,
+    served_instant,
+    tap_config,
+)
 from tests.emulator import FAULT_KINDS, Emulator, FaultRule, QuotaRule, Scenario
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS
 from tests.emulator.registry import available_providers
+from tests.test_coverage import claimed, coverage_rows
 from tests.test_errors_and_secrets import forms_on_the_wire, leaked_slices
 from tests.test_output_fits_schema import everything, schema_errors
 
@@ -250,6 +262,7 @@ def run_seed(seed: int, *, events: int | None = None, max_kills: int = 6) -> See
                     **counts[stream],
                 )
             )
+        problems += coverage_problems(emu, runs, start_ns)
         return SeedResult(
             seed=seed,
             runs=len(runs),
@@ -263,6 +276,57 @@ def run_seed(seed: int, *, events: int | None = None, max_kills: int = 6) -> See
     finally:
         emu.stop()
         tmp.cleanup()
+
+
+def coverage_problems(emu: Emulator, runs: list[TapRun], start_ns: int) -> list[str]:
+    """What ``sync_coverage`` got wrong over a killed and resumed sequence of runs.
+
+    Per partition, the union of the ranges every run claimed complete covers
+    [start_date, the last run's start - lookback] (less the API's clock where it runs behind:
+    the tap follows it), and no claimed range holds an event the emulator has that no run
+    emitted.
+    """
+    problems: list[str] = []
+    spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    emitted = {
+        stream: {provider_streams()[stream].id_of(r) for run in runs for r in run.records(stream)}
+        for stream in STREAMS
+    }
+    for run in runs:
+        for _, row in coverage_rows(run):
+            key = (row["stream"], row["partition"])
+            spans.setdefault(key, [])
+            if row["covered_from"] is not None:
+                low, high = parse_instant(row["covered_from"]), parse_instant(row["covered_to"])
+                spans[key].append((low, high))
+            lacking = [
+                ev.id
+                for ev in claimed(emu, row["provider"], row)
+                if served_id(row["stream"], ev) not in emitted[row["stream"]]
+            ]
+            if lacking:
+                problems.append(f"coverage {key}: claims {len(lacking)} events never emitted")
+    if not spans:
+        problems.append("coverage: no sync_coverage row in any run")
+    last = {(row["stream"], row["partition"]): row for _, row in coverage_rows(runs[-1])}
+    if set(last) != set(spans):
+        problems.append(f"coverage: the last run has no row for {sorted(set(spans) - set(last))}")
+    for key, row in last.items():
+        provider = STREAMS[row["stream"]][0]
+        behind_ns = max(0.0, -float(emu.provider(provider).opt("clock_skew_s") or 0)) * 10**9
+        lookback = provider_streams()[row["stream"]].lookback_ns
+        end = parse_instant(row["run_started_at"]) - lookback - int(behind_ns) - 3 * 10**9
+        reached = start_ns
+        for low, high in sorted(spans[key]):
+            if low > reached:
+                break
+            reached = max(reached, high)
+        if reached < end:
+            problems.append(
+                f"coverage {key}: proven only to {format_instant(reached)}, not to "
+                f"{format_instant(end)} (gap or a partition not read)"
+            )
+    return problems
 
 
 def _add_late_events(emu: Emulator, rng: random.Random) -> int:

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tap_auditlogs.cli import PROBE_LIMITS
+from tap_auditlogs.coverage import STREAM_NAME as COVERAGE
 from tap_auditlogs.errors import AuditLogsError
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.redaction import (
@@ -107,7 +108,7 @@ def test_discovery_needs_no_credentials_but_a_sync_and_the_test_do(tmp_path) -> 
     )
     assert done.returncode == 0, done.stderr
     streams = [entry["tap_stream_id"] for entry in json.loads(done.stdout)["streams"]]
-    assert streams == [*sorted(p.stream_class.name for p in all_providers()), UNIFIED]
+    assert streams == [*sorted(p.stream_class.name for p in all_providers()), UNIFIED, COVERAGE]
     for args in ((), ("--test",)):
         run = run_tap_cli({}, args=args)
         assert run.exit_code == 2, run.stderr

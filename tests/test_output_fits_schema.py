@@ -31,6 +31,7 @@ from tap_auditlogs import schemas as schema_files
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.conform import UNDECLARED_FIELDS, FieldSorter, closed_schema
 from tap_auditlogs.connection_test import check_provider
+from tap_auditlogs.coverage import STREAM_NAME as COVERAGE
 from tap_auditlogs.output import replace_nul
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.tap import TapAuditLogs
@@ -180,7 +181,7 @@ def test_nul_escapes_are_replaced_and_nothing_else(line: bytes, expected: bytes)
 def test_every_record_fits_its_schema_and_keeps_what_the_vendor_added(emulator) -> None:
     run = awkward_run(emulator)
     schemas = {m["stream"]: m["schema"] for m in run.messages if m["type"] == "SCHEMA"}
-    streams = {p.stream_class.name for p in all_providers()} | {UNIFIED}
+    streams = {p.stream_class.name for p in all_providers()} | {UNIFIED, COVERAGE}
     assert set(schemas) == streams
     errors = schema_errors(run.messages)
     assert not errors, errors[:5]

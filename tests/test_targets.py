@@ -5,7 +5,8 @@
 in two modes and on two kinds of data:
 
 * modes: ``provider-streams`` (the default catalog: ``audit_events`` is not selected by
-  default, so it must not arrive) and ``everything`` (``--discover``, every stream selected);
+  default, so it must not arrive) and ``everything`` (``--discover``, every stream selected,
+  ``sync_coverage`` too: one row per partition must arrive);
 * data: ``clean`` and ``awkward`` (``awkward_values=True``: NUL characters, undeclared fields,
   emoji/RTL text, 70,000-character strings).
 
@@ -32,6 +33,7 @@ import duckdb
 import pytest
 
 from tap_auditlogs.conform import UNDECLARED_FIELDS
+from tap_auditlogs.coverage import STREAM_NAME as COVERAGE
 from tap_auditlogs.providers import Provider, all_providers
 from tap_auditlogs.unified import STREAM_NAME, AuditEventsStream
 from tests.conftest import REPO, TAP_COMMAND, tap_config
@@ -248,6 +250,22 @@ def start_emulator(emulator: Callable[..., Emulator], awkward: bool) -> Emulator
     return emulator(seed=SEED, events_per_org=EVENTS_PER_ORG, **orgs, **extra)
 
 
+def coverage_arrived(target: Target, site: Site, emu: Emulator) -> list[str]:
+    """``sync_coverage`` (selected with everything): one row per partition, of one run."""
+    keys = ("run_id", "stream", "partition")
+    try:
+        rows = target.read(site, {COVERAGE: keys}).get(COVERAGE, set())
+    except LookupError as error:
+        return [f"{COVERAGE}: {error}"]
+    partitions = sum(
+        len(emu.provider(p.key).orgs) if p.stream_class.organizations_setting else 1
+        for p in PROVIDERS
+    )
+    if len(rows) != partitions or len({row[0] for row in rows}) != 1:
+        return [f"{COVERAGE}: {len(rows)} rows arrived, not one per partition ({partitions})"]
+    return []
+
+
 def select_everything(config_path: Path, workdir: Path) -> Path:
     """A ``--discover`` catalog with every stream selected (top-level metadata)."""
     done = subprocess.run(
@@ -333,6 +351,8 @@ def test_every_event_arrives_once(
             values = kept.get(stream_of(provider), set())
             if not any(ADDED_FIELD in value for (value,) in values):
                 problems.append(f"{stream_of(provider)}: the vendor's added field did not arrive")
+    if everything and not problems:
+        problems += coverage_arrived(target, site, emu)
     if everything:
         pairs, doubled = project_unified(arrived.get(UNIFIED, set()))
         arrived[UNIFIED] = pairs

@@ -248,7 +248,7 @@ def test_discovery_lists_audit_events_after_the_providers_opt_in(emulator) -> No
     emu = emulator(providers=("nirvana",), seed=67, events_per_org=5)
     catalog = TapAuditLogs(config=tap_config(emu)).catalog_dict
     entries = {e["tap_stream_id"]: e for e in catalog["streams"]}
-    assert list(entries) == ["nirvana_audit_log", STREAM]
+    assert list(entries) == ["nirvana_audit_log", STREAM, "sync_coverage"]
     root = next(m["metadata"] for m in entries[STREAM]["metadata"] if m["breadcrumb"] == [])
     assert root["selected-by-default"] is False
     assert list(root["table-key-properties"]) == ["provider", "organization_id", "event_id"]

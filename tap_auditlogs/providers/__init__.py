@@ -121,6 +121,21 @@ def lookback_setting(
     )
 
 
+def retention_setting(stream_class: type[AuditLogStream]) -> th.Property:
+    """The ``retention_days`` setting every provider block gets (coverage.py)."""
+    return th.Property(
+        "retention_days",
+        th.NumberType,
+        default=stream_class.default_retention_days,
+        description=(
+            "Days the provider keeps audit events for this account. A resume point older "
+            "than that is reported as a retention gap: a WARNING naming the lost range, a "
+            "gap in sync_coverage, and exit code 4 (see retention_gap_is_error). "
+            f"{stream_class.retention_documented}"
+        ),
+    )
+
+
 def rate_limit_setting(stream_class: type[AuditLogStream]) -> th.Property:
     """The ``max_requests_per_second`` setting every provider block gets (``tap.py``)."""
     documented = stream_class.rate_limit

@@ -324,6 +324,10 @@ class Provider:
         is shared: slice it, never change it.
         """
         events = self._events[org]
+        days = self.opt("retention_days")
+        if days is not None:  # the vendor no longer serves what is older than its retention
+            horizon = utcnow() - timedelta(days=days)
+            events = [event for event in events if event.at >= horizon]
         full_key = (org, self._version[org], len(events), key)
         return self.views.get(full_key, lambda: build(events))
 

@@ -52,6 +52,10 @@ COMMON_SWITCHES: dict[str, Switch] = {
     "clock_skew_s": Switch(0.0, convert=float,
                            doc="the server's clock is this many seconds off: its Date header"),
     "date_header": Switch(True, choices=(True, False), doc="answers carry a Date header"),
+    # Retention (issue 23): the vendor keeps events this many days, then drops them.
+    "retention_days": Switch(None, convert=float,
+                             doc="events older than this many days (by the real clock) are "
+                                 "no longer served; None: kept forever"),
     "credentials": Switch(None, convert=dict,
                           doc="tap settings accepted instead of credentials() (e.g. generated)"),
 }  # fmt: skip

@@ -61,7 +61,7 @@ def test_only_the_registered_process_knows_it(registered, tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     streams = [entry["tap_stream_id"] for entry in json.loads(done.stdout)["streams"]]
-    assert streams == [STREAM, "audit_events"]
+    assert streams == [STREAM, "audit_events", "sync_coverage"]
 
 
 def test_the_prose_that_names_every_provider_names_it(registered) -> None:

@@ -101,6 +101,10 @@ class ConfigCatAuditLogStream(AuditLogStream):
     default_base_url = "https://api.configcat.com"
     homepage = "https://configcat.com"
     first_run_reach = f"{DEFAULT_SPAN_NS // DAY_NS} days"
+    retention_documented = (
+        "ConfigCat keeps audit logs 7 days (Free), 35 days (Pro, Smart) or 2 years "
+        "(Enterprise) by plan (https://configcat.com/pricing/): no default, set your plan's."
+    )
     credentials_hint = (
         "Check configcat.username and configcat.password: they must be ConfigCat Public API "
         "credentials (a username and password from "
