@@ -15,6 +15,7 @@ from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.connection_test import check_provider
 from tap_auditlogs.coverage import STREAM_NAME as COVERAGE_STREAM
 from tap_auditlogs.coverage import RunCoverage, SyncCoverageStream
+from tap_auditlogs.environment import settings_from_environment
 from tap_auditlogs.errors import ConfigError, ProviderError, SyncIncompleteError
 from tap_auditlogs.output import FlushBeforeStateWriter
 from tap_auditlogs.parallel import ReadAhead
@@ -25,7 +26,6 @@ from tap_auditlogs.settings import (
     config_schema,
     configured_providers,
     register_secrets,
-    settings_from_environment,
     validate_settings,
 )
 from tap_auditlogs.state import state_problems
