@@ -18,6 +18,8 @@ import pytest
 
 from tap_auditlogs.instants import format_instant, instant_from_datetime
 from tap_auditlogs.providers import all_providers
+from tap_auditlogs.strategies import Page
+from tap_auditlogs.totals import ScopeCount
 from tests.conftest import TapRun, run_tap, run_tap_cli, tap_config
 from tests.emulator.registry import available_providers
 from tests.test_chaos import STREAM_OF, STREAMS, record_key, truth_keys
@@ -289,3 +291,13 @@ def test_a_run_killed_among_empty_pages_resumes_without_loss(
     resumed = run_tap(config, killed.final_state)
     assert resumed.exit_code == 0
     assert not _missing(emu, provider, start_ns, killed, resumed)
+
+
+def test_a_total_that_rises_during_the_read_is_the_one_counted() -> None:
+    """An event arriving during a read raises the total: counting the smallest total would
+    let it hide an event the read missed (page boundaries that shifted between requests)."""
+    count = ScopeCount()
+    count.add(Page(records=[], token=None, next_token=2, total=5), ["a", "b", "c"])
+    count.add(Page(records=[], token=2, next_token=None, total=6), ["d", "e"])
+    assert count.total == 6
+    assert count.shortfall == 1
