@@ -7,11 +7,26 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-fast chaos lint typecheck check lock docs bench clean test-meltano
 
-$(STAMP): pyproject.toml requirements.lock
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+# Virtualenvs the test suite builds (Singer targets, Meltano) and uv itself live outside the
+# clone, shared by every clone on this machine (README, Development: how to clear it).
+TEST_CACHE ?= $(or $(TAP_AUDITLOGS_TEST_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tap-auditlogs-tests)
+# uv (pinned in requirements.lock) builds .venv: seconds from its download cache, where
+# venv + pip take a minute on a busy machine and download everything again.
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements.lock)
+UV_HOME := $(TEST_CACHE)/uv-$(UV_VERSION)
+UV := $(UV_HOME)/bin/uv
+UV_PIP := $(UV) pip install --quiet --python $(BIN)/python
+
+$(UV):
+	rm -rf $(UV_HOME).tmp.$$$$ && \
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+		--root-user-action=ignore --target $(UV_HOME).tmp.$$$$ uv==$(UV_VERSION) && \
+	{ [ -e $(UV_HOME) ] || mv $(UV_HOME).tmp.$$$$ $(UV_HOME); } && rm -rf $(UV_HOME).tmp.$$$$
+
+$(STAMP): pyproject.toml requirements.lock | $(UV)
+	$(UV) venv --quiet --clear --seed --python $(PYTHON) $(VENV)
+	$(UV_PIP) -r requirements.lock
+	$(UV_PIP) --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -56,9 +71,8 @@ docs: install
 	$(BIN)/python scripts/update_docs.py
 
 ## Re-pin every dependency for Python 3.10-3.13 (needs network access to PyPI).
-lock:
-	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra dev --universal \
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra test --extra dev --universal \
 		--python-version 3.10 -o requirements.lock
 
 clean:
