@@ -35,16 +35,18 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python scripts/demo.py
 
-## The whole test suite (slow end-to-end tests included).
+## The whole test suite (slow end-to-end tests included), on TEST_WORKERS processes: most tests
+## wait on subprocesses and HTTP, so more workers than cores pay (TEST_WORKERS=0: one process).
+TEST_WORKERS ?= 4
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
 
 ## Everything but the slow end-to-end tests.
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load -m "not slow"
 
 ## Meltano end to end alone: meltano run into DuckDB and PostgreSQL, connection tests
-## (installs Meltano and the loaders into output/meltano-e2e, reused on later runs).
+## (Meltano in the test cache, its plugins in output/meltano-e2e: both reused on later runs).
 test-meltano: install
 	$(BIN)/python -m pytest tests/test_meltano.py tests/test_connection_check.py
 

@@ -238,6 +238,12 @@ def emulator() -> t.Iterator[t.Callable[..., Emulator]]:
         emu.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow end-to-end tests first (in their order): on several workers (``make test``) they
+    start at once, and the quick tests fill the gaps instead of waiting at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _quiet_sdk_logs(caplog: pytest.LogCaptureFixture) -> None:
     """Keep the SDK's INFO lines out of failing-test reports unless asked for."""
