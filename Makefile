@@ -15,7 +15,8 @@ TEST_CACHE ?= $(or $(TAP_AUDITLOGS_TEST_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.c
 UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements.lock)
 UV_HOME := $(TEST_CACHE)/uv-$(UV_VERSION)
 UV := $(UV_HOME)/bin/uv
-UV_PIP := $(UV) pip install --quiet --python $(BIN)/python
+# Compiled at install (as pip does): else every test worker compiles the same modules at once.
+UV_PIP := $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python
 
 $(UV):
 	rm -rf $(UV_HOME).tmp.$$$$ && \

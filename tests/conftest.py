@@ -204,7 +204,7 @@ def venv_commands(python: str, venv: Path, requirements: t.Sequence[str]) -> lis
         target = ["--python", str(venv / "bin" / "python")]
         return [
             [tool, "venv", "--quiet", "--python", python, str(venv)],
-            [tool, "pip", "install", "--quiet", *target, *requirements],
+            [tool, "pip", "install", "--quiet", "--compile-bytecode", *target, *requirements],
         ]
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
     return [[python, "-m", "venv", str(venv)], [*pip, "--no-input", *requirements]]

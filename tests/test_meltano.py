@@ -164,7 +164,12 @@ def ensure_project(executable: Path, base_env: dict[str, str]) -> Path:
         return root
     stamp_file.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        env = {**base_env, "MELTANO_DATABASE_URI": f"sqlite:///{scratch}/meltano.db"}
+        env = {
+            **base_env,
+            "MELTANO_DATABASE_URI": f"sqlite:///{scratch}/meltano.db",
+            # Meltano installs with uv: compiled now, not by the first parallel runs at once.
+            "UV_COMPILE_BYTECODE": "1",
+        }
         done = subprocess.run(
             [str(executable), "install", "--clean", *PLUGINS],
             cwd=root,
@@ -187,7 +192,11 @@ def installed_meltano() -> Meltano:
         if not key.startswith(("TAP_AUDITLOGS_", "TARGET_", "MELTANO_"))
         and key not in ("VIRTUAL_ENV", "PYTHONPATH")
     }
-    base_env.update(MELTANO_SEND_ANONYMOUS_USAGE_STATS="false", NO_COLOR="1")
+    base_env.update(
+        MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
+        MELTANO_CLI_DISABLE_VERSION_CHECK="true",
+        NO_COLOR="1",
+    )
     executable = ensure_meltano()
     with cache_lock():
         root = ensure_project(executable, base_env)
