@@ -7,11 +7,27 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-fast chaos lint typecheck check lock docs bench clean test-meltano
 
-$(STAMP): pyproject.toml requirements.lock
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+# Virtualenvs the test suite builds (Singer targets, Meltano) and uv itself live outside the
+# clone, shared by every clone on this machine (README, Development: how to clear it).
+TEST_CACHE ?= $(or $(TAP_AUDITLOGS_TEST_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tap-auditlogs-tests)
+# uv (pinned in requirements.lock) builds .venv: seconds from its download cache, where
+# venv + pip take a minute on a busy machine and download everything again.
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements.lock)
+UV_HOME := $(TEST_CACHE)/uv-$(UV_VERSION)
+UV := $(UV_HOME)/bin/uv
+# Compiled at install (as pip does): else every test worker compiles the same modules at once.
+UV_PIP := $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python
+
+$(UV):
+	rm -rf $(UV_HOME).tmp.$$$$ && \
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+		--root-user-action=ignore --target $(UV_HOME).tmp.$$$$ uv==$(UV_VERSION) && \
+	{ [ -e $(UV_HOME) ] || mv $(UV_HOME).tmp.$$$$ $(UV_HOME); } && rm -rf $(UV_HOME).tmp.$$$$
+
+$(STAMP): pyproject.toml requirements.lock | $(UV)
+	$(UV) venv --quiet --clear --seed --python $(PYTHON) $(VENV)
+	$(UV_PIP) -r requirements.lock
+	$(UV_PIP) --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,16 +36,18 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python scripts/demo.py
 
-## The whole test suite (slow end-to-end tests included).
+## The whole test suite (slow end-to-end tests included), on TEST_WORKERS processes: most tests
+## wait on subprocesses and HTTP, so more workers than cores pay (TEST_WORKERS=0: one process).
+TEST_WORKERS ?= 4
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
 
 ## Everything but the slow end-to-end tests.
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load -m "not slow"
 
 ## Meltano end to end alone: meltano run into DuckDB and PostgreSQL, connection tests
-## (installs Meltano and the loaders into output/meltano-e2e, reused on later runs).
+## (Meltano in the test cache, its plugins in output/meltano-e2e: both reused on later runs).
 test-meltano: install
 	$(BIN)/python -m pytest tests/test_meltano.py tests/test_connection_check.py
 
@@ -56,9 +74,8 @@ docs: install
 	$(BIN)/python scripts/update_docs.py
 
 ## Re-pin every dependency for Python 3.10-3.13 (needs network access to PyPI).
-lock:
-	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra dev --universal \
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra test --extra dev --universal \
 		--python-version 3.10 -o requirements.lock
 
 clean:

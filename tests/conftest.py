@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import fcntl
 import functools
 import io
 import json
@@ -33,6 +34,14 @@ from tests.emulator import Emulator, Scenario, TruthEvent, available_providers
 
 REPO = Path(__file__).resolve().parents[1]
 TAP_COMMAND = [sys.executable, "-m", "tap_auditlogs"]
+
+#: Where the end-to-end suites keep the virtualenvs they build (Singer targets, Meltano), shared
+#: by every clone on this machine: ``$TAP_AUDITLOGS_TEST_CACHE``, else
+#: ``${XDG_CACHE_HOME:-~/.cache}/tap-auditlogs-tests``. Delete it to rebuild them all.
+TEST_CACHE = Path(
+    os.environ.get("TAP_AUDITLOGS_TEST_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tap-auditlogs-tests"
+)
 
 #: Settings that make retries fast in tests (the policy is the same, the waits shorter).
 FAST_RETRIES = {"backoff_base_seconds": 0.01, "max_retries": 6, "request_timeout": 5}
@@ -188,6 +197,38 @@ def run_tap_cli(
     return TapRun(messages=parse_lines("".join(lines)), exit_code=exit_code, stderr=stderr)
 
 
+def uv() -> str | None:
+    """The ``uv`` executable beside this Python (the test extra installs it), else on PATH."""
+    beside = Path(sys.executable).parent / "uv"
+    return str(beside) if beside.exists() else shutil.which("uv")
+
+
+def venv_commands(python: str, venv: Path, requirements: t.Sequence[str]) -> list[list[str]]:
+    """Commands that build ``venv`` on ``python`` and install ``requirements`` into it: with
+    uv when there is one (its download cache serves every clone), else venv and pip."""
+    tool = uv()
+    if tool:
+        target = ["--python", str(venv / "bin" / "python")]
+        return [
+            [tool, "venv", "--quiet", "--python", python, str(venv)],
+            [tool, "pip", "install", "--quiet", "--compile-bytecode", *target, *requirements],
+        ]
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+    return [[python, "-m", "venv", str(venv)], [*pip, "--no-input", *requirements]]
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> t.Iterator[None]:
+    """An exclusive ``fcntl`` lock on ``path`` (other pytest processes and workers wait)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture
 def emulator() -> t.Iterator[t.Callable[..., Emulator]]:
     """A factory of started emulators: ``emu = emulator(seed=3, socket_order="asc")``."""
@@ -202,6 +243,12 @@ def emulator() -> t.Iterator[t.Callable[..., Emulator]]:
     yield start
     for emu in started:
         emu.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow end-to-end tests first (in their order): on several workers (``make test``) they
+    start at once, and the quick tests fill the gaps instead of waiting at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)

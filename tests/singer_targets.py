@@ -3,10 +3,12 @@
 Each `Target` says how to install one loader (pinned), how to configure it for one run, and
 how to read back what arrived: the distinct primary-key tuples of each stream, as text.
 
-* Every target but DuckDB gets its own virtualenv, ``output/singer-targets/<name>/venv``
-  (``python3 -m venv``), kept while its pinned requirements stay the same (a stamp file),
-  installed under an ``fcntl`` lock so parallel pytest processes do not race. DuckDB's
-  target is the one in the project venv (``pyproject.toml`` pins it, and ``duckdb<1.3``).
+* Every target but DuckDB gets its own virtualenv on ``python3``, in the test cache shared by
+  every clone on the machine (``TEST_CACHE`` of conftest: ``singer-targets/<name>-<key>/venv``,
+  the key a hash of the layout, the Python version and the pinned requirements, so a change of
+  either builds a new one). It is built with uv when there is one, under an ``fcntl`` lock so
+  parallel pytest processes and xdist workers do not race. DuckDB's target is the one in the
+  project venv (``pyproject.toml`` pins it, and ``duckdb<1.3``).
 * After an install the executable is started once with ``--help``: a target that installs
   but cannot start on this Python is unavailable, with its traceback as the reason.
 * `TargetUnavailableError` carries the reason (the pip error tail); `must_fail` says whether
@@ -21,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -37,15 +39,15 @@ from pathlib import Path
 
 import duckdb
 
-from tests.conftest import REPO, psql
+from tests.conftest import REPO, TEST_CACHE, file_lock, psql, venv_commands
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
-#: Where the targets' virtualenvs live (``output/`` is git-ignored).
-CACHE = REPO / "output" / "singer-targets"
+#: Where the targets' virtualenvs live (outside the clone, kept across clones).
+CACHE = TEST_CACHE / "singer-targets"
 #: Bumped when the way a venv is built changes, so old venvs are rebuilt.
-LAYOUT = "1"
+LAYOUT = "2"
 INSTALL_TIMEOUT_S = 900
 PROBE_TIMEOUT_S = 120
 
@@ -93,10 +95,10 @@ class Target:
     #: What a user must know: settings this suite sets and why.
     notes: str = ""
 
-    @property
+    @functools.cached_property
     def home(self) -> Path:
-        """``output/singer-targets/<name>``."""
-        return CACHE / self.name
+        """``<test cache>/singer-targets/<name>-<key of what the venv is built from>``."""
+        return CACHE / f"{self.name}-{_stamp(self)[:12]}"
 
 
 # ------------------------------------------------------------------------------ reading back
@@ -370,7 +372,7 @@ def ensure(target: Target) -> Path:
             if target.in_project_venv:
                 _ready[target.name] = _project_venv_executable(target)
             else:
-                with _lock(target):
+                with file_lock(target.home / ".lock"):
                     _ready[target.name] = _install(target)
         except TargetUnavailableError as error:
             _ready[target.name] = error
@@ -380,48 +382,43 @@ def ensure(target: Target) -> Path:
     return found
 
 
-@contextlib.contextmanager
-def _lock(target: Target) -> Iterator[None]:
-    """An exclusive ``fcntl`` lock on ``<home>/.lock`` (other pytest processes wait)."""
-    target.home.mkdir(parents=True, exist_ok=True)
-    with (target.home / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _stamp(target: Target) -> str:
-    """What the venv was built from: layout, Python, and the pinned requirements."""
+    """What the venv was built from: layout, Python (version and path), the requirements."""
     version = subprocess.run(
         ["python3", "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    text_ = json.dumps({"layout": LAYOUT, "python3": version, "requirements": target.requirements})
+    python = os.path.realpath(shutil.which("python3") or "python3")
+    text_ = json.dumps(
+        {"layout": LAYOUT, "python3": [version, python], "requirements": target.requirements}
+    )
     return hashlib.sha256(text_.encode()).hexdigest()
 
 
 def _install(target: Target) -> Path:
-    """Build (or reuse) ``<home>/venv`` and check that the executable starts."""
+    """Build (or reuse) ``<home>/venv`` and check that the executable starts (once per
+    venv: ``probed.stamp`` records that it did)."""
     venv = target.home / "venv"
     executable = venv / "bin" / target.executable
     stamp_file = target.home / "installed.stamp"
     stamp = _stamp(target)
     if not (stamp_file.exists() and stamp_file.read_text() == stamp and executable.exists()):
         stamp_file.unlink(missing_ok=True)
+        (target.home / "probed.stamp").unlink(missing_ok=True)
         shutil.rmtree(venv, ignore_errors=True)
         log = target.home / "install.log"
-        _run_logged(["python3", "-m", "venv", str(venv)], log, target, "python3 -m venv")
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install"]
-        pip += ["--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
+        create, install = venv_commands("python3", venv, target.requirements)
+        _run_logged(create, log, target, "python3 -m venv")
         what = "pip install " + " ".join(target.requirements)
-        _run_logged([*pip, *target.requirements], log, target, what)
+        _run_logged(install, log, target, what)
         if not executable.exists():
             raise TargetUnavailableError(
                 f"{target.name}: installed, but {executable} does not exist"
             )
         stamp_file.write_text(stamp)
-    _probe(target, executable)
+    probed = target.home / "probed.stamp"
+    if not (probed.exists() and probed.read_text() == stamp):
+        _probe(target, executable)
+        probed.write_text(stamp)
     return executable
 
 

@@ -10,18 +10,19 @@
 * ``meltano config test tap-auditlogs`` and ``meltano invoke tap-auditlogs --test``, with good
   and bad credentials.
 
-Meltano (pinned) is installed into ``output/meltano-e2e/meltano-venv`` and the plugins into
-the project ``output/meltano-e2e/project/.meltano``; both are reused while ``meltano.yml``,
-``pyproject.toml`` and the Meltano version stay the same. Each test has its own system
-database and warehouse, so only the installed plugins carry over. Settings go in as the
+Meltano (pinned, with its PostgreSQL driver) is installed once per machine into the test
+cache outside the clone (``TEST_CACHE`` of conftest: ``meltano/venv-<key>``, the key a hash of
+the Meltano version and this Python), and the plugins into the project
+``output/meltano-e2e/project/.meltano`` of the clone (Meltano installs them with uv, whose
+cache makes that seconds), reused while ``meltano.yml``, ``pyproject.toml`` and the Meltano
+version stay the same. Each test has its own system database and warehouse, so only the
+installed plugins carry over. Settings go in as the
 environment variables Meltano maps to settings (``TAP_AUDITLOGS_SOCKET_API_TOKEN``...).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -39,7 +40,7 @@ import pytest
 import yaml
 
 from tap_auditlogs.providers import all_providers
-from tests.conftest import REPO, psql
+from tests.conftest import REPO, TEST_CACHE, file_lock, psql, venv_commands
 
 if t.TYPE_CHECKING:
     from tests.emulator import Emulator
@@ -48,6 +49,19 @@ pytestmark = pytest.mark.slow
 
 MELTANO_VERSION = "4.4.1"
 CACHE = REPO / "output" / "meltano-e2e"
+#: Meltano's own virtualenv, shared by every clone: keyed by its version and this Python.
+MELTANO_REQUIREMENT = f"meltano[postgres]=={MELTANO_VERSION}"
+MELTANO_VENV = (
+    TEST_CACHE
+    / "meltano"
+    / "venv-{}".format(
+        hashlib.sha256(
+            repr(
+                (MELTANO_REQUIREMENT, sys.version, os.path.realpath(sys._base_executable))
+            ).encode()
+        ).hexdigest()[:12]
+    )
+)
 PLUGINS = ("tap-auditlogs", "target-duckdb", "target-postgres")
 EVENTS_PER_ORG = 150
 STREAMS = {p.stream_class.name: p for p in all_providers()}
@@ -94,28 +108,26 @@ def tail(done: subprocess.CompletedProcess[str], lines: int = 40) -> str:
 # ---------------------------------------------------------------- installation
 
 
-@contextlib.contextmanager
-def cache_lock() -> t.Iterator[None]:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def cache_lock() -> t.ContextManager[None]:
+    """The lock on this clone's Meltano project (other pytest processes and workers wait)."""
+    return file_lock(CACHE / ".lock")
 
 
 def ensure_meltano() -> Path:
-    """Meltano, pinned, in its own virtualenv (kept between runs)."""
-    venv = CACHE / "meltano-venv"
-    executable = venv / "bin" / "meltano"
-    if executable.exists():
+    """Meltano, pinned, in its own virtualenv in the test cache (kept across clones)."""
+    executable = MELTANO_VENV / "bin" / "meltano"
+    stamp = MELTANO_VENV.with_suffix(".installed")
+    with file_lock(MELTANO_VENV.with_suffix(".lock")):
+        if stamp.exists() and executable.exists():
+            return executable
+        shutil.rmtree(MELTANO_VENV, ignore_errors=True)
+        for command in venv_commands(sys.executable, MELTANO_VENV, [MELTANO_REQUIREMENT]):
+            subprocess.run(command, check=True)
         done = subprocess.run(
             [str(executable), "--version"], capture_output=True, text=True, check=False
         )
-        if f"version {MELTANO_VERSION}" in done.stdout:
-            return executable
-    shutil.rmtree(venv, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--disable-pip-version-check", f"meltano=={MELTANO_VERSION}"], check=True)
+        assert f"version {MELTANO_VERSION}" in done.stdout, done.stdout + done.stderr
+        stamp.touch()
     return executable
 
 
@@ -133,7 +145,8 @@ def ensure_project(executable: Path, base_env: dict[str, str]) -> Path:
     root = CACHE / "project"
     root.mkdir(parents=True, exist_ok=True)
     text = project_yaml()
-    (root / "meltano.yml").write_text(text)
+    if not (root / "meltano.yml").exists() or (root / "meltano.yml").read_text() != text:
+        (root / "meltano.yml").write_text(text)  # rewritten only when changed: others read it
     stamp = hashlib.sha256(
         (text + (REPO / "pyproject.toml").read_text() + MELTANO_VERSION).encode()
     ).hexdigest()
@@ -151,7 +164,12 @@ def ensure_project(executable: Path, base_env: dict[str, str]) -> Path:
         return root
     stamp_file.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        env = {**base_env, "MELTANO_DATABASE_URI": f"sqlite:///{scratch}/meltano.db"}
+        env = {
+            **base_env,
+            "MELTANO_DATABASE_URI": f"sqlite:///{scratch}/meltano.db",
+            # Meltano installs with uv: compiled now, not by the first parallel runs at once.
+            "UV_COMPILE_BYTECODE": "1",
+        }
         done = subprocess.run(
             [str(executable), "install", "--clean", *PLUGINS],
             cwd=root,
@@ -174,9 +192,13 @@ def installed_meltano() -> Meltano:
         if not key.startswith(("TAP_AUDITLOGS_", "TARGET_", "MELTANO_"))
         and key not in ("VIRTUAL_ENV", "PYTHONPATH")
     }
-    base_env.update(MELTANO_SEND_ANONYMOUS_USAGE_STATS="false", NO_COLOR="1")
+    base_env.update(
+        MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
+        MELTANO_CLI_DISABLE_VERSION_CHECK="true",
+        NO_COLOR="1",
+    )
+    executable = ensure_meltano()
     with cache_lock():
-        executable = ensure_meltano()
         root = ensure_project(executable, base_env)
     return Meltano(executable=executable, root=root, base_env=base_env)
 

@@ -41,7 +41,7 @@ import yaml
 
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.unified import AuditEventsStream
-from tests.conftest import psql
+from tests.conftest import psql, venv_commands
 from tests.test_meltano import (
     MELTANO_VERSION,
     Meltano,
@@ -130,8 +130,9 @@ def ensure_postgres_driver(meltano: Meltano) -> None:
     with cache_lock():
         check = subprocess.run([python, "-c", "import psycopg"], capture_output=True, check=False)
         if check.returncode != 0:
-            pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            subprocess.run([*pip, f"meltano[postgres]=={MELTANO_VERSION}"], check=True)
+            venv = meltano.executable.parents[1]
+            _, install = venv_commands(python, venv, [f"meltano[postgres]=={MELTANO_VERSION}"])
+            subprocess.run(install, check=True)
 
 
 def run_all(
