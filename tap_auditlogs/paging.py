@@ -119,9 +119,11 @@ def read_pages(
                 len(read_ids),
                 "a short page" if total is None else f"its total count {total} is read",
             )
-        if not same_page:  # a page served again was handed on the first time
+        if not same_page or ends:
+            # A page served again was handed on the first time: at the end, an empty page
+            # still says that the API ended the scope, with its last total (totals.py).
             yield Page(
-                records=records,
+                records=[] if same_page else records,
                 token=token,
                 next_token=None if ends else next_token,
                 total=total,
