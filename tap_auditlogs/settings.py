@@ -39,9 +39,7 @@ logger = logging.getLogger("tap-auditlogs")
 
 def start_date_setting(providers: t.Iterable[Provider]) -> th.Property:
     """``start_date``; its default is each provider's first-run reach (declared there)."""
-    reach: dict[str, list[str]] = {}
-    for provider in providers:
-        reach.setdefault(provider.stream_class.first_run_reach, []).append(provider.label)
+    reach = _by_value(providers, lambda stream: stream.first_run_reach)
     defaults = "; ".join(f"{and_list(labels)}: {what}" for what, labels in reach.items())
     return th.Property(
         "start_date",
@@ -56,17 +54,7 @@ def start_date_setting(providers: t.Iterable[Provider]) -> th.Property:
 
 def end_date_setting(providers: t.Iterable[Provider]) -> th.Property:
     """``end_date``; how each provider sends it is declared there (``upper_bound_param``)."""
-    how: dict[str, list[str]] = {}
-    for provider in providers:
-        stream = provider.stream_class
-        param = stream.upper_bound_param
-        if param is None:
-            sent = "on the client only"
-        elif stream.upper_bound_trusted:
-            sent = f"as `{param}`"
-        else:
-            sent = f"as `{param}` once its pages prove the filters honoured"
-        how.setdefault(sent, []).append(provider.label)
+    how = _by_value(providers, _upper_bound_sent)
     sent_as = "; ".join(f"{and_list(labels)} {what}" for what, labels in how.items())
     return th.Property(
         "end_date",
@@ -79,6 +67,26 @@ def end_date_setting(providers: t.Iterable[Provider]) -> th.Property:
             "none. Default: none (up to now)."
         ),
     )
+
+
+def _by_value(
+    providers: t.Iterable[Provider], value: t.Callable[[t.Any], str]
+) -> dict[str, list[str]]:
+    """The providers' labels grouped by what ``value`` says of each one's stream class."""
+    grouped: dict[str, list[str]] = {}
+    for provider in providers:
+        grouped.setdefault(value(provider.stream_class), []).append(provider.label)
+    return grouped
+
+
+def _upper_bound_sent(stream: t.Any) -> str:
+    """How a provider's stream sends ``end_date`` (its ``upper_bound_param`` declaration)."""
+    param = stream.upper_bound_param
+    if param is None:
+        return "on the client only"
+    if stream.upper_bound_trusted:
+        return f"as `{param}`"
+    return f"as `{param}` once its pages prove the filters honoured"
 
 
 COMMON_SETTINGS = (

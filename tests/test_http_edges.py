@@ -90,6 +90,17 @@ def second_page(provider: str, *more: int) -> tuple[int, ...]:
 # No request runs unbounded.
 
 
+def run_through_trickle(setup: t.Any, caplog: pytest.LogCaptureFixture) -> tuple[list[str], float]:
+    """Run the tap through a trickling answer: every event arrives; its WARNINGs and how
+    long the run took."""
+    started = time.monotonic()
+    run = run_tap(setup.config)
+    took = time.monotonic() - started
+    assert run.exit_code == 0
+    assert_all_arrived(setup, run)
+    return said(caplog, logging.WARNING), took
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_trickling_body_is_cut_at_the_deadline_and_read_again(
     emulator, caplog, provider: str
@@ -100,12 +111,7 @@ def test_a_trickling_body_is_cut_at_the_deadline_and_read_again(
         [FaultRule("trickle", nth=second_page(provider), provider=provider)],
         request_deadline_seconds=1,
     )
-    started = time.monotonic()
-    run = run_tap(setup.config)
-    took = time.monotonic() - started
-    assert run.exit_code == 0
-    assert_all_arrived(setup, run)
-    warnings = said(caplog, logging.WARNING)
+    warnings, took = run_through_trickle(setup, caplog)
     assert any(
         "did not arrive in full within 1 s (request_deadline_seconds)" in w and "retrying in" in w
         for w in warnings
@@ -122,12 +128,7 @@ def test_a_trickling_token_answer_is_cut_at_the_deadline_and_asked_again(emulato
         [FaultRule("trickle", nth=1, provider="torq", delay_s=0.2)],
         request_deadline_seconds=1,
     )
-    started = time.monotonic()
-    run = run_tap(setup.config)
-    took = time.monotonic() - started
-    assert run.exit_code == 0
-    assert_all_arrived(setup, run)
-    warnings = said(caplog, logging.WARNING)
+    warnings, took = run_through_trickle(setup, caplog)
     assert any(
         "access token" in w
         and "did not arrive in full within 1 s (request_deadline_seconds)" in w
