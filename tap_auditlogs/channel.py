@@ -1,6 +1,7 @@
 """How a read-ahead worker hands records and checkpoints to the main thread, in order.
 
-A ``Channel`` is a queue of events (records, a state snapshot, a page) that the main thread
+A ``Channel`` is a queue of events (records, a state snapshot, a page, a progress line)
+that the main thread
 replays; all channels share one ``MemoryBudget`` of records held in memory, beyond which the
 events wait in a temporary file.
 """
@@ -20,7 +21,7 @@ if t.TYPE_CHECKING:
 #: Records held in memory across every channel; beyond this they wait in temporary files.
 MEMORY_BUDGET_RECORDS = 5_000
 
-RECORDS, STATE, PAGE = 0, 1, 2
+RECORDS, STATE, PAGE, LOG = 0, 1, 2, 3
 
 
 class MemoryBudget:

@@ -21,7 +21,7 @@ import typing as t
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from singer_sdk import SchemaDirectory
+from singer_sdk import SchemaDirectory, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
@@ -45,7 +45,7 @@ from tap_auditlogs.organizations import (
 from tap_auditlogs.paging import Progress, read_pages
 from tap_auditlogs.parallel import replay
 from tap_auditlogs.ratelimit import RateLimiter
-from tap_auditlogs.reader import DirectPages, PartitionReader
+from tap_auditlogs.reader import PartitionReader
 from tap_auditlogs.responses import ApiResponse
 from tap_auditlogs.retry import RetryPolicy
 from tap_auditlogs.sdk import StreamHooks
@@ -56,9 +56,27 @@ from tap_auditlogs.values import OddValues
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-    from tap_auditlogs.parallel import Worker
+    from singer_sdk import Tap
+
+    from tap_auditlogs.parallel import ReadAhead, Worker
     from tap_auditlogs.reader import PageSource
     from tap_auditlogs.strategies import Context, Record
+
+
+class SyncHost(t.Protocol):
+    """What a provider stream needs of the tap that syncs it (``TapAuditLogs``)."""
+
+    #: The failures reported so far in this run.
+    failures: list[ProviderError]
+
+    def reading(self) -> ReadAhead:
+        """The run's read-ahead, which reads every partition of a sync."""
+
+    def record_failure(self, error: ProviderError) -> None:
+        """Note a failure (reported in full at the end of the run)."""
+
+    def flush_messages(self) -> None:
+        """Write out the buffered output."""
 
 
 class EventSink(t.Protocol):
@@ -82,13 +100,16 @@ class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream
     #: conformance walks every field of every record to return it unchanged.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    def __init__(self, tap: t.Any) -> None:
-        """Create the stream for a configured provider."""
-        super().__init__(tap)
+    def __init__(self, tap: SyncHost) -> None:
+        """Create the stream for a configured provider of ``tap``."""
+        super().__init__(t.cast("Tap", tap))
+        #: The run this stream is synced in (``TapAuditLogs``): its read-ahead, failures.
+        self.host = tap
         self._run_started = now_instant()
         #: The API's clock minus the local one (ns), from the run's first ``Date`` header.
         self._clock_offset: int | None = None
         self._halted: ProviderError | None = None
+        self._sync_timer: metrics.Timer | None = None
         self._said: set[tuple[int, str]] = set()
         #: Says once per event what is odd in its id or time (values.py).
         self.odd_values = OddValues(self)
@@ -173,26 +194,14 @@ class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream
         yield from self.covered(context, self._partition_records(context))
 
     def _partition_records(self, context: Context) -> Iterator[Record]:
-        read_ahead = getattr(self.owner, "read_ahead", None)
-        job = None if read_ahead is None else read_ahead.take(self, context)
-        if read_ahead is not None and job is not None:
-            try:
-                yield from replay(self, job, context)
-            finally:
-                read_ahead.done(job)
-            return
-        if self._halted is not None:
-            return
-        source = DirectPages(self, getattr(self.owner, "flush_messages", lambda: None))
-        reader = self.reader(context, self.state_of(context), source, self.checkpoint)
-        records = 0
+        """The partition as read by the run's read-ahead (parallel.py): with ``concurrency``
+        1 one partition at a time, else several side by side; one path either way."""
+        read_ahead = self.host.reading()
+        job = read_ahead.take(self, context)
         try:
-            for record in self.strategy.read(reader):
-                records += 1
-                yield record
-        except ProviderError as error:
-            self.report_failure(error)
-        self.log_done(context, records, reader.pages_read, held=reader.held)
+            yield from replay(self, job, context)
+        finally:
+            read_ahead.done(job)
 
     def reader(
         self,
@@ -200,21 +209,33 @@ class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream
         state: PartitionState,
         source: PageSource,
         on_checkpoint: Callable[[], None],
+        say: Callable[[str], None],
     ) -> PartitionReader:
-        """What the strategy reads partition ``context`` with (reader.py), on the main
-        thread or on a read-ahead worker: the two differ only in these arguments."""
-        progress = Progress(self.logger, self.describe(context))
+        """What the strategy reads partition ``context`` with (reader.py), on a read-ahead
+        worker; ``say`` logs a progress line in the order of the output (parallel.py)."""
+        progress = Progress(say, self.describe(context))
         return PartitionReader(self, context, state, source, on_checkpoint, progress=progress)
+
+    def get_sync_timer(self) -> metrics.Timer:
+        """The SDK's timer of this stream's sync, kept: a failure makes its METRIC say so."""
+        self._sync_timer = timer = super().get_sync_timer()
+        if self._halted is not None:  # stopped before its sync began (organization listing)
+            timer.tags[metrics.Tag.STATUS] = metrics.Status.FAILED
+        return timer
+
+    def note_failure(self, error: ProviderError) -> None:
+        """The partition being emitted stopped with ``error``: its coverage and the stream's
+        sync METRIC (``status``: failed) say so."""
+        super().note_failure(error)
+        if self._sync_timer is not None:
+            self._sync_timer.tags[metrics.Tag.STATUS] = metrics.Status.FAILED
 
     def report_failure(self, error: ProviderError, *, halt: bool = False) -> None:
         """Hand a failure to the tap; ``halt`` (or a provider-wide error) stops this stream."""
         if halt or error.whole_provider:
             self._halted = error
         self.note_failure(error)
-        record_failure = getattr(self.owner, "record_failure", None)
-        if record_failure is None:  # pragma: no cover - used without TapAuditLogs
-            raise error
-        record_failure(error)
+        self.host.record_failure(error)
 
     def post_process(self, row: Record, context: Context = None) -> Record:
         """Feed ``audit_events`` the record as the API sent it; add the partition (org).

@@ -45,14 +45,14 @@ def check_connection(stream: AuditLogStream, context: Context) -> list[Record]:
 
 def check_provider(stream: AuditLogStream) -> list[ConnectionCheck]:
     """Probe the provider: list its organizations when needed, then one page each."""
-    failures = getattr(stream.owner, "failures", None)
-    known = len(failures) if failures is not None else 0
+    failures = stream.host.failures
+    known = len(failures)
     label = stream.provider_label
     try:
         partitions = stream.partitions  # may list the organizations (one request)
     except ProviderError as error:
         return [ConnectionCheck(label, _probe_problem(stream, error))]
-    if failures is not None and len(failures) > known:  # the listing failed
+    if len(failures) > known:  # the listing failed
         return [ConnectionCheck(label, _probe_problem(stream, e)) for e in failures[known:]]
     if partitions is not None and not partitions:
         return [ConnectionCheck(label, f"{label}: no organization to read.")]

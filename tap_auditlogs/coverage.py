@@ -38,7 +38,7 @@ from singer_sdk import SchemaDirectory, StreamSchema
 
 from tap_auditlogs import schemas
 from tap_auditlogs.errors import QuotaExhaustedError, RetentionGapError
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant, plural
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.sdk import StreamHooks
 from tap_auditlogs.state import PartitionState
@@ -390,12 +390,19 @@ class CoverageHooks:
             run.checkpoint(stream, self.coverage, raw)
         stream.write_state()
 
-    def log_done(self, context: Context, records: int, pages: int, *, held: bool = False) -> None:
-        """The partition's read ended (``held``: a shortfall kept its bookmark, totals.py)."""
+    def read_ended(
+        self, context: Context, records: int, pages: int, *, held: bool = False, ok: bool = True
+    ) -> None:
+        """The partition's read ended, completely (``ok``: logged as done) or with a failure
+        (reported apart); ``held``: a shortfall kept its bookmark (totals.py)."""
         stream = t.cast("AuditLogStream", self)
-        stream.logger.info(
-            "%s: done, %d records in %d pages.", stream.describe(context), records, pages
-        )
+        if ok:
+            stream.logger.info(
+                "%s: done, %s in %s.",
+                stream.describe(context),
+                plural(records, "record"),
+                plural(pages, "page"),
+            )
         if self.coverage is not None:
             self.coverage.pages, self.coverage.held = pages, held
 

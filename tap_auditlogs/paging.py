@@ -11,7 +11,6 @@ with a WARNING instead.
 
 from __future__ import annotations
 
-import logging
 import time
 import typing as t
 
@@ -19,7 +18,7 @@ from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.strategies import Page
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import requests
 
@@ -36,9 +35,10 @@ class Progress:
     """A partition's progress line, at most every ``PROGRESS_EVERY_SECONDS`` while it is
     read (``PartitionReader.pages`` reports each page)."""
 
-    def __init__(self, logger: logging.Logger, label: str) -> None:
-        """Lines go to ``logger``, about ``label`` (``Socket org 'acme'``)."""
-        self.logger = logger
+    def __init__(self, say: Callable[[str], None], label: str) -> None:
+        """Lines go to ``say`` (logged by the main thread, in the order of the output),
+        about ``label`` (``Socket org 'acme'``)."""
+        self.say = say
         self.label = label
         self.records = 0
         self.started = time.monotonic()
@@ -53,14 +53,9 @@ class Progress:
         self.logged = now
         elapsed = max(now - self.started, 1e-6)
         left = f", about {max(left_in_pass, 0):,} left in this pass" if left_in_pass else ""
-        self.logger.info(
-            "%s: %d page%s, %d records read (%.0f/s)%s.",
-            self.label,
-            pages,
-            "" if pages == 1 else "s",
-            self.records,
-            self.records / elapsed,
-            left,
+        self.say(
+            f"{self.label}: {pages} page{'' if pages == 1 else 's'}, {self.records} "
+            f"record{'' if self.records == 1 else 's'} read ({self.records / elapsed:.0f}/s){left}."
         )
 
 

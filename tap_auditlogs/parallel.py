@@ -44,7 +44,7 @@ import threading
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from tap_auditlogs.channel import MEMORY_BUDGET_RECORDS, RECORDS, STATE, Channel, MemoryBudget
+from tap_auditlogs.channel import LOG, MEMORY_BUDGET_RECORDS, RECORDS, STATE, Channel, MemoryBudget
 from tap_auditlogs.errors import ProviderError, ReadCancelledError
 from tap_auditlogs.prefetch import SPLIT_MIN_LATENCY_S, Prefetch, partition_key, split_points
 from tap_auditlogs.state import PartitionState
@@ -107,6 +107,7 @@ class Job:
             PartitionState(self.state, t.cast("str", self.stream.replication_key)),
             WorkerPages(self),
             on_checkpoint=lambda: self._hand_over(batch, checkpoint=True),
+            say=lambda line: self._say(batch, line),
         )
         error: BaseException | None = None
         try:
@@ -127,6 +128,11 @@ class Job:
             self.channel.pages = reader.pages_read
             self.channel.held = reader.held
             self.channel.close(error)
+
+    def _say(self, batch: list[Record], line: str) -> None:
+        """A progress line, logged when the main thread has emitted what came before it."""
+        self._hand_over(batch, checkpoint=False)
+        self.channel.put(LOG, line)
 
     def _hand_over(self, batch: list[Record], *, checkpoint: bool) -> None:
         if batch:
@@ -223,20 +229,23 @@ class ReadAhead:
                     self._start_next(name)
 
     def _start_next(self, name: str) -> None:
-        waiting = self._waiting[name]
+        waiting = self._waiting.get(name)
         if waiting and self._started[name] < self.concurrency:
             job = waiting.popleft()
             self._started[name] += 1
             job.future = self._executor.submit(job.run)
 
-    def take(self, stream: AuditLogStream, context: Context) -> Job | None:
-        """The job of a partition (None: not read ahead), starting it now if it waits."""
+    def take(self, stream: AuditLogStream, context: Context) -> Job:
+        """The job of a partition, started now if it waits (or was not planned)."""
         job = self._jobs.pop((stream.name, partition_key(context)), None)
-        if job is not None and job.future is None:
+        if job is None:
+            cancelled = self._cancelled.setdefault(stream.name, threading.Event())
+            job = Job(self, stream, context, cancelled)
+        if job.future is None:
             with self._lock:
                 with contextlib.suppress(ValueError):
-                    self._waiting[stream.name].remove(job)
-                self._started[stream.name] += 1
+                    self._waiting.get(stream.name, collections.deque()).remove(job)
+                self._started[stream.name] = self._started.get(stream.name, 0) + 1
                 job.future = self._executor.submit(job.run)
         return job
 
@@ -263,25 +272,28 @@ class ReadAhead:
 
 
 def replay(stream: AuditLogStream, job: Job, context: Context) -> Iterator[Record]:
-    """Emit what a worker read: its records, and its state at each checkpoint."""
-    flush = getattr(stream.owner, "flush_messages", lambda: None)
+    """Emit what a worker read: its records, its state at each checkpoint and its progress
+    lines, in the order it read them; then how the read ended."""
     records = 0
-    for kind, payload in job.channel.events(before_waiting=flush):
+    for kind, payload in job.channel.events(before_waiting=stream.host.flush_messages):
         if kind == RECORDS:
             records += len(payload)
             yield from payload
-        else:
+        elif kind == STATE:
             apply_state(stream.get_context_state(context), payload)
             stream.checkpoint()
+        else:
+            stream.logger.info("%s", payload)
     error = job.channel.error
     if isinstance(error, ProviderError):
+        stream.read_ended(context, records, job.channel.pages, held=job.channel.held, ok=False)
         # Workers running side by side may each meet the failure that stopped the
         # whole provider (refused credentials): it is reported once.
-        if not (error.whole_provider and stream._halted is not None):
+        if not (error.whole_provider and stream.halted is not None):
             stream.report_failure(error)
         else:
             stream.note_failure(error)
     elif error is not None and not isinstance(error, ReadCancelledError):
         raise error
-    if error is None or isinstance(error, ProviderError):
-        stream.log_done(context, records, job.channel.pages, held=job.channel.held)
+    elif error is None:
+        stream.read_ended(context, records, job.channel.pages, held=job.channel.held)

@@ -1,13 +1,10 @@
 """``PartitionReader``: one partition of a log, as a reading strategy sees it.
 
-The main thread (``AuditLogStream.get_records``) and every read-ahead worker
-(``parallel.Job``) build one, from the same parts. They differ only in the three parts
-passed in:
-
-* the state it holds: the SDK's partition state, or the worker's private copy of it;
-* where pages come from (``PageSource``): the API, one page after another
-  (``DirectPages``), or the worker's chains fetched side by side (``parallel.WorkerPages``);
-* what a checkpoint does: write a STATE message now, or hand the state to the main thread.
+Every partition is read by a read-ahead worker (``parallel.Job``, one at a time when
+``concurrency`` is 1), which builds one from three parts: its private copy of the partition's
+state, where pages come from (``PageSource``: the API, or chains fetched side by side,
+``parallel.WorkerPages``) and what a checkpoint does (hand the state to the main thread,
+which writes it after the records it covers).
 
 What the provider declares (bounds, query parameters, a record's instant and id, its
 once-per-run messages) is read from ``reader.stream`` (``Declarations``), through
@@ -185,34 +182,6 @@ class PageSource(t.Protocol):
     def split_points(self, context: Context, first: Page) -> list[int]:
         """Where to split the rest of an ascending read after its ``first`` page into
         ranges read side by side ([]: read on as one chain)."""
-
-
-class DirectPages:
-    """The main thread's pages: straight from the API, one after another, nothing ahead."""
-
-    def __init__(self, stream: t.Any, flush: Callable[[], None] = lambda: None) -> None:
-        """``stream``: an ``AuditLogStream`` (its ``pages`` run the page loop); ``flush``
-        writes out what was read so far (the tap's buffered output)."""
-        self.stream = stream
-        self.flush = flush
-
-    def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
-        """The API's pages, fetched as they are read; before each request, the records
-        read so far go out, so they never wait for the network."""
-        pages = self.stream.pages(context, params, start_token)
-        while True:
-            self.flush()
-            page = next(pages, None)
-            if page is None:
-                return
-            yield page
-
-    def prefetch(self, context: Context, requests: list[Announced]) -> None:
-        """Nothing is fetched ahead on the main thread."""
-
-    def split_points(self, context: Context, first: Page) -> list[int]:
-        """No split: one chain, read as it goes."""
-        return []
 
 
 class PartitionReader:

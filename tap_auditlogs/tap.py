@@ -62,7 +62,7 @@ class TapAuditLogs(CommandLineTap):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Create the tap; secrets are registered for redaction before anything logs."""
         self.failures: list[ProviderError] = []
-        #: Workers reading partitions ahead during a sync (None: one partition at a time).
+        #: Workers reading the partitions of a sync (None outside one).
         self.read_ahead: ReadAhead | None = None
         #: What this run proves it read, per partition (coverage.py).
         self.coverage = RunCoverage(self)
@@ -177,20 +177,27 @@ class TapAuditLogs(CommandLineTap):
         if retention_gap is not None:
             raise retention_gap
 
+    def reading(self) -> ReadAhead:
+        """The sync's read-ahead (one is started for a sync the SDK drives on its own)."""
+        if self.read_ahead is None:
+            self.read_ahead = ReadAhead(self.concurrency)
+        return self.read_ahead
+
+    @property
+    def concurrency(self) -> int:
+        """Partitions and requests read side by side (1: one after another, the same path)."""
+        return max(1, int(self.config.get("concurrency", 8)))
+
     def start_read_ahead(self) -> None:
-        """With ``concurrency`` > 1, start reading the partitions of every stream to sync."""
-        concurrency = int(self.config.get("concurrency", 8))
-        if concurrency <= 1:
-            return
+        """Start reading the partitions of every stream to sync."""
         streams = [
             stream
             for stream in self.streams.values()
             if isinstance(stream, AuditLogStream)
             and (stream.selected or stream.has_selected_descendents)
         ]
-        if streams:
-            self.read_ahead = ReadAhead(concurrency)
-            self.read_ahead.plan(streams)
+        self.read_ahead = ReadAhead(self.concurrency)
+        self.read_ahead.plan(streams)
 
     def check_connections(self) -> bool:
         """The connection test: a verdict per provider and organization; True if all pass.

@@ -115,6 +115,28 @@ def test_one_request_proves_the_credentials_before_the_workers_fan_out(emulator)
     assert run.stderr.count("credentials were refused") == 2  # the warning, the summary
 
 
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_failed_stream_never_says_done_nor_succeeded(emulator, concurrency: int) -> None:
+    """Sequential or side by side (one path): a provider that fails logs its failure, never
+    "done", and its sync METRIC says failed; the other provider's says succeeded."""
+    emu = emulator(providers=("socket", "nirvana"), seed=35, socket_orgs=SOCKET_ORGS[:2])
+    config = tap_config(emu, concurrency=concurrency, socket={"api_token": "wrong-token-1234"})
+    run = run_tap_cli(config)
+    assert run.exit_code == 1
+    lines = run.stderr.splitlines()
+    assert not [line for line in lines if "Socket" in line and ": done," in line]
+    assert [line for line in lines if "Nirvana" in line and ": done," in line]
+    statuses = {
+        (metric["tags"]["stream"], metric["tags"]["status"])
+        for line in lines
+        if '"sync_duration"' in line
+        for metric in [json.loads(line.split("METRIC: ", 1)[1])]
+    }
+    assert ("socket_audit_log", "failed") in statuses
+    assert ("socket_audit_log", "succeeded") not in statuses
+    assert ("nirvana_audit_log", "succeeded") in statuses
+
+
 def test_a_quota_hit_by_one_worker_stops_them_all_and_the_next_runs_finish(emulator) -> None:
     emu = emulator(
         providers=("socket",), seed=34, socket_orgs=SOCKET_ORGS, events_per_org=900,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import typing as t
 
@@ -10,7 +9,7 @@ import pytest
 
 from tap_auditlogs import paging
 from tap_auditlogs.paging import Progress
-from tap_auditlogs.reader import DirectPages, PartitionReader
+from tap_auditlogs.reader import PartitionReader
 from tap_auditlogs.state import PartitionState
 from tap_auditlogs.strategies import Page
 
@@ -78,12 +77,11 @@ def test_progress_lines_count_each_partition_apart(
     """Two partitions read one after another on one thread (as a read-ahead worker does)
     each report their own pages and records, and what is left in the pass."""
     monkeypatch.setattr(paging, "PROGRESS_EVERY_SECONDS", 0.0)
-    logger = logging.getLogger("test-reader")
-    with caplog.at_level(logging.INFO, logger="test-reader"):
-        for org in ("a", "b"):
-            reader = _reader(ListedPages([3, 3, 1], total=7), Progress(logger, f"org {org}"))
-            list(reader.pages({}))
-    lines = [re.sub(r"\(\d+/s\)", "(N/s)", r.getMessage()) for r in caplog.records]
+    said: list[str] = []
+    for org in ("a", "b"):
+        reader = _reader(ListedPages([3, 3, 1], total=7), Progress(said.append, f"org {org}"))
+        list(reader.pages({}))
+    lines = [re.sub(r"\(\d+/s\)", "(N/s)", line) for line in said]
     assert lines == [
         "org a: 1 page, 3 records read (N/s), about 4 left in this pass.",
         "org a: 2 pages, 6 records read (N/s), about 1 left in this pass.",
@@ -92,31 +90,3 @@ def test_progress_lines_count_each_partition_apart(
         "org b: 2 pages, 6 records read (N/s), about 1 left in this pass.",
         "org b: 3 pages, 7 records read (N/s).",
     ]
-
-
-def test_direct_pages_fetch_nothing_ahead() -> None:
-    class Stream:
-        def pages(self, context: t.Any, params: dict, start_token: t.Any = None) -> Iterator:
-            yield Page([{"id": "x"}])
-
-    direct = DirectPages(Stream())
-    direct.prefetch(None, [({}, None)])
-    assert direct.split_points(None, Page([{"id": "x"}], next_token=1)) == []
-    assert [p.records for p in direct.pages(None, {})] == [[{"id": "x"}]]
-
-
-def test_direct_pages_write_out_what_was_read_before_each_request() -> None:
-    """On the main thread, records read so far never wait for the network: the buffered
-    output is flushed before every page is fetched."""
-    events: list[str] = []
-
-    class Stream:
-        def pages(self, context: t.Any, params: dict, start_token: t.Any = None) -> Iterator:
-            for token in range(3):
-                events.append(f"fetch {token}")
-                yield Page([{"id": token}], token=token)
-
-    direct = DirectPages(Stream(), flush=lambda: events.append("flush"))
-    for page in direct.pages(None, {}):
-        events.append(f"read {page.token}")
-    assert events[:6] == ["flush", "fetch 0", "read 0", "flush", "fetch 1", "read 1"]
