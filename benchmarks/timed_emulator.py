@@ -46,7 +46,7 @@ def _stream(provider: str, cls: type) -> Stream:
 
 def select_streams(only: str | None) -> list[Stream]:
     """The providers both the emulator and the tap know, narrowed by ``--only``."""
-    tap = {p.key: p.stream_class for p in all_providers()}
+    tap = {p.key: p.source_class for p in all_providers()}
     played = list(available_providers())
     streams = []
     for key in played:

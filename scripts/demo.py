@@ -63,7 +63,7 @@ def main() -> int:
         print(f"Emulator at {emu.url}; playing: {', '.join(emu.providers)}")
         emitted = run_pipeline(config_path, target_path, out, catalog_path)
         truth = {
-            provider.stream_class.name: len(emu.truth(provider.key))
+            provider.source_class.name: len(emu.truth(provider.key))
             for provider in all_providers()
             if provider.key in emu.providers
         }
@@ -137,7 +137,7 @@ def run_pipeline(
 
 def count_rows(database: Path, streams: dict[str, int]) -> dict[str, int]:
     """Distinct primary keys per stream table in the DuckDB file."""
-    keys = {p.stream_class.name: p.stream_class.primary_keys for p in all_providers()}
+    keys = {p.source_class.name: p.source_class.primary_keys for p in all_providers()}
     keys[UNIFIED] = AuditEventsStream.primary_keys
     counts = {}
     with duckdb.connect(str(database), read_only=True) as connection:

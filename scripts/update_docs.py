@@ -223,7 +223,7 @@ def streams_table() -> str:
         "|---|---|---|---|---|",
     ]
     for provider in all_providers():
-        stream = tap.streams[provider.stream_class.name]
+        stream = tap.streams[provider.source_class.name].source  # type: ignore[attr-defined]
         how = stream.strategy.summary
         if stream.organizations_setting is not None:
             how += ", per organization"

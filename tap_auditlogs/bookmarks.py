@@ -42,7 +42,7 @@ def check_saved_state(stream: AuditLogStream, raw: Mapping[str, t.Any], context:
 
 def _ignored_bookmark(stream: AuditLogStream, context: Context, why: str) -> None:
     where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
-    stream.warn_once(
+    stream.source.warn_once(
         f"ignored-bookmark:{where}",
         "the saved bookmark%s %s (an older version of the tap?); reading it again from "
         "start_date, duplicates possible.",

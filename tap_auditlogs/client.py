@@ -1,65 +1,47 @@
-"""``AuditLogStream``: what every provider stream shares, as singer-sdk stream glue.
+"""``AuditLogStream``: a provider's log as a singer-sdk stream, SDK glue around its source.
 
-No provider names appear here. A provider module subclasses ``AuditLogStream`` and says
-where its API lives, how it authenticates, how a page is parsed and which reading
-strategy (``strategies.py``) fits its API.
+No provider names appear here. A provider module subclasses ``AuditLogSource`` (source.py:
+its API, paging, strategy); ``stream_class`` makes the stream class from it. The stream
+keeps what belongs to the SDK:
 
-* HTTP: ``request_json`` hands every GET to the provider's ``ApiClient`` (api.py: retries
-  with ``backoff``, ``Retry-After``, no redirects, errors without secrets).
-* Secrets: ``Redactor`` (redaction.py) scrubs every secret from every log line.
 * State: the SDK's bookmarks assume sorted streams or end-of-run promotion; the reading
   strategies keep their own state in the SDK's partition state dicts instead, so
-  the SDK's record-by-record bookmarking is switched off (sdk.py).
+  the SDK's record-by-record bookmarking is switched off (sdk.py). Each partition is read
+  by the run's read-ahead (parallel.py) and replayed here: records, then the STATE that
+  covers them.
 * Output: every record fits the stream's schema (conform.py, ``undeclared_fields``: added
-  fields, and values whose type drifted, one WARNING per stream and field).
+  fields, and values whose type drifted, one WARNING per stream and field); ``audit_events``
+  is fed every record as it is read (unified.py); coverage follows (coverage.py).
+* Failures: reported to the tap, never raised (one organization's trouble never stops
+  another's); a failed stream's sync METRIC says failed.
 """
 
 from __future__ import annotations
 
-import logging
 import typing as t
 from functools import cached_property
-from urllib.parse import urlsplit
 
 from singer_sdk import SchemaDirectory, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
-from tap_auditlogs import schemas
-from tap_auditlogs.api import ApiClient
 from tap_auditlogs.bookmarks import check_saved_state, saved_state
-from tap_auditlogs.clock import clock_offset
+from tap_auditlogs.channel import RECORDS, STATE
 from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
 from tap_auditlogs.coverage import CoverageHooks
-from tap_auditlogs.declaration import ProviderDeclaration, no_value
-from tap_auditlogs.errors import (
-    AuditLogsError,
-    ProviderError,
-)
-from tap_auditlogs.instants import now_instant
-from tap_auditlogs.organizations import (
-    non_empty,
-    organization_partitions,
-    organizations_to_read,
-)
-from tap_auditlogs.paging import Progress, read_pages
-from tap_auditlogs.parallel import replay
-from tap_auditlogs.ratelimit import RateLimiter
-from tap_auditlogs.reader import PartitionReader
-from tap_auditlogs.responses import ApiResponse
-from tap_auditlogs.retry import RetryPolicy
+from tap_auditlogs.declaration import no_value
+from tap_auditlogs.errors import ProviderError, ReadCancelledError
+from tap_auditlogs.parallel import LogToRead, apply_state
 from tap_auditlogs.sdk import StreamHooks
 from tap_auditlogs.state import PartitionState
-from tap_auditlogs.strategies import Page
-from tap_auditlogs.values import OddValues
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator
 
     from singer_sdk import Tap
 
-    from tap_auditlogs.parallel import ReadAhead, Worker
-    from tap_auditlogs.reader import PageSource
+    from tap_auditlogs.parallel import Job, ReadAhead
+    from tap_auditlogs.source import AuditLogSource
     from tap_auditlogs.strategies import Context, Record
 
 
@@ -82,16 +64,22 @@ class SyncHost(t.Protocol):
 class EventSink(t.Protocol):
     """A stream written from another stream's records as they are read (``audit_events``)."""
 
-    def write_event(self, source: AuditLogStream, record: Record, context: Context) -> None:
-        """Write what ``record`` (read by ``source``, unchanged) becomes in this stream."""
+    def write_event(self, stream: AuditLogStream, record: Record, context: Context) -> None:
+        """Write what ``record`` (read by ``stream``, unchanged) becomes in this stream."""
 
 
-class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream):
-    """Base class of the provider streams: the singer-sdk glue that reads a provider's log
-    with what the provider declares (``ProviderDeclaration``): partitions, state, records."""
+class AuditLogStream(CoverageHooks, StreamHooks, RESTStream):
+    """The singer-sdk stream of one provider's log: SDK glue around its ``source``.
 
-    #: ``schemas/<stream name>.json``, plus ``undeclared_fields`` (conform.py).
-    schema = ClosedStreamSchema(SchemaDirectory(schemas))
+    Made per provider by ``stream_class`` (name, keys and schema from the source class);
+    state, messages, ``audit_events`` and coverage are here, reading is the source's.
+    """
+
+    #: The provider object this stream reads with (``stream_class`` sets it).
+    source_class: t.ClassVar[type[AuditLogSource]]
+    #: ``<stream name>.json`` in the source's ``schema_directory``, plus
+    #: ``undeclared_fields`` (conform.py); set by ``stream_class``.
+    schema: t.Any
     is_sorted = False  # the strategies keep the state; the SDK must not check order
     check_sorted = False
     allow_redirects = False
@@ -105,116 +93,84 @@ class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream
         super().__init__(t.cast("Tap", tap))
         #: The run this stream is synced in (``TapAuditLogs``): its read-ahead, failures.
         self.host = tap
-        self._run_started = now_instant()
-        #: The API's clock minus the local one (ns), from the run's first ``Date`` header.
-        self._clock_offset: int | None = None
+        #: The provider's log, as the engine reads it (source.py).
+        self.source = self.source_class(self.config, self.logger, self.schema)
         self._halted: ProviderError | None = None
         self._sync_timer: metrics.Timer | None = None
-        self._said: set[tuple[int, str]] = set()
-        #: Says once per event what is odd in its id or time (values.py).
-        self.odd_values = OddValues(self)
         #: Streams fed with every record as it is read (``audit_events``, see unified.py).
         self.event_sinks: list[EventSink] = []
-
-    @cached_property
-    def api(self) -> ApiClient:
-        """This provider's API client (shared by every thread that reads it)."""
-        return ApiClient(
-            self,
-            timeout_s=self.timeout,
-            deadline_s=float(self.config.get("request_deadline_seconds", 120)),
-            policy=RetryPolicy.from_config(self.config),
-            rate_limiter=self.rate_limiter,
+        #: This stream's log as the read-ahead reads it (parallel.py).
+        self.to_read = LogToRead(
+            self.name, self.source, lambda: self.partitions, self.saved_state_of
         )
 
-    @cached_property
-    def rate_limiter(self) -> RateLimiter | None:
-        """Keeps the provider's rate limit across every thread that reads it."""
-        rate = self.settings.get("max_requests_per_second")
-        limit, window_s = self.rate_limit or (None, 1.0)
-        if rate is not None:
-            return RateLimiter.per_second(float(rate), window_s)
-        return None if limit is None else RateLimiter(limit, window_s)
-
-    # ------------------------------------------------------------ strategy API
-
-    def run_started_ns(self) -> int:
-        """When this stream was created, in ns; by the API's clock once it answered, if
-        that is behind (its first ``Date`` header, clock.py). No state is written past it."""
-        return self._run_started + (self._clock_offset or 0)
-
-    def clock_ns(self) -> int:
-        """The time now (ns), by the API's clock where it is behind the local one."""
-        return now_instant() + (self._clock_offset or 0)
+    @property
+    def url_base(self) -> str:
+        """The API's base URL (the source's)."""
+        return self.source.url_base
 
     def state_of(self, context: Context) -> PartitionState:
-        """The partition's state, as the strategies see it.
-
-        A saved bookmark the strategies cannot use (another replication key's, or one for
-        the whole stream when it is read per partition) is ignored: that partition is read
-        again from ``start_date``, and a warning says so once.
-        """
+        """The partition's state, as the strategies see it (``check_saved_state``)."""
         key = t.cast("str", self.replication_key)
         state = PartitionState(self.get_context_state(context), key)
         check_saved_state(self, state.raw, context)
         return state
 
     def saved_state_of(self, context: Context) -> dict:
-        """A copy of the partition's saved state (checked as ``state_of`` does), leaving
-        the SDK's state as it is: no empty partition entries written into it."""
+        """A copy of the partition's saved state, leaving the SDK's state as it is (no
+        empty partition entries written into it). A saved bookmark the strategies cannot
+        use (another replication key's, or one for the whole stream when it is read per
+        partition) is ignored: that partition is read again from ``start_date``, and a
+        warning says so once."""
         raw = saved_state(self.tap_state, self.name, context) or {}
         check_saved_state(self, raw, context)
         return dict(raw)
-
-    def warn_once(self, key: str, message: str, *args: object) -> None:
-        """Log a warning once per run and key."""
-        self._once(logging.WARNING, key, message, *args)
-
-    def info_once(self, key: str, message: str, *args: object) -> None:
-        """Log an INFO line once per run and key."""
-        self._once(logging.INFO, key, message, *args)
-
-    def _once(self, level: int, key: str, message: str, *args: object) -> None:
-        if (level, key) not in self._said:
-            self._said.add((level, key))
-            self.logger.log(level, "%s: " + message, self.provider_label, *args)
 
     def get_replication_key_signpost(self, context: Context = None) -> None:
         """No signpost: the strategies bound every pass themselves."""
         return
 
     def get_records(self, context: Context) -> Iterator[Record]:
-        """Read one partition with the provider's strategy; report errors, don't crash.
-
-        When the partition was read ahead (``parallel.py``), its channel is replayed
-        instead: the same records and checkpoints, in the same order.
-        """
+        """One partition as the run's read-ahead read it (parallel.py: with ``concurrency``
+        1 one partition at a time, else several side by side; one path either way)."""
         if not context and self.partitions is not None:
             return  # partitions could not be listed; that failure is reported already
         yield from self.covered(context, self._partition_records(context))
 
     def _partition_records(self, context: Context) -> Iterator[Record]:
-        """The partition as read by the run's read-ahead (parallel.py): with ``concurrency``
-        1 one partition at a time, else several side by side; one path either way."""
         read_ahead = self.host.reading()
-        job = read_ahead.take(self, context)
+        job = read_ahead.take(self.to_read, context)
         try:
-            yield from replay(self, job, context)
+            yield from self._replay(job, context)
         finally:
             read_ahead.done(job)
 
-    def reader(
-        self,
-        context: Context,
-        state: PartitionState,
-        source: PageSource,
-        on_checkpoint: Callable[[], None],
-        say: Callable[[str], None],
-    ) -> PartitionReader:
-        """What the strategy reads partition ``context`` with (reader.py), on a read-ahead
-        worker; ``say`` logs a progress line in the order of the output (parallel.py)."""
-        progress = Progress(say, self.describe(context))
-        return PartitionReader(self, context, state, source, on_checkpoint, progress=progress)
+    def _replay(self, job: Job, context: Context) -> Iterator[Record]:
+        """Emit what a worker read: its records, its state at each checkpoint and its
+        progress lines, in the order it read them; then how the read ended."""
+        records = 0
+        for kind, payload in job.channel.events(before_waiting=self.host.flush_messages):
+            if kind == RECORDS:
+                records += len(payload)
+                yield from payload
+            elif kind == STATE:
+                apply_state(self.get_context_state(context), payload)
+                self.checkpoint()
+            else:
+                self.logger.info("%s", payload)
+        error, pages, held = job.channel.error, job.channel.pages, job.channel.held
+        if isinstance(error, ProviderError):
+            self.read_ended(context, records, pages, held=held, ok=False)
+            # Workers running side by side may each meet the failure that stopped the
+            # whole provider (refused credentials): it is reported once.
+            if not (error.whole_provider and self.halted is not None):
+                self.report_failure(error)
+            else:
+                self.note_failure(error)
+        elif error is not None and not isinstance(error, ReadCancelledError):
+            raise error
+        elif error is None:
+            self.read_ended(context, records, pages, held=held)
 
     def get_sync_timer(self) -> metrics.Timer:
         """The SDK's timer of this stream's sync, kept: a failure makes its METRIC say so."""
@@ -249,10 +205,18 @@ class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream
         self.note_record(row)
         id_key = self.primary_keys[-1]
         if no_value(row.get(id_key)):  # the key loaders upsert on: never null (README)
-            row[id_key] = self.substitute_id(row)
-        if context and self.partition_field in context:
-            row[self.partition_field] = context[self.partition_field]
+            row[id_key] = self.source.substitute_id(row)
+        field = self.source.partition_field
+        if context and field in context:
+            row[field] = context[field]
         return self.sort_fields(row, context)
+
+    def as_written(self, record: Record, context: Context) -> Record:
+        """``record`` of partition ``context`` as a sync writes it, without feeding
+        ``audit_events`` or coverage (the connection test's sample)."""
+        field = self.source.partition_field
+        added = {field: context[field]} if context and field in context else {}
+        return self.sort_fields({**record, **added}, context)
 
     @cached_property
     def sort_fields(self) -> FieldSorter:
@@ -262,72 +226,63 @@ class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream
         read it before the record comes here (values.py), so a time they could not read
         (missing, null, garbage) or read from an epoch number goes out null, kept as sent."""
         return FieldSorter(
-            self.schema, protected=self.primary_keys, on_drift=self.odd_values.warn_drift
+            self.schema, protected=self.primary_keys, on_drift=self.source.odd_values.warn_drift
         )
 
     def generate_child_contexts(self, record: Record, context: Context) -> Iterator[Context]:
         """None: the only child, ``audit_events``, is fed in ``post_process``, never synced."""
         yield from ()
 
-    @cached_property
-    def organizations(self) -> dict[str, str | None]:
-        """The organizations to read (id -> name): the setting's, else all those listed."""
-        return organizations_to_read(self)
-
     @property
     def partitions(self) -> list[dict] | None:
         """One partition per organization (and per event type, when types are filtered);
-        the SDK's for a provider with one log."""
-        if self.organizations_setting is None:
+        none when the organizations could not be listed (the failure is reported, and the
+        provider stops); the SDK's for a provider with one log."""
+        if self.source.organizations_setting is None:
             return super().partitions
         return self._organization_partitions
 
     @cached_property
     def _organization_partitions(self) -> list[dict]:
-        return organization_partitions(self)
+        try:
+            return self.source.partitions() or []
+        except ProviderError as error:
+            self.report_failure(error, halt=True)
+            return []
 
-    def organization_name(self, context: Context) -> str | None:
-        """The partition's organization name when the records do not carry it."""
-        if self.organizations_setting is None or not context:
-            return None
-        return (self.__dict__.get("organizations") or {}).get(
-            str(context.get(self.partition_field))
+    @property
+    def halted(self) -> ProviderError | None:
+        """The error that stopped this stream for the rest of the run, if any."""
+        return self._halted
+
+
+def stream_class(source_class: type[AuditLogSource]) -> type[AuditLogStream]:
+    """The singer-sdk stream class of a provider's source class (one per class)."""
+    made = _STREAM_CLASSES.get(source_class)
+    if made is None:
+        made = type(
+            source_class.__name__ + "Stream",
+            (AuditLogStream,),
+            {
+                "__module__": source_class.__module__,
+                "__doc__": source_class.__doc__,
+                "source_class": source_class,
+                "name": source_class.name,
+                "primary_keys": tuple(source_class.primary_keys),
+                "replication_key": source_class.replication_key,
+                "schema": _schema_in(source_class.schema_directory),
+            },
         )
-
-    def pages(
-        self,
-        context: Context,
-        params: dict,
-        start_token: t.Any = None,
-        worker: Worker | None = None,
-    ) -> Iterator[Page]:
-        """Pages from ``start_token`` until the paginator or an empty page says stop.
-
-        ``worker``: the read-ahead worker asking (None: the main thread, one at a time).
-        """
-        for page in read_pages(self, context, params, start_token, worker):
-            self.odd_values.check(context, page.records)
-            yield page
-
-    def request_json(
-        self,
-        context: Context,
-        url: str,
-        params: Mapping[str, t.Any],
-        *,
-        parse: Callable[[t.Any], t.Any] | None = None,
-        worker: Worker | None = None,
-    ) -> ApiResponse:
-        """GET ``url`` with the tap's retry policy (api.py); the answer comes decoded.
-
-        ``worker``: the read-ahead worker sending it, within its request slots (None: sent
-        now, from the main thread or the organization listing).
-        """
-        where = f"{self.describe(context)}: GET {urlsplit(url).path}"
-        response = self.api.get(where, url, params, parse=parse, worker=worker)
-        if self._clock_offset is None:
-            self._clock_offset = clock_offset(response.headers.get("Date"), self.warn_once)
-        return response
+        _STREAM_CLASSES[source_class] = made
+    return made
 
 
-__all__ = ["AuditLogStream", "AuditLogsError", "non_empty"]
+def _schema_in(directory: t.Any) -> ClosedStreamSchema:
+    """The schemas of a directory, one loader per directory."""
+    if directory not in _SCHEMAS:
+        _SCHEMAS[directory] = ClosedStreamSchema(SchemaDirectory(directory))
+    return _SCHEMAS[directory]
+
+
+_STREAM_CLASSES: dict[type[AuditLogSource], type[AuditLogStream]] = {}
+_SCHEMAS: dict[t.Any, ClosedStreamSchema] = {}

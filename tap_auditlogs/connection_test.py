@@ -1,7 +1,7 @@
 """The connection test (``--test``): one cheap call per provider and organization.
 
 ``check_provider`` lists the organizations where needed, then asks each for the first page
-of its log at the smallest page size the API takes (``AuditLogStream.probe_params``), and
+of its log at the smallest page size the API takes (``AuditLogSource.probe_params``), and
 words every failure for a test (no state, no resume) rather than for a sync.
 """
 
@@ -14,7 +14,9 @@ from tap_auditlogs.errors import ProviderError, QuotaExhaustedError
 from tap_auditlogs.redaction import Redactor
 
 if t.TYPE_CHECKING:
-    from tap_auditlogs.client import AuditLogStream
+    from collections.abc import Callable
+
+    from tap_auditlogs.source import AuditLogSource
     from tap_auditlogs.strategies import Context, Record
 
 
@@ -26,56 +28,56 @@ class ConnectionCheck(t.NamedTuple):
     records: list[Record] = []  # the first page (never mutated)
 
 
-def check_connection(stream: AuditLogStream, context: Context) -> list[Record]:
+def check_connection(source: AuditLogSource, context: Context) -> list[Record]:
     """One cheap request proving the URL, credentials, permission and organization.
 
     Returns the records of that page (few, maybe none). Raises ``ProviderError`` with
     the precise reason (refused credentials, a missing permission, an unknown
     organization, an unreachable host...).
     """
-    url = stream.get_url(dict(context or {}))
-    params = stream.probe_params(context)
-    response = stream.request_json(context, url, params, parse=stream.parse_page)
+    url = source.get_url(context)
+    params = source.probe_params(context)
+    response = source.request_json(context, url, params, parse=source.parse_page)
     records, _total = response.page
-    # Not ``post_process``: it would feed ``audit_events`` before the verdict is known.
-    field = stream.partition_field
-    added = {field: context[field]} if context and field in context else {}
-    return [stream.sort_fields({**copy.deepcopy(record), **added}) for record in records]
+    return list(records)
 
 
-def check_provider(stream: AuditLogStream) -> list[ConnectionCheck]:
-    """Probe the provider: list its organizations when needed, then one page each."""
-    failures = stream.host.failures
-    known = len(failures)
-    label = stream.provider_label
+def check_provider(
+    source: AuditLogSource, as_written: Callable[[Record, Context], Record]
+) -> list[ConnectionCheck]:
+    """Probe the provider: list its organizations when needed, then one page each.
+
+    ``as_written``: a probed record as a sync would write it (the stream's conformance,
+    without feeding ``audit_events`` before the verdict is known).
+    """
+    label = source.provider_label
     try:
-        partitions = stream.partitions  # may list the organizations (one request)
+        partitions = source.partitions()  # may list the organizations (one request)
     except ProviderError as error:
-        return [ConnectionCheck(label, _probe_problem(stream, error))]
-    if len(failures) > known:  # the listing failed
-        return [ConnectionCheck(label, _probe_problem(stream, e)) for e in failures[known:]]
+        return [ConnectionCheck(label, _probe_problem(source, error))]
     if partitions is not None and not partitions:
         return [ConnectionCheck(label, f"{label}: no organization to read.")]
     checks = []
     contexts: list[dict | None] = list(partitions) if partitions is not None else [None]
     for context in contexts:
+        where = source.describe(context)
         try:
-            records = check_connection(stream, context)
+            records = check_connection(source, context)
         except ProviderError as error:
-            checks.append(ConnectionCheck(stream.describe(context), _probe_problem(stream, error)))
+            checks.append(ConnectionCheck(where, _probe_problem(source, error)))
             if error.whole_provider:
                 break  # every other organization would fail the same way
         except Exception as error:  # never a traceback: name it and go on
-            where = stream.describe(context)
             detail = Redactor.scrub(str(error))[:300]
             problem = f"{where}: unexpected {type(error).__name__} ({detail})."
             checks.append(ConnectionCheck(where, problem))
         else:
-            checks.append(ConnectionCheck(stream.describe(context), None, records))
+            samples = [as_written(copy.deepcopy(record), context) for record in records]
+            checks.append(ConnectionCheck(where, None, samples))
     return checks
 
 
-def _probe_problem(stream: AuditLogStream, error: ProviderError) -> str:
+def _probe_problem(source: AuditLogSource, error: ProviderError) -> str:
     """A sync's error message, worded for the connection test (no state, no resume)."""
     if isinstance(error, QuotaExhaustedError):
         return (
@@ -87,7 +89,7 @@ def _probe_problem(stream: AuditLogStream, error: ProviderError) -> str:
     if "gave up after" in text:  # timeouts, refused connections, 5xx: the host
         text = text.partition(" The state ")[0]
         text += (
-            f" Check {stream.provider}.base_url (the host must be reachable from here), "
+            f" Check {source.provider}.base_url (the host must be reachable from here), "
             "or try again later."
         )
     return text

@@ -34,14 +34,11 @@ import uuid
 from functools import cached_property
 from importlib import metadata
 
-from singer_sdk import SchemaDirectory, StreamSchema
-
-from tap_auditlogs import schemas
 from tap_auditlogs.errors import QuotaExhaustedError, RetentionGapError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant, plural
 from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.sdk import StreamHooks
 from tap_auditlogs.state import PartitionState
+from tap_auditlogs.sync_coverage import STREAM_NAME, SyncCoverageStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,7 +49,6 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.errors import ProviderError
     from tap_auditlogs.strategies import Context, Record
 
-STREAM_NAME = "sync_coverage"
 DAY_NS = 86_400 * NS_PER_SECOND
 #: ``organization_id`` of a provider with one log per credential (as in ``audit_events``).
 NO_ORGANIZATION = "unknown"
@@ -192,21 +188,21 @@ class RunCoverage:
         """A partition starts: where its read starts, and whether retention ate some of it."""
         key = t.cast("str", stream.replication_key)
         bookmark = PartitionState(stream.saved_state_of(context), key).bookmark
-        organization = (context or {}).get(stream.partition_field)
+        organization = (context or {}).get(stream.source.partition_field)
         coverage = PartitionCoverage(
             stream=stream.name,
-            provider=stream.provider,
-            provider_label=stream.provider_label,
+            provider=stream.source.provider,
+            provider_label=stream.source.provider_label,
             partition=partition_text(context),
             organization_id=NO_ORGANIZATION if organization is None else str(organization),
-            organization_name=stream.organization_name(context),
-            lookback_ns=stream.lookback_ns,
-            from_ns=stream.lower_bound(bookmark),
+            organization_name=stream.source.organization_name(context),
+            lookback_ns=stream.source.lookback_ns,
+            from_ns=stream.source.lower_bound(bookmark),
             start_bookmark=bookmark,
             to_ns=bookmark,
         )
         self.partitions.append(coverage)
-        days = stream.settings.get("retention_days", stream.default_retention_days)
+        days = stream.source.settings.get("retention_days", stream.source.default_retention_days)
         if days:
             coverage.retention_days = float(days)
             self._check_retention(stream, coverage, bookmark, float(days))
@@ -216,13 +212,13 @@ class RunCoverage:
         self, stream: AuditLogStream, coverage: PartitionCoverage, bookmark: int | None, days: float
     ) -> None:
         """A resume point older than the retention horizon: the range in between is lost."""
-        horizon = stream.run_started_ns() - int(days * DAY_NS)
-        resume = bookmark if bookmark is not None else stream.start_ns
+        horizon = stream.source.run_started_ns() - int(days * DAY_NS)
+        resume = bookmark if bookmark is not None else stream.source.start_ns
         if resume is None or resume >= horizon:
             return
         coverage.gap_from_ns, coverage.gap_to_ns = resume, horizon
         coverage.from_ns = horizon
-        where = f"{stream.provider_label}, {coverage.organization_id}" + (
+        where = f"{stream.source.provider_label}, {coverage.organization_id}" + (
             f" ({coverage.partition})" if coverage.partition != WHOLE_LOG else ""
         )
         span = f"{_short(resume)} to {_short(horizon)}"
@@ -253,7 +249,7 @@ class RunCoverage:
         """A record of the partition was emitted."""
         coverage.records += 1
         if coverage.from_ns is None:
-            instant = stream.instant_of(row)
+            instant = stream.source.instant_of(row)
             if instant is not None and (coverage.oldest_ns is None or instant < coverage.oldest_ns):
                 coverage.oldest_ns = instant
 
@@ -292,9 +288,11 @@ class RunCoverage:
         if coverage.status == "interrupted":
             coverage.status = "partial" if coverage.held else "complete"
         if coverage.status == "complete":
-            read_to = stream.run_started_ns() - coverage.lookback_ns
-            if stream.end_ns is not None:  # a bounded run proves nothing at or after end_date
-                read_to = min(read_to, stream.end_ns)
+            read_to = stream.source.run_started_ns() - coverage.lookback_ns
+            if (
+                stream.source.end_ns is not None
+            ):  # a bounded run proves nothing at or after end_date
+                read_to = min(read_to, stream.source.end_ns)
             coverage.to_ns = max(coverage.to_ns or read_to, read_to)
         if self._write(coverage):
             stream.write_state()
@@ -399,7 +397,7 @@ class CoverageHooks:
         if ok:
             stream.logger.info(
                 "%s: done, %s in %s.",
-                stream.describe(context),
+                stream.source.describe(context),
                 plural(records, "record"),
                 plural(pages, "page"),
             )
@@ -417,39 +415,3 @@ class CoverageHooks:
         run = self.run_coverage
         if run is not None and self.coverage is not None:
             run.record(t.cast("AuditLogStream", self), self.coverage, row)
-
-
-class SyncCoverageStream(StreamHooks):
-    """``sync_coverage``: written by ``RunCoverage`` as the provider streams read, never synced."""
-
-    name = STREAM_NAME
-    primary_keys = ("run_id", "stream", "partition")
-    replication_key = None
-    #: Opt-in: select it in the catalog (``select: [sync_coverage.*]`` in Meltano).
-    selected_by_default = False
-    schema = StreamSchema(SchemaDirectory(schemas))
-
-    def __init__(self, tap: Tap) -> None:
-        """Create the stream; ``Tap.sync_all`` skips it (a child stream's own invocation)."""
-        super().__init__(tap)
-        self._schema_written = False
-        self.parent_stream_type = StreamHooks
-
-    @cached_property
-    def selected_now(self) -> bool:
-        """``selected``, looked up once: the catalog does not change during a run."""
-        return self.selected
-
-    def write_coverage(self, row: dict[str, t.Any]) -> None:
-        """Write one coverage record (its SCHEMA first, once)."""
-        if not self._schema_written:
-            self.write_schema()
-            self._schema_written = True
-        self.write_record(row)
-
-    def get_records(self, context: Context) -> Iterator[Record]:
-        """Nothing: the records are written while the provider streams read theirs."""
-        yield from ()
-
-    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
-        """Nothing: ``sync_coverage`` keeps no state."""

@@ -15,42 +15,38 @@ from tap_auditlogs.errors import ProviderError
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from tap_auditlogs.client import AuditLogStream
+    from tap_auditlogs.source import AuditLogSource
 
 
-def organizations_to_read(stream: AuditLogStream) -> dict[str, str | None]:
+def organizations_to_read(source: AuditLogSource) -> dict[str, str | None]:
     """The organizations to read (id -> name): the setting's, else all those listed."""
-    configured = non_empty(stream.settings.get(t.cast("str", stream.organizations_setting)))
+    configured = non_empty(source.settings.get(t.cast("str", source.organizations_setting)))
     if configured:
         return dict.fromkeys(configured)
-    found = stream.list_organizations()
+    found = source.list_organizations()
     if not found:
         raise ProviderError(
-            f"{stream.provider_label}: {stream.who_lists} no organization "
-            f"({stream.organizations_listing} returned none). Set "
-            f"{stream.provider}.{stream.organizations_setting}{stream.no_organization_hint}.",
+            f"{source.provider_label}: {source.who_lists} no organization "
+            f"({source.organizations_listing} returned none). Set "
+            f"{source.provider}.{source.organizations_setting}{source.no_organization_hint}.",
             whole_provider=True,
         )
-    stream.logger.info(
+    source.logger.info(
         "%s: %s %d organizations: %s",
-        stream.provider_label,
-        stream.who_lists,
+        source.provider_label,
+        source.who_lists,
         len(found),
         ", ".join(f"{name} ({org})" if name else org for org, name in found.items()),
     )
     return found
 
 
-def organization_partitions(stream: AuditLogStream) -> list[dict]:
-    """One partition per organization (and event type); none when the listing failed (the
-    failure is reported, and the provider stops)."""
-    try:
-        organizations = list(stream.organizations)
-    except ProviderError as error:
-        stream.report_failure(error, halt=True)
-        return []
-    field, type_field = stream.partition_field, stream.event_type_field
-    types = [stream.event_type_filter(n) for n in non_empty(stream.settings.get("event_types"))]
+def organization_partitions(source: AuditLogSource) -> list[dict]:
+    """One partition per organization (and event type); raises ``ProviderError`` when the
+    organizations cannot be listed."""
+    organizations = list(source.organizations)
+    field, type_field = source.partition_field, source.event_type_field
+    types = [source.event_type_filter(n) for n in non_empty(source.settings.get("event_types"))]
     if not types or type_field is None:
         return [{field: org} for org in organizations]
     return [{field: org, type_field: kind} for org in organizations for kind in types]

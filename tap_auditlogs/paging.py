@@ -22,8 +22,8 @@ if t.TYPE_CHECKING:
 
     import requests
 
-    from tap_auditlogs.client import AuditLogStream
     from tap_auditlogs.parallel import Worker
+    from tap_auditlogs.source import AuditLogSource
     from tap_auditlogs.strategies import Context
 
 PROGRESS_EVERY_SECONDS = 15.0
@@ -60,7 +60,7 @@ class Progress:
 
 
 def read_pages(
-    stream: AuditLogStream,
+    source: AuditLogSource,
     context: Context,
     params: dict,
     start_token: t.Any = None,
@@ -75,17 +75,17 @@ def read_pages(
     beyond it (the API's total is read, or the page is short: the last page of a listing);
     otherwise it is a loop, stopped with an error (the state up to the last page is saved).
     """
-    paginator = stream.get_new_paginator(start_token)
+    paginator = source.get_new_paginator(start_token)
     seen: set[str] = set() if start_token is None else {repr(start_token)}
-    url = stream.get_url(dict(context or {}))
+    url = source.get_url(dict(context or {}))
     previous_ids: list[str] = []
     read_ids: set[str] = set()
     empty_in_a_row = 0
     while not paginator.finished:
         token = paginator.current_value
-        page_url, query = stream.page_request(url, params, token)
-        response = stream.request_json(
-            context, page_url, query, parse=stream.parse_page, worker=worker
+        page_url, query = source.page_request(url, params, token)
+        response = source.request_json(
+            context, page_url, query, parse=source.parse_page, worker=worker
         )
         records, total = response.page
         try:
@@ -93,7 +93,7 @@ def read_pages(
             next_token = None if paginator.finished else paginator.current_value
         except RuntimeError:  # the paginator's own check: the next token is this page's
             next_token = token
-        ids = [stream.id_of(record) for record in records]
+        ids = [source.id_of(record) for record in records]
         # A server that ignores the page parameter (or clamps a page number past the end)
         # serves the same page again under a new token: a repeat too.
         same_page = bool(ids) and ids == previous_ids
@@ -101,10 +101,10 @@ def read_pages(
         read_ids.update(ids)
         repeat = same_page or repeated_token
         # Clamped past the end (the paginator knows it ended), or nothing can follow it.
-        ends = repeat and (paginator.finished or _nothing_beyond(stream, records, total, read_ids))
+        ends = repeat and (paginator.finished or _nothing_beyond(source, records, total, read_ids))
         if ends:  # said before the page goes out: a reader may stop at its end
             _warn(
-                stream,
+                source,
                 context,
                 "repeat",
                 "the API %s after %d events (%s); nothing can follow it, so the read ends there.",
@@ -128,7 +128,7 @@ def read_pages(
         if ends:
             return
         if repeat:
-            raise _loop_error(stream, context, next_token, same_page=same_page)
+            raise _loop_error(source, context, next_token, same_page=same_page)
         if next_token is not None:
             seen.add(repr(next_token))
         if records:
@@ -136,10 +136,10 @@ def read_pages(
             continue
         empty_in_a_row += 1
         if empty_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW and not paginator.finished:
-            if not stream.empty_page_may_end:
-                raise _loop_error(stream, context, next_token, empty=empty_in_a_row)
+            if not source.empty_page_may_end:
+                raise _loop_error(source, context, next_token, empty=empty_in_a_row)
             _warn(
-                stream,
+                source,
                 context,
                 "empty-pages",
                 "the API returned %d empty pages in a row, each pointing on; taken as the "
@@ -150,23 +150,23 @@ def read_pages(
 
 
 def _nothing_beyond(
-    stream: AuditLogStream, records: list, total: int | None, read_ids: set[str]
+    source: AuditLogSource, records: list, total: int | None, read_ids: set[str]
 ) -> bool:
     """True when a repeated page can be the last: its total is read, or it is short."""
     if total is not None and len(read_ids) >= total:
         return True
-    page_size = stream.page_size
+    page_size = source.page_size
     return page_size is not None and len(records) < page_size
 
 
-def _warn(stream: AuditLogStream, context: Context, kind: str, message: str, *args: object) -> None:
+def _warn(source: AuditLogSource, context: Context, kind: str, message: str, *args: object) -> None:
     """One WARNING per run, kind and partition."""
     where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
-    stream.warn_once(f"{kind} {where}", ("%s: " if where else "%s") + message, where, *args)
+    source.warn_once(f"{kind} {where}", ("%s: " if where else "%s") + message, where, *args)
 
 
 def _loop_error(
-    stream: AuditLogStream,
+    source: AuditLogSource,
     context: Context,
     token: object,
     *,
@@ -180,6 +180,6 @@ def _loop_error(
     else:
         what = f"returned the page token {token!r} twice"
     return ProviderError(
-        f"{stream.describe(context)}: the API {what}; stopped to avoid an endless loop. "
+        f"{source.describe(context)}: the API {what}; stopped to avoid an endless loop. "
         "The state up to the last page is saved."
     )

@@ -40,21 +40,24 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import threading
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from tap_auditlogs.channel import LOG, MEMORY_BUDGET_RECORDS, RECORDS, STATE, Channel, MemoryBudget
 from tap_auditlogs.errors import ProviderError, ReadCancelledError
+from tap_auditlogs.paging import Progress
 from tap_auditlogs.prefetch import SPLIT_MIN_LATENCY_S, Prefetch, partition_key, split_points
+from tap_auditlogs.reader import PartitionReader
 from tap_auditlogs.state import PartitionState
 from tap_auditlogs.strategies import Page
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
-    from tap_auditlogs.client import AuditLogStream
     from tap_auditlogs.reader import Announced
+    from tap_auditlogs.source import AuditLogSource
     from tap_auditlogs.strategies import Context, Record
 
 #: A worker hands its records over in pages of at most this many (and at every checkpoint).
@@ -65,12 +68,26 @@ STATE_KEYS = ("replication_key", "replication_key_value", "recent_ids", "pending
 
 class Worker(t.Protocol):
     """What the API client needs of the read-ahead worker that sends a request (passed
-    down explicitly: ``stream.pages(..., worker=...)`` -> ``request_json`` -> ``ApiClient``)."""
+    down explicitly: ``source.pages(..., worker=...)`` -> ``request_json`` -> ``ApiClient``)."""
 
     #: Set: stop before the next request (``set()`` stops the provider's other workers).
     cancelled: t.Any
     #: Requests in flight, shared by every read-ahead thread.
     slots: threading.BoundedSemaphore
+
+
+@dataclasses.dataclass(frozen=True)
+class LogToRead:
+    """A stream's log as the read-ahead reads it (the stream builds it: client.py)."""
+
+    #: The stream's name: jobs are kept per stream.
+    name: str
+    #: The provider object that reads it.
+    source: AuditLogSource
+    #: Lists the partitions (None: one log, no partitions; []: they could not be listed).
+    partitions: Callable[[], list[dict] | None]
+    #: A copy of a partition's saved state.
+    saved_state: Callable[[Context], dict]
 
 
 class Job:
@@ -79,20 +96,21 @@ class Job:
     def __init__(
         self,
         read_ahead: ReadAhead,
-        stream: AuditLogStream,
+        log: LogToRead,
         context: Context,
         cancelled: threading.Event,
     ) -> None:
-        """The partition ``context`` of ``stream``; its state is copied now.
+        """The partition ``context`` of ``log``; its state is copied now.
 
         ``cancelled`` is shared by the jobs of the stream: set, they stop before their
         next request.
         """
         self.read_ahead = read_ahead
-        self.stream = stream
+        self.log = log
+        self.source = log.source
         self.context = context
         self.channel = Channel(read_ahead.budget)
-        raw = stream.saved_state_of(context)
+        raw = log.saved_state(context)
         self.state = {key: raw[key] for key in STATE_KEYS if key in raw}
         self.future: Future[None] | None = None
         self.cancelled = cancelled
@@ -102,18 +120,21 @@ class Job:
     def run(self) -> None:
         """Read the partition; everything goes through the channel, errors included."""
         batch: list[Record] = []
-        reader = self.stream.reader(
+        source = self.source
+        reader = PartitionReader(
+            source,
             self.context,
-            PartitionState(self.state, t.cast("str", self.stream.replication_key)),
+            PartitionState(self.state, t.cast("str", source.replication_key)),
             WorkerPages(self),
             on_checkpoint=lambda: self._hand_over(batch, checkpoint=True),
-            say=lambda line: self._say(batch, line),
+            progress=Progress(lambda line: self._say(batch, line), source.describe(self.context)),
         )
         error: BaseException | None = None
         try:
             if self.cancelled.is_set():
                 raise ReadCancelledError
-            for record in self.stream.strategy.read(reader):
+            source.starting(self.context, reader.state)
+            for record in source.strategy.read(reader):
                 batch.append(record)
                 if len(batch) >= HANDOVER_RECORDS:
                     self._hand_over(batch, checkpoint=False)
@@ -147,14 +168,14 @@ class WorkerPages:
 
     def __init__(self, job: Job) -> None:
         self._job = job
-        self._stream = job.stream
+        self._source = job.source
 
     def pages(self, context: Context, params: dict, start_token: t.Any = None) -> Iterator[Page]:
         """The announced chain of this request, or the API's pages fetched now."""
         chain = self._job.chains.take(context, params, start_token)
         if chain is not None:
             return iter(chain)
-        return self._stream.pages(context, params, start_token, worker=self._job)
+        return self._source.pages(context, params, start_token, worker=self._job)
 
     def prefetch(self, context: Context, requests: list[Announced]) -> None:
         """Start fetching these requests' pages side by side (``Prefetch``)."""
@@ -165,11 +186,11 @@ class WorkerPages:
         if first.elapsed_s < SPLIT_MIN_LATENCY_S:
             return []  # an API this fast leaves no waiting to hide: threads would only cost
         return split_points(
-            [ts for r in first.records if (ts := self._stream.instant_of(r)) is not None],
+            [ts for r in first.records if (ts := self._source.instant_of(r)) is not None],
             more=first.next_token is not None,
-            end=self._stream.run_started_ns()
-            if self._stream.end_ns is None
-            else min(self._stream.run_started_ns(), self._stream.end_ns),
+            end=self._source.run_started_ns()
+            if self._source.end_ns is None
+            else min(self._source.run_started_ns(), self._source.end_ns),
             ranges=self._job.read_ahead.concurrency,
         )
 
@@ -204,25 +225,25 @@ class ReadAhead:
         self._cancelled: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def plan(self, streams: Iterable[AuditLogStream]) -> None:
+    def plan(self, logs: Iterable[LogToRead]) -> None:
         """Create a job per partition, then start the first ones, taking streams in turn.
 
         Listing a provider's organizations costs a request: the providers list theirs
         side by side.
         """
-        streams = list(streams)
-        with ThreadPoolExecutor(max(1, len(streams)), thread_name_prefix="list") as pool:
-            listed = list(pool.map(lambda stream: stream.partitions, streams))
-        for stream, partitions in zip(streams, listed, strict=True):
+        logs = list(logs)
+        with ThreadPoolExecutor(max(1, len(logs)), thread_name_prefix="list") as pool:
+            listed = list(pool.map(lambda log: log.partitions(), logs))
+        for log, partitions in zip(logs, listed, strict=True):
             if partitions is not None and not partitions:
                 continue  # the organizations could not be listed (reported already)
             contexts: list[Context] = list(partitions) if partitions is not None else [None]
-            cancelled = self._cancelled.setdefault(stream.name, threading.Event())
-            jobs = [Job(self, stream, context, cancelled) for context in contexts]
+            cancelled = self._cancelled.setdefault(log.name, threading.Event())
+            jobs = [Job(self, log, context, cancelled) for context in contexts]
             for job in jobs:
-                self._jobs[(stream.name, partition_key(job.context))] = job
-            self._waiting[stream.name] = collections.deque(jobs)
-            self._started[stream.name] = 0
+                self._jobs[(log.name, partition_key(job.context))] = job
+            self._waiting[log.name] = collections.deque(jobs)
+            self._started[log.name] = 0
         with self._lock:
             for _ in range(self.concurrency):
                 for name in self._waiting:
@@ -235,25 +256,25 @@ class ReadAhead:
             self._started[name] += 1
             job.future = self._executor.submit(job.run)
 
-    def take(self, stream: AuditLogStream, context: Context) -> Job:
+    def take(self, log: LogToRead, context: Context) -> Job:
         """The job of a partition, started now if it waits (or was not planned)."""
-        job = self._jobs.pop((stream.name, partition_key(context)), None)
+        job = self._jobs.pop((log.name, partition_key(context)), None)
         if job is None:
-            cancelled = self._cancelled.setdefault(stream.name, threading.Event())
-            job = Job(self, stream, context, cancelled)
+            cancelled = self._cancelled.setdefault(log.name, threading.Event())
+            job = Job(self, log, context, cancelled)
         if job.future is None:
             with self._lock:
                 with contextlib.suppress(ValueError):
-                    self._waiting.get(stream.name, collections.deque()).remove(job)
-                self._started[stream.name] = self._started.get(stream.name, 0) + 1
+                    self._waiting.get(log.name, collections.deque()).remove(job)
+                self._started[log.name] = self._started.get(log.name, 0) + 1
                 job.future = self._executor.submit(job.run)
         return job
 
     def done(self, job: Job) -> None:
         """The main thread emitted ``job``: its stream may start another partition."""
         with self._lock:
-            self._started[job.stream.name] -= 1
-            self._start_next(job.stream.name)
+            self._started[job.log.name] -= 1
+            self._start_next(job.log.name)
 
     def cancel(self) -> None:
         """Stop every worker: no new request, and no new job."""
@@ -269,31 +290,3 @@ class ReadAhead:
         self.chain_executor.shutdown(wait=True, cancel_futures=True)
         for job in self._jobs.values():
             job.channel.discard()
-
-
-def replay(stream: AuditLogStream, job: Job, context: Context) -> Iterator[Record]:
-    """Emit what a worker read: its records, its state at each checkpoint and its progress
-    lines, in the order it read them; then how the read ended."""
-    records = 0
-    for kind, payload in job.channel.events(before_waiting=stream.host.flush_messages):
-        if kind == RECORDS:
-            records += len(payload)
-            yield from payload
-        elif kind == STATE:
-            apply_state(stream.get_context_state(context), payload)
-            stream.checkpoint()
-        else:
-            stream.logger.info("%s", payload)
-    error = job.channel.error
-    if isinstance(error, ProviderError):
-        stream.read_ended(context, records, job.channel.pages, held=job.channel.held, ok=False)
-        # Workers running side by side may each meet the failure that stopped the
-        # whole provider (refused credentials): it is reported once.
-        if not (error.whole_provider and stream.halted is not None):
-            stream.report_failure(error)
-        else:
-            stream.note_failure(error)
-    elif error is not None and not isinstance(error, ReadCancelledError):
-        raise error
-    elif error is None:
-        stream.read_ended(context, records, job.channel.pages, held=job.channel.held)

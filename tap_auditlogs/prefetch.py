@@ -73,7 +73,7 @@ class _Chain:
 
     def __init__(self, job: Job, context: Context, params: dict, upper: int | None) -> None:
         self.job = job
-        self.stream = job.stream
+        self.source = job.source
         self.context = context
         self.params = params
         self.upper = upper
@@ -88,7 +88,7 @@ class _Chain:
         try:
             if self.cancelled.is_set():
                 raise ReadCancelledError
-            for page in self.stream.pages(self.context, self.params, worker=self):
+            for page in self.source.pages(self.context, self.params, worker=self):
                 self.channel.put(
                     PAGE, [page.records, page.token, page.next_token, page.total, page.elapsed_s]
                 )
@@ -100,7 +100,7 @@ class _Chain:
             self.channel.close(error)
 
     def _past_upper(self, records: list[Record]) -> bool:
-        stamps = [ts for r in records if (ts := self.stream.instant_of(r)) is not None]
+        stamps = [ts for r in records if (ts := self.source.instant_of(r)) is not None]
         ascending = all(a <= b for a, b in itertools.pairwise(stamps))
         return ascending and bool(stamps) and stamps[-1] >= t.cast("int", self.upper)
 

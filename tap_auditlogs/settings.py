@@ -39,7 +39,7 @@ logger = logging.getLogger("tap-auditlogs")
 
 def start_date_setting(providers: t.Iterable[Provider]) -> th.Property:
     """``start_date``; its default is each provider's first-run reach (declared there)."""
-    reach = _by_value(providers, lambda stream: stream.first_run_reach)
+    reach = _by_value(providers, lambda source: source.first_run_reach)
     defaults = "; ".join(f"{and_list(labels)}: {what}" for what, labels in reach.items())
     return th.Property(
         "start_date",
@@ -75,7 +75,7 @@ def _by_value(
     """The providers' labels grouped by what ``value`` says of each one's stream class."""
     grouped: dict[str, list[str]] = {}
     for provider in providers:
-        grouped.setdefault(value(provider.stream_class), []).append(provider.label)
+        grouped.setdefault(value(provider.source_class), []).append(provider.label)
     return grouped
 
 
@@ -179,8 +179,8 @@ def config_schema() -> dict:
             provider.key,
             th.ObjectType(
                 *provider.settings,
-                rate_limit_setting(provider.stream_class),
-                retention_setting(provider.stream_class),
+                rate_limit_setting(provider.source_class),
+                retention_setting(provider.source_class),
                 additional_properties=False,
             ),
             description=f"{provider.description} Set {', '.join(provider.required)} to enable.",
@@ -374,8 +374,8 @@ def _undocumented_event_types(provider: Provider, configured: object) -> list[st
     """One line per configured event type the provider does not document, with the
     closest documented one (before any request: the API would refuse it, or answer
     nothing for it)."""
-    stream = provider.stream_class
-    documented = stream.event_type_values
+    source = provider.source_class
+    documented = source.event_type_values
     if not documented or not isinstance(configured, list):
         return []
     by_key = {spelling_key(value): value for value in documented}
@@ -389,7 +389,7 @@ def _undocumented_event_types(provider: Provider, configured: object) -> list[st
         problems.append(
             f"setting `{provider.key}.event_types`: {provider.label} documents no event type "
             f"{name!r}; {hint} (case does not matter; the {len(documented)} documented "
-            f"types are listed at {stream.event_type_source})"
+            f"types are listed at {source.event_type_source})"
         )
     return problems
 

@@ -11,10 +11,9 @@ import typing as t
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_auditlogs.cli import CommandLineTap, run
-from tap_auditlogs.client import AuditLogStream
+from tap_auditlogs.client import AuditLogStream, stream_class
 from tap_auditlogs.connection_test import check_provider
-from tap_auditlogs.coverage import STREAM_NAME as COVERAGE_STREAM
-from tap_auditlogs.coverage import RunCoverage, SyncCoverageStream
+from tap_auditlogs.coverage import RunCoverage
 from tap_auditlogs.environment import settings_from_environment
 from tap_auditlogs.errors import ConfigError, ProviderError, SyncIncompleteError
 from tap_auditlogs.output import FlushBeforeStateWriter
@@ -29,6 +28,8 @@ from tap_auditlogs.settings import (
     validate_settings,
 )
 from tap_auditlogs.state import state_problems
+from tap_auditlogs.sync_coverage import STREAM_NAME as COVERAGE_STREAM
+from tap_auditlogs.sync_coverage import SyncCoverageStream
 from tap_auditlogs.unified import STREAM_NAME as UNIFIED_STREAM
 from tap_auditlogs.unified import AuditEventsStream
 
@@ -98,7 +99,7 @@ class TapAuditLogs(CommandLineTap):
         provider not configured now is only checked for its shape, and kept as it is.
         """
         providers = configured_providers(self.config) if state.get("bookmarks") else []
-        names = [p.stream_class.name for p in providers]  # type: ignore[misc]
+        names = [p.source_class.name for p in providers]
         problems = state_problems(state, names)
         if problems:
             raise ConfigError(
@@ -121,7 +122,7 @@ class TapAuditLogs(CommandLineTap):
                 "the credentials of at least one provider."
             )
             providers = list(all_providers())
-        streams = [p.stream_class(tap=self) for p in providers]
+        streams = [stream_class(p.source_class)(tap=self) for p in providers]
         unified = AuditEventsStream(self, list(zip(providers, streams, strict=True)))
         return [*streams, unified, SyncCoverageStream(self)]
 
@@ -197,7 +198,7 @@ class TapAuditLogs(CommandLineTap):
             and (stream.selected or stream.has_selected_descendents)
         ]
         self.read_ahead = ReadAhead(self.concurrency)
-        self.read_ahead.plan(streams)
+        self.read_ahead.plan(stream.to_read for stream in streams)
 
     def check_connections(self) -> bool:
         """The connection test: a verdict per provider and organization; True if all pass.
@@ -211,7 +212,7 @@ class TapAuditLogs(CommandLineTap):
         """
         Redactor.install()
         results = [
-            (stream, check_provider(stream))
+            (stream, check_provider(stream.source, stream.as_written))
             for stream in self.streams.values()
             if isinstance(stream, AuditLogStream)
         ]
@@ -240,7 +241,7 @@ class TapAuditLogs(CommandLineTap):
         self.logger.info(
             "Connection test passed: %d checks OK (%s).%s",
             len(checks),
-            ", ".join(stream.provider_label for stream, _ in results),
+            ", ".join(stream.source.provider_label for stream, _ in results),
             none,
         )
         return True

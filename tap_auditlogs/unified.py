@@ -316,16 +316,17 @@ class AuditEventsStream(StreamHooks):
         for provider, stream in feeders:
             if provider.unified is None:
                 continue
-            self._mappings[stream.provider] = (provider.unified, provider.label)
+            self._mappings[provider.key] = (provider.unified, provider.label)
             stream.child_streams.append(self)  # so that has_selected_descendents sees us
             stream.event_sinks.append(self)
         # On the instance: Tap.sync_all skips a child stream's own invocation.
         self.parent_stream_type = AuditLogStream
 
-    def write_event(self, source: AuditLogStream, record: Record, context: Context) -> None:
-        """Write the unified record of ``record``, read by ``source`` (when selected)."""
+    def write_event(self, stream: AuditLogStream, record: Record, context: Context) -> None:
+        """Write the unified record of ``record``, read by ``stream`` (when selected)."""
         if not self._selected:
             return
+        source = stream.source
         found = self._mappings.get(source.provider)
         if found is None:
             return

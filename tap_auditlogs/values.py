@@ -1,6 +1,6 @@
 """Values the tap cannot use as sent: said once per event (or field), never fatal.
 
-Checked on every page as it comes in (``AuditLogStream.pages``), before a strategy reads it:
+Checked on every page as it comes in (``AuditLogSource.pages``), before a strategy reads it:
 
 * a missing, null or blank id: the event is keyed by its substitute
   (``ProviderDeclaration.substitute_id``, written into the record by ``post_process``);
@@ -26,7 +26,7 @@ from tap_auditlogs.declaration import no_value
 from tap_auditlogs.instants import read_epoch
 
 if t.TYPE_CHECKING:
-    from tap_auditlogs.client import AuditLogStream
+    from tap_auditlogs.source import AuditLogSource
     from tap_auditlogs.strategies import Context, Record
 
 #: Events with an unusable id or instant named one by one, per partition and run.
@@ -37,19 +37,19 @@ _MISSING = object()
 class OddValues:
     """The once-per-event warnings of one stream (shared by the threads that read it)."""
 
-    def __init__(self, stream: AuditLogStream) -> None:
-        """Check the records of ``stream``."""
-        self.stream = stream
+    def __init__(self, source: AuditLogSource) -> None:
+        """Check the records ``source`` reads."""
+        self.source = source
         self._said: set[str] = set()
         self._counts: dict[str, int] = {}  # partition -> events named
         self._lock = threading.Lock()
 
     def check(self, context: Context, records: list[Record]) -> None:
         """Say what is odd in the ids and instants of ``records`` (partition ``context``)."""
-        stream = self.stream
-        id_key, time_key = stream.primary_keys[-1], t.cast("str", stream.replication_key)
+        source = self.source
+        id_key, time_key = source.primary_keys[-1], t.cast("str", source.replication_key)
         for record in records:
-            record_id = stream.id_of(record)
+            record_id = source.id_of(record)
             raw_time = record.get(time_key, _MISSING)
             shown_time = "missing" if raw_time is _MISSING else _shown(raw_time)
             if no_value(record.get(id_key)):
@@ -58,20 +58,20 @@ class OddValues:
                     f"id:{record_id}",
                     "%s event with %s %s has no %s (%s); it goes out with the substitute id %r "
                     "(a hash of the event: README, primary keys).",
-                    stream.name,
+                    source.name,
                     time_key,
                     shown_time,
                     id_key,
                     "missing" if id_key not in record else _shown(record[id_key]),
                     record_id,
                 )
-            if stream.instant_of(record) is None:
+            if source.instant_of(record) is None:
                 self._warn(
                     context,
                     f"instant:{record_id}",
                     "%s event %r has no readable %s (%s); it is emitted, and the bookmark "
                     "does not move on it.",
-                    stream.name,
+                    source.name,
                     record_id,
                     time_key,
                     shown_time,
@@ -79,11 +79,11 @@ class OddValues:
                 continue
             epoch = read_epoch(raw_time)
             if epoch is not None:
-                stream.warn_once(
+                source.warn_once(
                     f"epoch:{epoch[1]}",
                     "%s %s comes as an epoch number in %s (event %r: %s), not ISO 8601; "
                     "read as such.",
-                    stream.name,
+                    source.name,
                     time_key,
                     epoch[1],
                     record_id,
@@ -95,14 +95,14 @@ class OddValues:
     ) -> None:
         """One WARNING per field whose value did not fit its declared type (conform.py
         nulls it and keeps it as sent in ``undeclared_fields``)."""
-        stream = self.stream
-        event = ", ".join(f"{key}={record.get(key)!r}" for key in stream.primary_keys)
-        stream.warn_once(
+        source = self.source
+        event = ", ".join(f"{key}={record.get(key)!r}" for key in source.primary_keys)
+        source.warn_once(
             f"drift:{path}",
             "%s: %s sent field %s as %s, declared %s (event %s): emitted as null, the value "
             "kept as sent in %s.%s (one warning per field and run).",
-            stream.name,
-            stream.describe(context),
+            source.name,
+            source.describe(context),
             path,
             seen,
             declared,
@@ -121,13 +121,13 @@ class OddValues:
             self._said.add(prefix + key)
             count = self._counts[where] = self._counts.get(where, 0) + 1
         if count <= ODD_VALUE_WARNINGS:
-            self.stream.warn_once(prefix + key, prefix + message, *args)
+            self.source.warn_once(prefix + key, prefix + message, *args)
         elif count == ODD_VALUE_WARNINGS + 1:
-            self.stream.warn_once(
+            self.source.warn_once(
                 f"{prefix}odd-values",
                 "%s%s: more events with a missing id or time; not listed one by one.",
                 prefix,
-                self.stream.name,
+                self.source.name,
             )
 
 

@@ -29,6 +29,7 @@ import pytest
 
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.errors import AuditLogsError
+from tap_auditlogs.source import AuditLogSource
 from tap_auditlogs.tap import TapAuditLogs
 from tests.emulator import Emulator, Scenario, TruthEvent, available_providers
 
@@ -92,22 +93,23 @@ def tap_config(emu: Emulator, **overrides: t.Any) -> dict:
 
 
 @functools.cache
-def provider_streams() -> dict[str, AuditLogStream]:
-    """Every provider stream by name, built once (for their id and instant rules)."""
+def provider_sources() -> dict[str, AuditLogSource]:
+    """Every provider's source (source.py) by stream name, built once (for their id and
+    instant rules)."""
     config = {name: cls.credentials() for name, cls in available_providers().items()}
     streams = TapAuditLogs(config=config).streams.values()
-    return {s.name: s for s in streams if isinstance(s, AuditLogStream)}
+    return {s.name: s.source for s in streams if isinstance(s, AuditLogStream)}
 
 
 def served_id(stream: str, event: TruthEvent) -> str:
     """The id the tap keys ``event`` by: the provider's, or the substitute the tap gives an
     event served without one (the emulator's ``odd_values``)."""
-    return provider_streams()[stream].id_of(dict(event.item))
+    return provider_sources()[stream].id_of(dict(event.item))
 
 
 def served_instant(stream: str, event: TruthEvent) -> int | None:
     """The instant the tap reads in ``event`` as served (None: it cannot read one)."""
-    return provider_streams()[stream].instant_of(event.item)
+    return provider_sources()[stream].instant_of(event.item)
 
 
 def parse_lines(text: str) -> list[dict]:

@@ -36,7 +36,7 @@ from tap_auditlogs.paging import MAX_EMPTY_PAGES_IN_A_ROW
 from tap_auditlogs.providers import all_providers
 from tests.conftest import (
     TapRun,
-    provider_streams,
+    provider_sources,
     run_tap,
     run_tap_cli,
     served_id,
@@ -55,7 +55,7 @@ CI_SEEDS = tuple(range(1, 9))
 
 #: stream -> (provider key, primary-key fields of a record)
 STREAMS: dict[str, tuple[str, tuple[str, ...]]] = {
-    p.stream_class.name: (p.key, tuple(p.stream_class.primary_keys)) for p in all_providers()
+    p.source_class.name: (p.key, tuple(p.source_class.primary_keys)) for p in all_providers()
 }
 #: Fault kinds the tap must retry (``slow`` only delays the answer).
 FAILING = frozenset(kind for kind, spec in FAULT_KINDS.items() if spec.fails)
@@ -289,7 +289,7 @@ def coverage_problems(emu: Emulator, runs: list[TapRun], start_ns: int) -> list[
     problems: list[str] = []
     spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
     emitted = {
-        stream: {provider_streams()[stream].id_of(r) for run in runs for r in run.records(stream)}
+        stream: {provider_sources()[stream].id_of(r) for run in runs for r in run.records(stream)}
         for stream in STREAMS
     }
     for run in runs:
@@ -314,7 +314,7 @@ def coverage_problems(emu: Emulator, runs: list[TapRun], start_ns: int) -> list[
     for key, row in last.items():
         provider = STREAMS[row["stream"]][0]
         behind_ns = max(0.0, -float(emu.provider(provider).opt("clock_skew_s") or 0)) * 10**9
-        lookback = provider_streams()[row["stream"]].lookback_ns
+        lookback = provider_sources()[row["stream"]].lookback_ns
         end = parse_instant(row["run_started_at"]) - lookback - int(behind_ns) - 3 * 10**9
         reached = start_ns
         for low, high in sorted(spans[key]):

@@ -50,13 +50,13 @@ def test_all_providers_ok_one_record_per_stream(emulator) -> None:
     assert run.exit_code == 0, run.stderr
     records = [m for m in run.messages if m["type"] == "RECORD"]
     schemas = [m["stream"] for m in run.messages if m["type"] == "SCHEMA"]
-    streams = {p.stream_class.name for p in all_providers()}
+    streams = {p.source_class.name for p in all_providers()}
     assert {m["stream"] for m in records} == streams
     assert len(records) == len(streams)
     assert set(schemas) == streams
     assert "Connection test passed" in last_line(run.stderr)
     # One check per organization (3 ConfigCat orgs, 3 Socket orgs, Nirvana, Torq today).
-    listed = [p for p in all_providers() if p.stream_class.organizations_setting]
+    listed = [p for p in all_providers() if p.source_class.organizations_setting]
     checks = sum(len(emu.provider(p.key).orgs) for p in listed) + len(all_providers()) - len(listed)
     assert run.stderr.count(": OK.") == checks
     assert_clean(run.stderr, config)

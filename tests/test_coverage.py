@@ -30,7 +30,7 @@ from tap_auditlogs.providers import all_providers
 from tests.conftest import (
     REPO,
     TapRun,
-    provider_streams,
+    provider_sources,
     psql,
     run_tap,
     run_tap_cli,
@@ -45,7 +45,7 @@ if t.TYPE_CHECKING:
     from tests.emulator.provider import TruthEvent
 
 PROVIDERS = sorted(available_providers())
-STREAM_OF = {p.key: p.stream_class.name for p in all_providers()}
+STREAM_OF = {p.key: p.source_class.name for p in all_providers()}
 #: Fields that name the run, not what it read.
 RUN_FIELDS = ("run_id", "run_started_at")
 
@@ -95,7 +95,7 @@ def missing_in_claims(emu: Emulator, run_messages: list[tuple[list[dict], list[d
                     ):
                         problems.append((record["stream"], record["partition"], ev.id, ev.ts))
                 continue
-            key = provider_streams()[stream].id_of(record) if stream in provider_streams() else None
+            key = provider_sources()[stream].id_of(record) if stream in provider_sources() else None
             if key is not None:
                 emitted.setdefault(stream, set()).add(key)
     return problems
@@ -110,7 +110,7 @@ def claimed(emu: Emulator, provider: str, row: dict) -> list[TruthEvent]:
     if row["covered_from"] is None:
         return []
     low, high = parse_instant(row["covered_from"]), parse_instant(row["covered_to"])
-    stream = provider_streams()[stream_of(provider)]
+    stream = provider_sources()[stream_of(provider)]
     return [
         ev
         for ev in partition_events(emu, provider, row)
@@ -138,12 +138,12 @@ def test_coverage_is_opt_in_and_says_what_each_partition_proved(emulator, provid
     assert len({row["run_id"] for _, row in rows}) == 1
     uuid.UUID(rows[0][1]["run_id"])
     finals = final_rows(run)
-    field = provider_streams()[stream].partition_field
+    field = provider_sources()[stream].partition_field
     organizations = {str(r.get(field)) for r in run.records(stream)}
-    if provider_streams()[stream].organizations_setting is None:  # one log, one partition
+    if provider_sources()[stream].organizations_setting is None:  # one log, one partition
         organizations = {NO_ORGANIZATION}
     assert {row["organization_id"] for row in finals.values()} == organizations
-    lookback = provider_streams()[stream].lookback_ns
+    lookback = provider_sources()[stream].lookback_ns
     for row in finals.values():
         assert row["status"] == "complete", row
         assert row["error_class"] is None
@@ -157,7 +157,7 @@ def test_coverage_is_opt_in_and_says_what_each_partition_proved(emulator, provid
             r
             for r in run.records(stream)
             if row["organization_id"] == NO_ORGANIZATION
-            or str(r.get(provider_streams()[stream].partition_field)) == row["organization_id"]
+            or str(r.get(provider_sources()[stream].partition_field)) == row["organization_id"]
         ]
         assert row["records"] == len(emitted)
     # Every range claimed complete holds only events emitted before the claim.
@@ -177,7 +177,7 @@ def test_each_claim_goes_out_before_the_state_that_covers_it(emulator, provider:
     run = run_tap(config, catalog=select(config, {stream, STREAM_NAME}))
     assert run.exit_code == 0
     claims: dict[str, int] = {}
-    key = provider_streams()[stream].replication_key
+    key = provider_sources()[stream].replication_key
     for message in run.messages:
         if message["type"] == "RECORD" and message["stream"] == STREAM_NAME:
             row = message["record"]
@@ -417,7 +417,7 @@ def outage_sequence(emulator: t.Callable[..., Emulator]) -> tuple[Emulator, TapR
     """Run 1 happens "20 days ago" (the API's clock is that far behind: the tap's run start
     follows it); the pipeline then breaks; run 2, today, finds 10 of those days gone (the
     vendor keeps 10) and exits with the retention gap's code."""
-    provider = next(p for p in PROVIDERS if provider_streams()[STREAM_OF[p]].organizations_setting)
+    provider = next(p for p in PROVIDERS if provider_sources()[STREAM_OF[p]].organizations_setting)
     emu = emulator(
         providers=(provider,), seed=78, events_per_org=200, span_days=24,
         **{f"{provider}_clock_skew_s": -20 * 86_400},

@@ -775,7 +775,7 @@ def test_request_times_and_peak(make_emu: MakeEmu, http: requests.Session) -> No
 
 
 def test_rate_limit_429_and_recovery(make_emu: MakeEmu, http: requests.Session) -> None:
-    declared = {p.key: p.stream_class.rate_limit for p in all_providers()}
+    declared = {p.key: p.source_class.rate_limit for p in all_providers()}
     assert documented_rate_limits() == {k: v for k, v in declared.items() if v is not None}, (
         "the emulator enforces the limits the tap keeps"
     )

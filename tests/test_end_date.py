@@ -42,7 +42,7 @@ if t.TYPE_CHECKING:
 
 PROVIDERS = sorted(available_providers())
 STREAM_OF = {provider: stream for stream, (provider, _) in STREAMS.items()}
-DECLARED = {p.key: p.stream_class for p in all_providers()}
+DECLARED = {p.key: p.source_class for p in all_providers()}
 LATEST = parse_instant("9999-12-31T23:59:59Z")
 #: Readings that send a provider's read down another path (verified.py, NewestFirst's checks).
 PATHS: list[tuple[str, dict[str, t.Any]]] = [

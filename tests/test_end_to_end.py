@@ -11,7 +11,7 @@ import pytest
 from tap_auditlogs.providers import all_providers
 from tests.conftest import REPO
 
-PROVIDER_STREAMS = {p.key: p.stream_class.name for p in all_providers()}
+PROVIDER_STREAMS = {p.key: p.source_class.name for p in all_providers()}
 
 
 @pytest.mark.slow

@@ -108,7 +108,7 @@ def test_discovery_needs_no_credentials_but_a_sync_and_the_test_do(tmp_path) -> 
     )
     assert done.returncode == 0, done.stderr
     streams = [entry["tap_stream_id"] for entry in json.loads(done.stdout)["streams"]]
-    assert streams == [*sorted(p.stream_class.name for p in all_providers()), UNIFIED, COVERAGE]
+    assert streams == [*sorted(p.source_class.name for p in all_providers()), UNIFIED, COVERAGE]
     for args in ((), ("--test",)):
         run = run_tap_cli({}, args=args)
         assert run.exit_code == 2, run.stderr

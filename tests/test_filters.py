@@ -21,9 +21,9 @@ from tests.emulator.registry import available_providers
 from tests.unified_cases import mapping_of
 
 #: Providers whose ``event_types`` filter has a documented enum.
-FILTERED = {p.key: p for p in all_providers() if p.stream_class.event_type_values}
+FILTERED = {p.key: p for p in all_providers() if p.source_class.event_type_values}
 #: (provider, documented value) for every value of every such provider.
-VALUES = [(key, value) for key, p in FILTERED.items() for value in p.stream_class.event_type_values]
+VALUES = [(key, value) for key, p in FILTERED.items() for value in p.source_class.event_type_values]
 
 
 def spellings(value: str) -> list[str]:
@@ -47,7 +47,7 @@ def test_some_providers_have_a_documented_filter() -> None:
 def test_every_documented_value_is_taken_in_any_case_and_sent_as_documented(
     provider: str, value: str
 ) -> None:
-    stream = FILTERED[provider].stream_class
+    stream = FILTERED[provider].source_class
     for written in spellings(value):
         assert documented_spelling(written.strip(), stream.event_type_values) == value, written
     block = {"event_types": spellings(value)}
@@ -56,7 +56,7 @@ def test_every_documented_value_is_taken_in_any_case_and_sent_as_documented(
 
 @pytest.mark.parametrize("provider", sorted(FILTERED))
 def test_an_unknown_type_is_refused_with_a_did_you_mean(emulator, provider: str) -> None:
-    documented = FILTERED[provider].stream_class.event_type_values
+    documented = FILTERED[provider].source_class.event_type_values
     target = max(documented, key=len)
     typo = target[:-1].lower()  # one letter short, wrong case
     emu = emulator(providers=(provider,), seed=5, events_per_org=3)
@@ -81,7 +81,7 @@ def test_an_unknown_type_is_refused_with_a_did_you_mean(emulator, provider: str)
 def test_every_documented_type_filters_through_the_emulator(emulator, provider: str) -> None:
     """Every documented type configured in some case, but one: one request series per type,
     each in the documented spelling, and exactly the events of the types asked for."""
-    documented = FILTERED[provider].stream_class.event_type_values
+    documented = FILTERED[provider].source_class.event_type_values
     switches = dict(available_providers()[provider].one_org)
     emu = emulator(
         providers=(provider,),
@@ -102,7 +102,7 @@ def test_every_documented_type_filters_through_the_emulator(emulator, provider: 
         ev.id: documented_spelling(str(action(ev.item)), documented) for ev in emu.truth(provider)
     }
     assert set(type_of.values()) == set(documented), "the emulator serves every documented type"
-    stream = FILTERED[provider].stream_class
+    stream = FILTERED[provider].source_class
     emitted = {str(record[stream.primary_keys[-1]]) for record in run.records(stream.name)}
     assert emitted == {i for i, kind in type_of.items() if kind != left_out}
     field = emu.provider(provider).type_parameter

@@ -64,8 +64,8 @@ MELTANO_VENV = (
 )
 PLUGINS = ("tap-auditlogs", "target-duckdb", "target-postgres")
 EVENTS_PER_ORG = 150
-STREAMS = {p.stream_class.name: p for p in all_providers()}
-KEYS = {name: p.stream_class.primary_keys for name, p in STREAMS.items()}
+STREAMS = {p.source_class.name: p for p in all_providers()}
+KEYS = {name: p.source_class.primary_keys for name, p in STREAMS.items()}
 #: The nested objects of each stream (``details`` of ConfigCat is a string in the API).
 NESTED = {
     "socket_audit_log": ("payload",),

@@ -64,7 +64,7 @@ PROVIDERS = all_providers()
 JOBS = {f"tap-auditlogs--{p.key}": p for p in PROVIDERS}
 LOADER = "target-postgres"
 STATE_IDS = {f"dev:{name}-to-{LOADER}": p for name, p in JOBS.items()}
-STREAM_OF = {name: p.stream_class.name for name, p in JOBS.items()}
+STREAM_OF = {name: p.source_class.name for name, p in JOBS.items()}
 
 
 class Done(t.NamedTuple):
@@ -248,7 +248,7 @@ def test_parallel_jobs_per_provider(
     assert postgres_counts(postgres, schema) == {s: (n, n, n) for s, n in expected.items()}
     # One state id per job, holding only its own provider's bookmark.
     bookmarks = job_bookmarks(meltano, env, tmp_path / "state")
-    assert bookmarks == {i: {p.stream_class.name} for i, p in STATE_IDS.items()}
+    assert bookmarks == {i: {p.source_class.name} for i, p in STATE_IDS.items()}
 
     added = add_new_events(emu)
     run_jobs(meltano, env, tmp_path / "round-2")

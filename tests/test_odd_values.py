@@ -35,7 +35,7 @@ from tap_auditlogs.unified import STREAM_NAME as UNIFIED
 from tap_auditlogs.values import ODD_VALUE_WARNINGS
 from tests.conftest import (
     TapRun,
-    provider_streams,
+    provider_sources,
     run_tap,
     run_tap_cli,
     served_id,
@@ -48,7 +48,7 @@ from tests.emulator.registry import available_providers
 
 #: provider key -> its stream's name and primary-key fields
 STREAMS = {
-    p.key: (p.stream_class.name, tuple(p.stream_class.primary_keys)) for p in all_providers()
+    p.key: (p.source_class.name, tuple(p.source_class.primary_keys)) for p in all_providers()
 }
 PROVIDERS = sorted(STREAMS)
 EVERY_KIND = tuple(ODD_KINDS)
@@ -142,7 +142,7 @@ def test_a_substitute_id_is_deterministic_distinct_and_fits_the_declared_type(
     provider: str,
 ) -> None:
     stream_name, _ = STREAMS[provider]
-    stream = provider_streams()[stream_name]
+    stream = provider_sources()[stream_name]
     key, when = stream.primary_keys[-1], t.cast("str", stream.replication_key)
     event = {when: "2026-01-01T00:00:00Z", "action": "a", key: None}
     twin = {**event, "action": "b"}
@@ -178,7 +178,7 @@ def test_every_odd_event_arrives_with_one_warning_each(
     assert set(emitted_keys(run, provider)) == expected, "every event, nothing else"
 
     records = run.records(stream)
-    schema = provider_streams()[stream].schema["properties"]
+    schema = provider_sources()[stream].schema["properties"]
     for name in fields:
         validator = Draft7Validator(schema[name])
         assert all(not list(validator.iter_errors(r[name])) for r in records), name
@@ -189,7 +189,7 @@ def test_every_odd_event_arrives_with_one_warning_each(
     assert timeless, "the scenario serves events without a readable time"
     assert idless, "the scenario serves events without an id"
     assert len(timeless) + len(idless) <= ODD_VALUE_WARNINGS * len(emu.provider(provider).orgs)
-    partitioned = provider_streams()[stream].organizations_setting is not None
+    partitioned = provider_sources()[stream].organizations_setting is not None
     for ev in timeless:
         raw = ev.item.get(time_field(provider), "missing")
         shown = "missing" if raw == "missing" else repr(raw)
@@ -234,7 +234,7 @@ def test_the_bookmark_never_moves_on_a_time_it_cannot_read(
     readable = [ts for ev in truth if (ts := served_instant(stream, ev)) is not None]
     for part in _partitions(first.final_state, stream):
         bookmark = parse_instant(part["replication_key_value"])
-        window = provider_streams()[stream].strategy.name == "time-windows"
+        window = provider_sources()[stream].strategy.name == "time-windows"
         assert bookmark <= instant_from_datetime(datetime.now(timezone.utc))
         assert window or bookmark == max(readable), "the newest readable time"
     again = run_tap(config, first.final_state)

@@ -120,8 +120,8 @@ def test_endless_empty_pages_end_the_log_only_where_the_api_documents_it(
     config, start_ns = _config(emu)
     run = run_tap(config)
     assert not _missing(emu, provider, start_ns, run), "the data pages were emitted"
-    stream_class = next(p.stream_class for p in all_providers() if p.key == provider)
-    if stream_class.empty_page_may_end:
+    source_class = next(p.source_class for p in all_providers() if p.key == provider)
+    if source_class.empty_page_may_end:
         assert run.exit_code == 0
         assert _warnings(caplog, "empty pages in a row"), caplog.text
     else:

@@ -23,7 +23,7 @@ from tap_auditlogs.channel import RECORDS, STATE, Channel, MemoryBudget
 from tap_auditlogs.cli import SIGNAL_EXIT_DEADLINE_S
 from tap_auditlogs.instants import format_instant, instant_from_datetime
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.providers.socketdev import SocketAuditLogStream
+from tap_auditlogs.providers.socketdev import SocketAuditLog
 from tap_auditlogs.ratelimit import RateLimiter
 from tests.conftest import TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
 from tests.emulator import QuotaRule
@@ -31,8 +31,8 @@ from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS
 
 SOCKET_ORGS = ("acme", "globex", "initech", "umbrella")
 #: Each stream's own id (the last primary key), from the registry.
-KEYS = {p.stream_class.name: p.stream_class.primary_keys[-1] for p in all_providers()}
-STREAM_OF = {p.key: p.stream_class.name for p in all_providers()}
+KEYS = {p.source_class.name: p.source_class.primary_keys[-1] for p in all_providers()}
+STREAM_OF = {p.key: p.source_class.name for p in all_providers()}
 
 
 def outline(run: TapRun) -> list[tuple]:
@@ -163,14 +163,14 @@ def test_a_quota_hit_by_one_worker_stops_them_all_and_the_next_runs_finish(emula
 
 def test_a_bug_in_a_worker_is_raised_in_the_main_thread(emulator, monkeypatch) -> None:
     emu = emulator(providers=("socket",), seed=35, socket_orgs=SOCKET_ORGS)
-    original = SocketAuditLogStream.id_of
+    original = SocketAuditLog.id_of
 
     def broken(self, record):
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("a bug")
         return original(self, record)
 
-    monkeypatch.setattr(SocketAuditLogStream, "id_of", broken)
+    monkeypatch.setattr(SocketAuditLog, "id_of", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         run_tap(tap_config(emu, concurrency=8))
 

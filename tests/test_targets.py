@@ -66,7 +66,7 @@ UNIFIED: str = STREAM_NAME
 
 def stream_of(provider: Provider) -> str:
     """The provider's stream name."""
-    stream: type[t.Any] = provider.stream_class
+    stream: type[t.Any] = provider.source_class
     return str(stream.name)
 
 
@@ -77,7 +77,7 @@ def keys_of(stream: type[t.Any]) -> tuple[str, ...]:
 
 #: Primary keys of every stream the tap has.
 KEYS: dict[str, tuple[str, ...]] = {
-    **{stream_of(p): keys_of(p.stream_class) for p in PROVIDERS},
+    **{stream_of(p): keys_of(p.source_class) for p in PROVIDERS},
     UNIFIED: keys_of(AuditEventsStream),
 }
 #: Mode -> whether every stream is selected (``audit_events`` included).
@@ -101,8 +101,8 @@ def truth_key(provider: Provider, event: TruthEvent) -> tuple[str, ...]:
     The tap's last primary key is always the event id (``AuditLogStream.record_id``); any key
     before it is the partition field, whose value is the emulator's org.
     """
-    *scope, _ = keys_of(provider.stream_class)
-    unknown = [key for key in scope if key != provider.stream_class.partition_field]
+    *scope, _ = keys_of(provider.source_class)
+    unknown = [key for key in scope if key != provider.source_class.partition_field]
     if unknown:
         raise AssertionError(f"{stream_of(provider)}: no truth for primary key(s) {unknown}")
     return (*(event.org for _ in scope), event.id)
@@ -258,7 +258,7 @@ def coverage_arrived(target: Target, site: Site, emu: Emulator) -> list[str]:
     except LookupError as error:
         return [f"{COVERAGE}: {error}"]
     partitions = sum(
-        len(emu.provider(p.key).orgs) if p.stream_class.organizations_setting else 1
+        len(emu.provider(p.key).orgs) if p.source_class.organizations_setting else 1
         for p in PROVIDERS
     )
     if len(rows) != partitions or len({row[0] for row in rows}) != 1:

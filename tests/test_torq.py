@@ -383,7 +383,7 @@ def test_region_sets_the_default_urls_and_explicit_settings_win() -> None:
     def stream(block: dict):
         config = {"torq": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, **block}}
         tap = TapAuditLogs(config=config, validate_config=False)
-        return next(s for s in tap.streams.values() if s.name == STREAM)
+        return next(s.source for s in tap.streams.values() if s.name == STREAM)
 
     us, eu = stream({}), stream({"region": "eu"})
     assert (us.url_base, us.token_url) == (REGIONS["us"].base_url, REGIONS["us"].token_url)

@@ -32,7 +32,7 @@ if t.TYPE_CHECKING:
     from tests.conftest import TapRun
 
 PROVIDERS = {p.key: p for p in all_providers()}
-PROVIDER_STREAMS = {key: p.stream_class.name for key, p in PROVIDERS.items()}
+PROVIDER_STREAMS = {key: p.source_class.name for key, p in PROVIDERS.items()}
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -66,7 +66,7 @@ def provider_messages(run: TapRun, kind: str) -> list[dict]:
 def test_each_provider_tests_its_own_mapping(provider: str) -> None:
     """Each provider's test file holds its known events and documented types and checks
     them with tests/unified_cases.py: a new provider brings its own."""
-    module = PROVIDERS[provider].stream_class.__module__.split(".")[2]
+    module = PROVIDERS[provider].source_class.__module__.split(".")[2]
     text = (REPO / "tests" / f"test_{module}.py").read_text()
     assert "check_known_events(" in text, f"tests/test_{module}.py"
     assert "check_documented_types(" in text or "check_documented_enum(" in text, module
@@ -115,7 +115,7 @@ def test_one_pass_feeds_both_tables_with_no_extra_api_call(emulator) -> None:
     assert providers.records(STREAM) == []
     assert len(both.records(STREAM)) == len(provider_records), "one unified record per event"
     expected = {
-        (key, str(m["record"][PROVIDERS[key].stream_class.primary_keys[-1]]))
+        (key, str(m["record"][PROVIDERS[key].source_class.primary_keys[-1]]))
         for m in provider_records
         for key, stream in PROVIDER_STREAMS.items()
         if m["stream"] == stream

@@ -99,7 +99,7 @@ def check_documented_enum(provider: str, documented: Sequence[str]) -> None:
     assert documented, f"{provider}: the documented enum is empty"
     assert len(set(documented)) == len(documented), f"{provider}: a value is listed twice"
     check_documented_types(provider, documented)
-    stream = next(p for p in all_providers() if p.key == provider).stream_class
+    stream = next(p for p in all_providers() if p.key == provider).source_class
     if stream.event_type_values:
         assert sorted(stream.event_type_values) == sorted(documented), (
             f"{provider}: the filter's values differ from the documented enum"

@@ -1,7 +1,8 @@
 """The providers: one module each, found automatically.
 
 A provider module defines ``PROVIDER = Provider(...)``: its settings block, the names of
-the settings that must be set for it to count as configured, and its stream class.
+the settings that must be set for it to count as configured, and its source class
+(``AuditLogSource``, source.py).
 Adding a fifth provider is one new module here, one schema, one emulator module and one
 test file; nothing else changes.
 
@@ -23,7 +24,7 @@ from importlib import metadata
 from singer_sdk import typing as th
 
 if t.TYPE_CHECKING:
-    from tap_auditlogs.client import AuditLogStream
+    from tap_auditlogs.source import AuditLogSource
     from tap_auditlogs.unified import UnifiedMapping
 
 
@@ -31,7 +32,8 @@ if t.TYPE_CHECKING:
 class Provider:
     """What the tap needs to know about one provider."""
 
-    stream_class: type[AuditLogStream]
+    #: The provider object's class (source.py); the tap makes its stream from it.
+    source_class: type[AuditLogSource]
     settings: tuple[th.Property, ...]
     required: tuple[str, ...]  # settings that must all be set to enable the provider
     description: str = ""
@@ -42,13 +44,13 @@ class Provider:
     @property
     def key(self) -> str:
         """The settings block and the stream's provider key, e.g. ``socket`` (declared once,
-        on the stream: ``provider``)."""
-        return self.stream_class.provider
+        on the source: ``provider``)."""
+        return self.source_class.provider
 
     @property
     def label(self) -> str:
-        """The provider's name for people, e.g. ``Socket`` (the stream's ``provider_label``)."""
-        return self.stream_class.provider_label
+        """The provider's name for people, e.g. ``Socket`` (the source's ``provider_label``)."""
+        return self.source_class.provider_label
 
 
 #: Where installed packages register providers (``module:PROVIDER``, or a module that has one).
@@ -99,46 +101,46 @@ def provider_names() -> str:
 LOOKBACK_DESCRIPTION = "Seconds re-read before the bookmark on every run, for late events."
 
 
-def base_url_setting(stream_class: type[AuditLogStream], api: str) -> th.Property:
+def base_url_setting(source_class: type[AuditLogSource], api: str) -> th.Property:
     """The ``base_url`` setting every provider block has."""
     return th.Property(
         "base_url",
         th.URIType,
-        default=stream_class.default_base_url,
+        default=source_class.default_base_url,
         description=f"{api} base URL.",
     )
 
 
 def lookback_setting(
-    stream_class: type[AuditLogStream], description: str = LOOKBACK_DESCRIPTION
+    source_class: type[AuditLogSource], description: str = LOOKBACK_DESCRIPTION
 ) -> th.Property:
     """The ``lookback_seconds`` setting every provider block has."""
     return th.Property(
         "lookback_seconds",
         th.IntegerType,
-        default=stream_class.default_lookback_seconds,
+        default=source_class.default_lookback_seconds,
         description=description,
     )
 
 
-def retention_setting(stream_class: type[AuditLogStream]) -> th.Property:
+def retention_setting(source_class: type[AuditLogSource]) -> th.Property:
     """The ``retention_days`` setting every provider block gets (coverage.py)."""
     return th.Property(
         "retention_days",
         th.NumberType,
-        default=stream_class.default_retention_days,
+        default=source_class.default_retention_days,
         description=(
             "Days the provider keeps audit events for this account. A resume point older "
             "than that is reported as a retention gap: a WARNING naming the lost range, a "
             "gap in sync_coverage, and exit code 4 (see retention_gap_is_error). "
-            f"{stream_class.retention_documented}"
+            f"{source_class.retention_documented}"
         ),
     )
 
 
-def rate_limit_setting(stream_class: type[AuditLogStream]) -> th.Property:
+def rate_limit_setting(source_class: type[AuditLogSource]) -> th.Property:
     """The ``max_requests_per_second`` setting every provider block gets (``tap.py``)."""
-    documented = stream_class.rate_limit
+    documented = source_class.rate_limit
     if documented is None:
         default = None
         what = "No limit is documented: none by default."

@@ -38,13 +38,13 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant
 from tap_auditlogs.ocsf import ACCOUNT, ENTITY
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
+from tap_auditlogs.source import AuditLogSource
 from tap_auditlogs.unified import UnifiedMapping, as_object
 from tap_auditlogs.verified import VerifiedAscending
 
@@ -71,7 +71,7 @@ class NirvanaCursorPaginator(BaseAPIPaginator["str | None"]):
         return str(response.json()["pagination"]["next_cursor"])
 
 
-class NirvanaAuditLogStream(AuditLogStream):
+class NirvanaAuditLog(AuditLogSource):
     """Audit-log entries of the API key's Nirvana Labs organization."""
 
     name = "nirvana_audit_log"
@@ -80,7 +80,14 @@ class NirvanaAuditLogStream(AuditLogStream):
     path = "/v1/audit_logs"
     primary_keys = ("id",)
     replication_key = "created_at"
-    partition_field = ""  # no partitions: see ``partitions``
+    #: No partitions: one organization per key, so the stream is one unpartitioned log. A
+    #: partition would have to be named after the organization (an extra call to an endpoint
+    #: whose permissions we cannot rely on) or after the key (a secret, which must stay out
+    #: of the state). So the state is the stream's own, readable as it is:
+    #: ``bookmarks.nirvana_audit_log = {replication_key, replication_key_value, recent_ids[,
+    #: pending_pass]}``. Switching a config to another organization's key means starting
+    #: from a fresh state.
+    partition_field = ""
     default_base_url = "https://api.nirvanalabs.io"
     homepage = "https://nirvanalabs.io"
     credentials_hint = (
@@ -104,19 +111,6 @@ class NirvanaAuditLogStream(AuditLogStream):
         key = str(self.settings["api_key"])
         Redactor.register(key)
         return BearerTokenAuthenticator(token=key)
-
-    @property
-    def partitions(self) -> list[dict] | None:
-        """None: one organization per key, so the stream is one unpartitioned log.
-
-        A partition would have to be named after the organization (an extra call to an
-        endpoint whose permissions we cannot rely on) or after the key (a secret, which must
-        stay out of the state). So the state is the stream's own, readable as it is:
-        ``bookmarks.nirvana_audit_log = {replication_key, replication_key_value,
-        recent_ids[, pending_pass]}``. Switching a config to another organization's key
-        means starting from a fresh state.
-        """
-        return None
 
     def request_params(self, context: Context, lower: int | None, upper: int | None) -> dict:
         """Largest pages, oldest first, from a second before ``lower``, rounded down to the
@@ -235,7 +229,7 @@ UNIFIED = UnifiedMapping(
 
 
 PROVIDER = Provider(
-    stream_class=NirvanaAuditLogStream,
+    source_class=NirvanaAuditLog,
     required=("api_key",),
     description="Nirvana Labs audit log of the API key's organization.",
     unified=UNIFIED,
@@ -246,7 +240,7 @@ PROVIDER = Provider(
             secret=True,
             description="Nirvana Labs API key with the read permission on audit logs.",
         ),
-        base_url_setting(NirvanaAuditLogStream, "Nirvana Labs API"),
-        lookback_setting(NirvanaAuditLogStream),
+        base_url_setting(NirvanaAuditLog, "Nirvana Labs API"),
+        lookback_setting(NirvanaAuditLog),
     ),
 )

@@ -31,12 +31,12 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.newest_first import NewestFirst
 from tap_auditlogs.ocsf import ACCESS, ACCOUNT, AUTHENTICATION, ENTITY
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
+from tap_auditlogs.source import AuditLogSource
 from tap_auditlogs.unified import UnifiedMapping
 
 if t.TYPE_CHECKING:
@@ -65,7 +65,7 @@ class SocketPageTokenPaginator(BaseAPIPaginator["str | None"]):
         return str(response.json()["nextPage"])
 
 
-class SocketAuditLogStream(AuditLogStream):
+class SocketAuditLog(AuditLogSource):
     """Audit-log events of every configured Socket organization (one partition per org)."""
 
     name = "socket_audit_log"
@@ -267,7 +267,7 @@ EVENT_TYPES: dict[str, EventType] = {
 
 #: The ``type`` filter takes exactly these spellings (``SSOLoginCompleted``, not
 #: ``SsoLoginCompleted``); a configured name is matched ignoring case.
-SocketAuditLogStream.event_type_values = tuple(EVENT_TYPES)
+SocketAuditLog.event_type_values = tuple(EVENT_TYPES)
 
 
 def unified_fields(event: Record, context: Context) -> dict[str, t.Any]:
@@ -295,7 +295,7 @@ UNIFIED = UnifiedMapping(
 
 
 PROVIDER = Provider(
-    stream_class=SocketAuditLogStream,
+    source_class=SocketAuditLog,
     required=("api_token",),
     description="Socket (socket.dev) organization audit log.",
     unified=UNIFIED,
@@ -322,7 +322,7 @@ PROVIDER = Provider(
                 "Default: all types."
             ),
         ),
-        base_url_setting(SocketAuditLogStream, "Socket API"),
-        lookback_setting(SocketAuditLogStream),
+        base_url_setting(SocketAuditLog, "Socket API"),
+        lookback_setting(SocketAuditLog),
     ),
 )

@@ -12,17 +12,15 @@ import typing as t
 from functools import cached_property
 from pathlib import Path
 
-from singer_sdk import SchemaDirectory
 from singer_sdk import typing as th
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.client import AuditLogStream
-from tap_auditlogs.conform import ClosedStreamSchema
 from tap_auditlogs.instants import format_instant
 from tap_auditlogs.ocsf import ACCOUNT, AUTHENTICATION, ENTITY
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.source import AuditLogSource
 from tap_auditlogs.strategies import Ascending
 from tap_auditlogs.unified import UnifiedMapping, as_object
 
@@ -44,7 +42,7 @@ class LinkHeaderPaginator(BaseAPIPaginator["str | None"]):
         return response.links.get("next", {}).get("url")
 
 
-class ExampleLogStream(AuditLogStream):
+class ExampleLog(AuditLogSource):
     """Events of the Example organization the token belongs to (one log, no partitions)."""
 
     name = "example_audit_log"
@@ -56,7 +54,7 @@ class ExampleLogStream(AuditLogStream):
     partition_field = ""
     default_base_url = "https://example.invalid"
     credentials_hint = "Check example.api_token"
-    schema = ClosedStreamSchema(SchemaDirectory(Path(__file__).parent))
+    schema_directory = Path(__file__).parent
     strategy = Ascending()
     rate_limit_reset_headers = ("X-Rate-Limit-Reset",)  # a 429 says when, in epoch seconds
     partitions = None
@@ -118,13 +116,13 @@ UNIFIED = UnifiedMapping(
 )
 
 PROVIDER = Provider(
-    stream_class=ExampleLogStream,
+    source_class=ExampleLog,
     required=("api_token",),
     description="Example system log (a provider that lives only in the tests).",
     unified=UNIFIED,
     settings=(
         th.Property("api_token", th.StringType, secret=True, description="An API token."),
-        base_url_setting(ExampleLogStream, "Example API"),
-        lookback_setting(ExampleLogStream),
+        base_url_setting(ExampleLog, "Example API"),
+        lookback_setting(ExampleLog),
     ),
 )

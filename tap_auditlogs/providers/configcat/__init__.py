@@ -49,7 +49,6 @@ from urllib.parse import quote
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BasicAuthenticator
 
-from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
 from tap_auditlogs.errors import ProviderError
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
@@ -58,6 +57,7 @@ from tap_auditlogs.providers.configcat.events import DOCUMENTATION, EVENT_TYPES,
 from tap_auditlogs.providers.configcat.paging import PAGE_SIZE, ConfigCatPaginator, PageIgnoredError
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
+from tap_auditlogs.source import AuditLogSource
 from tap_auditlogs.windows import TimeWindows
 
 if t.TYPE_CHECKING:
@@ -65,6 +65,7 @@ if t.TYPE_CHECKING:
 
     from tap_auditlogs.parallel import Worker
     from tap_auditlogs.responses import ApiResponse
+    from tap_auditlogs.state import PartitionState
     from tap_auditlogs.strategies import Context, Page, Record
 
 API_VERSIONS = ("v2", "v1")
@@ -81,7 +82,7 @@ TICK_NS = 100
 FILTERS = {"product_id": "productId", "config_id": "configId", "environment_id": "environmentId"}
 
 
-class ConfigCatAuditLogStream(AuditLogStream):
+class ConfigCatAuditLog(AuditLogSource):
     """Audit-log items of every configured ConfigCat organization (a partition each)."""
 
     name = "configcat_audit_log"
@@ -230,22 +231,15 @@ class ConfigCatAuditLogStream(AuditLogStream):
 
     # -------------------------------------------------------------- the sync
 
-    def get_records(self, context: Context) -> Iterator[Record]:
-        """Read one organization; say once when only the API's default 7 days are read."""
-        if not context:  # the organizations could not be listed; that is reported already
-            return
-        if (
-            self._halted is None
-            and self.start_ns is None
-            and self.state_of(context).bookmark is None
-        ):
+    def starting(self, context: Context, state: PartitionState) -> None:
+        """Say once when only the API's default 7 days are read."""
+        if self.start_ns is None and state.bookmark is None:
             self.warn_once(
                 "default-span",
                 "no start_date and no saved state: reading the last 7 days only (the "
                 "API's default). Set start_date to read further back (ConfigCat keeps "
                 "7 days on Free, 35 on Pro/Smart, 2 years on Enterprise).",
             )
-        yield from super().get_records(context)
 
     def pages(
         self,
@@ -371,7 +365,7 @@ def _parse_organizations(payload: object) -> dict[str, str]:
 
 
 PROVIDER = Provider(
-    stream_class=ConfigCatAuditLogStream,
+    source_class=ConfigCatAuditLog,
     required=("username", "password"),
     description="ConfigCat organization audit log (Public Management API).",
     unified=UNIFIED,
@@ -404,7 +398,7 @@ PROVIDER = Provider(
             f"ConfigCat's AuditLogType enum ({DOCUMENTATION}), in any case; one request "
             "series per type. An unknown type is refused at start-up. Default: all types.",
         ),
-        base_url_setting(ConfigCatAuditLogStream, "ConfigCat Public Management API"),
+        base_url_setting(ConfigCatAuditLog, "ConfigCat Public Management API"),
         th.Property(
             "api_version",
             th.StringType,
@@ -412,7 +406,7 @@ PROVIDER = Provider(
             allowed_values=list(API_VERSIONS),
             description="Audit-log endpoint version: v2 (paged), or the deprecated v1.",
         ),
-        lookback_setting(ConfigCatAuditLogStream),
+        lookback_setting(ConfigCatAuditLog),
         th.Property(
             "window_days",
             th.IntegerType(minimum=1, maximum=MAX_WINDOW_DAYS),

@@ -47,7 +47,6 @@ from singer_sdk import typing as th
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_auditlogs.api import REDIRECT_STATUSES
-from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
 from tap_auditlogs.instants import format_instant
 from tap_auditlogs.providers import Provider, lookback_setting
@@ -59,6 +58,7 @@ from tap_auditlogs.providers.torq.auth import (
 from tap_auditlogs.providers.torq.events import UNIFIED
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.responses import list_field
+from tap_auditlogs.source import AuditLogSource
 from tap_auditlogs.strategies import Ascending
 
 if t.TYPE_CHECKING:
@@ -90,7 +90,7 @@ class TorqPageTokenPaginator(BaseAPIPaginator["str | None"]):
         return str(token) if token else None
 
 
-class TorqAuditLogStream(AuditLogStream):
+class TorqAuditLog(AuditLogSource):
     """Audit-log entries of the Torq workspace the API key belongs to."""
 
     name = "torq_audit_log"
@@ -216,7 +216,7 @@ class TorqAuditLogStream(AuditLogStream):
 
 
 PROVIDER = Provider(
-    stream_class=TorqAuditLogStream,
+    source_class=TorqAuditLog,
     required=("client_id", "client_secret"),
     description="Torq workspace audit log (one workspace per API key).",
     unified=UNIFIED,
@@ -258,7 +258,7 @@ PROVIDER = Provider(
             ),
         ),
         lookback_setting(
-            TorqAuditLogStream,
+            TorqAuditLog,
             "Seconds re-read before the bookmark on every run; Torq entries can appear "
             "up to 5 minutes late.",
         ),
