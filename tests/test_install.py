@@ -6,7 +6,7 @@
 * A new, empty Meltano project (``meltano init``), the extractor added from the Hub
   definition with ``pip_url`` pointed at the wheel and a loader from
   ``meltano-hub/loaders/`` (the commands of docs/install.md), ``meltano run`` into
-  target-jsonl: every event arrives, and the tap's default selection holds.
+  target-duckdb: every event arrives once, and the tap's default selection holds.
 
 The wheel and sdist are built once per module (the wheel from the sdist, as ``python -m
 build`` does, so the sdist is proven complete too). Dependencies install from uv's download
@@ -25,6 +25,7 @@ import typing as t
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.slow
 VERSION = importlib.metadata.version("tap-auditlogs")
 EVENTS_PER_ORG = 40
 STREAMS = {p.stream_class.name: p for p in all_providers()}
+INSTALL_DOC = REPO / "docs" / "install.md"
 #: The Hub definition's ``select`` (the tap's default selection), which ``--from-ref`` drops.
 SELECT = yaml.safe_load((REPO / "meltano-hub" / "tap-auditlogs.yml").read_text())["select"]
 
@@ -136,7 +138,6 @@ def test_meltano_add_from_the_wheel_in_a_new_project(dist, emulator, tmp_path) -
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
         "NO_COLOR": "1",
-        "UV_COMPILE_BYTECODE": "1",
     }
     run([meltano, "init", "project", "--no-usage-stats"], tmp_path, **settings)
     project = tmp_path / "project"
@@ -150,34 +151,38 @@ def test_meltano_add_from_the_wheel_in_a_new_project(dist, emulator, tmp_path) -
             f"\npip_url: {dist['wheel']}\n",
         )
     )
-    run(
-        [meltano, "add", "extractor", "tap-auditlogs", "--from-ref", definition],
-        project,
-        **settings,
-    )
-    loader = REPO / "meltano-hub" / "loaders" / "target-jsonl.yml"
-    run([meltano, "add", "loader", "target-jsonl", "--from-ref", loader], project, **settings)
+    add = [meltano, "add", "--no-install"]
+    run([*add, "extractor", "tap-auditlogs", "--from-ref", definition], project, **settings)
+    loader = REPO / "meltano-hub" / "loaders" / "target-duckdb.yml"
+    run([*add, "loader", "target-duckdb", "--from-ref", loader], project, **settings)
+    run([meltano, "install"], project, **settings)  # both at once (`meltano add` one by one)
 
     emu = emulator(seed=12, events_per_org=EVENTS_PER_ORG)
-    out = tmp_path / "out"
-    out.mkdir()
-    run([meltano, "config", "set", "target-jsonl", "destination_path", out], project, **settings)
-    # --from-ref leaves out the definition's `select`: the tap's default selection, set
-    run(
-        [meltano, "config", "set", "tap-auditlogs", "_select", json.dumps(SELECT)],
-        project,
-        **settings,
-    )
+    config = {
+        # --from-ref leaves out the definition's `select`: the tap's default selection, set
+        ("tap-auditlogs", "_select"): json.dumps(SELECT),
+        ("target-duckdb", "filepath"): "${MELTANO_PROJECT_ROOT}/warehouse.duckdb",
+        ("target-duckdb", "default_target_schema"): "auditlogs",
+    }
+    for (plugin, setting), value in config.items():
+        run([meltano, "config", "set", plugin, setting, value], project, **settings)
+    assert f"_select '{json.dumps(SELECT)}'" in INSTALL_DOC.read_text()
     tap_env = {
         f"TAP_AUDITLOGS_{provider.upper()}_{key.upper()}": str(value)
         for provider, block in emu.tap_config().items()
         for key, value in block.items()
     }
     tap_env["TAP_AUDITLOGS_START_DATE"] = start_date(emu)
-    run([meltano, "run", "tap-auditlogs", "target-jsonl"], project, **settings, **tap_env)
+    run([meltano, "run", "tap-auditlogs", "target-duckdb"], project, **settings, **tap_env)
 
-    rows = {  # target-jsonl names its files <stream>-<timestamp>.jsonl
-        path.stem.rsplit("-", 1)[0]: len(path.read_text().splitlines())
-        for path in out.glob("*.jsonl")
-    }
-    assert rows == truth(emu), "every event once, and only the streams selected by default"
+    with duckdb.connect(str(project / "warehouse.duckdb"), read_only=True) as connection:
+        tables = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'auditlogs'"
+        ).fetchall()
+        rows = {
+            str(name): connection.execute(f"SELECT count(*) FROM auditlogs.{name}").fetchone()
+            for (name,) in tables
+        }
+    assert rows == {name: (count,) for name, count in truth(emu).items()}, (
+        "every event once, and only the streams selected by default"
+    )
