@@ -247,6 +247,7 @@ def render_hub() -> str:
     }
     return HUB_HEADER + yaml.safe_dump(definition, sort_keys=False, width=100)
 
+
 LOADERS_DIR = REPO / "meltano-hub" / "loaders"
 LOADER_HEADER = (
     "# {name} as this project's meltano.yml defines it (pinned as the test suite runs it),\n"
@@ -255,7 +256,7 @@ LOADER_HEADER = (
 )
 
 
-def render_loaders(project: t.Mapping[str, t.Any]) -> dict[Path, str]:
+def render_loaders(project: CommentedMap) -> dict[Path, str]:
     """One ``--from-ref`` definition per loader of meltano.yml (its ``config`` left out)."""
     return {
         LOADERS_DIR / f"{loader['name']}.yml": LOADER_HEADER.format(name=loader["name"])

@@ -58,7 +58,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def run(command: t.Sequence[str], cwd: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    command: t.Sequence[str | Path], cwd: Path, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [str(part) for part in command],
         cwd=cwd,
@@ -151,7 +153,7 @@ def test_meltano_add_from_the_wheel_in_a_new_project(dist, emulator, tmp_path) -
             f"\npip_url: {dist['wheel']}\n",
         )
     )
-    add = [meltano, "add", "--no-install"]
+    add: list[str | Path] = [meltano, "add", "--no-install"]
     run([*add, "extractor", "tap-auditlogs", "--from-ref", definition], project, **settings)
     loader = REPO / "meltano-hub" / "loaders" / "target-duckdb.yml"
     run([*add, "loader", "target-duckdb", "--from-ref", loader], project, **settings)
