@@ -5,9 +5,15 @@
 * README.md: the settings table between the ``settings`` markers, taken from
   ``tap-auditlogs --about --format=markdown``.
 * meltano.yml: the extractor's ``capabilities``, ``select``, ``settings`` and
-  ``settings_group_validation`` (the loaders and the rest are edited by hand).
+  ``settings_group_validation`` (the loaders and the rest are edited by hand). The whole
+  file is written in the layout Meltano writes (its key order, no line wrapping, its
+  quoting: ruamel.yaml as ``meltano/core/yaml.py`` sets it up), so ``meltano config set``
+  and ``unset`` change only that setting's lines (tests/test_meltano_yml.py).
 * meltano-hub/tap-auditlogs.yml: the extractor's definition for Meltano Hub (the
   Hub's ``_data/meltano/extractors/tap-auditlogs/<variant>.yml``), same settings.
+* meltano-hub/loaders/<loader>.yml: each loader of meltano.yml (pinned as the test suite
+  runs it, without the project's ``config``), for ``meltano add loader <name> --from-ref``
+  in a project of one's own (docs/install.md).
 * .env.example: one line per setting, secrets marked.
 * README.md's table of streams (between the ``streams`` markers), the Hub's label and
   description, and ``pyproject.toml``'s description: they name every provider, so they
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
+import io
 import re
 import subprocess
 import sys
@@ -35,6 +42,7 @@ import typing as t
 from pathlib import Path
 
 import yaml
+from ruamel.yaml import YAML, CommentedMap
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -166,14 +174,66 @@ def _label(name: str) -> str:
     return " ".join(fixes.get(w, w.capitalize() if i == 0 else w) for i, w in enumerate(words))
 
 
-def render_meltano(current: dict) -> dict:
-    """meltano.yml with the extractor's capabilities and settings replaced."""
+#: The order in which Meltano writes a plugin's keys (``ProjectPlugin.__init__`` sets them in
+#: this order); its extras (``select``, ``metadata``...) follow as they were.
+PLUGIN_KEYS = (
+    "name", "inherit_from", "namespace", "hidden", "label", "logo_url", "description",
+    "variant", "pip_url", "python", "executable", "capabilities", "settings_group_validation",
+    "settings", "commands", "requires", "requires_meltano", "env", "config",
+)  # fmt: skip
+#: The order in which Meltano writes a setting's keys (``SettingDefinition.__init__``).
+SETTING_KEYS = (
+    "name", "aliases", "env", "env_aliases", "kind", "value", "label", "documentation",
+    "description", "tooltip", "options", "oauth", "placeholder", "env_specific", "hidden",
+    "sensitive", "value_processor", "value_post_processor",
+)  # fmt: skip
+
+
+def meltano_yaml() -> YAML:
+    """ruamel.yaml set up as Meltano's (``meltano/core/yaml.py``): round trip, block style,
+    no line wrapping."""
+    dumper = YAML()
+    dumper.default_flow_style = False
+    dumper.width = sys.maxsize
+    return dumper
+
+
+def as_meltano_writes(
+    mapping: t.MutableMapping[str, t.Any], order: tuple[str, ...], verbatim: str = ""
+) -> None:
+    """``mapping`` in Meltano's canonical form, in place: keys in ``order``, then the others as
+    they were; empty values left out (``False`` is kept, and ``verbatim``'s value unless None)."""
+    keys = [key for key in order if key in mapping] + [key for key in mapping if key not in order]
+    kept = {
+        key: mapping[key]
+        for key in keys
+        if mapping[key] or mapping[key] is False or (key == verbatim and mapping[key] is not None)
+    }
+    mapping.clear()
+    mapping.update(kept)
+
+
+def render_meltano(current: CommentedMap) -> CommentedMap:
+    """meltano.yml with the extractor's capabilities and settings replaced, every plugin and
+    setting in the order Meltano writes them."""
     extractor = current["plugins"]["extractors"][0]
     extractor["capabilities"] = capabilities()
     extractor["select"] = select()
     extractor["settings"] = [meltano_setting(n, s) for n, s in settings()]
     extractor["settings_group_validation"] = settings_group_validation()
+    for plugins in current["plugins"].values():
+        for plugin in plugins:
+            for setting in plugin.get("settings", []):
+                as_meltano_writes(setting, SETTING_KEYS, verbatim="value")
+            as_meltano_writes(plugin, PLUGIN_KEYS)
     return current
+
+
+def dump_meltano(project: CommentedMap) -> str:
+    """meltano.yml's text, as Meltano writes it."""
+    stream = io.StringIO()
+    meltano_yaml().dump(project, stream)
+    return stream.getvalue()
 
 
 def render_hub() -> str:
@@ -186,6 +246,27 @@ def render_hub() -> str:
         "settings": [meltano_setting(n, s) for n, s in settings()],
     }
     return HUB_HEADER + yaml.safe_dump(definition, sort_keys=False, width=100)
+
+
+LOADERS_DIR = REPO / "meltano-hub" / "loaders"
+LOADER_HEADER = (
+    "# {name} as this project's meltano.yml defines it (pinned as the test suite runs it),\n"
+    "# generated by `make docs`: do not edit by hand. In a Meltano project of your own:\n"
+    "#   meltano add loader {name} --from-ref <this file's path or raw URL>\n"
+)
+
+
+def render_loaders(project: CommentedMap) -> dict[Path, str]:
+    """One ``--from-ref`` definition per loader of meltano.yml (its ``config`` left out)."""
+    return {
+        LOADERS_DIR / f"{loader['name']}.yml": LOADER_HEADER.format(name=loader["name"])
+        + yaml.safe_dump(
+            {key: value for key, value in loader.items() if key != "config"},
+            sort_keys=False,
+            width=100,
+        )
+        for loader in yaml.safe_load(dump_meltano(project))["plugins"]["loaders"]
+    }
 
 
 def render_env() -> str:
@@ -341,12 +422,10 @@ def main() -> int:
         REPO / "README.md",
     )
     pyproject_path = REPO / "pyproject.toml"
-    meltano = yaml.safe_load(meltano_path.read_text())
-    header = meltano_path.read_text().split("\n", 1)[0]
+    meltano = render_meltano(meltano_yaml().load(meltano_path.read_text()))
     outputs = {
-        meltano_path: header
-        + "\n"
-        + yaml.safe_dump(render_meltano(meltano), sort_keys=False, width=100),
+        meltano_path: dump_meltano(meltano),
+        **render_loaders(meltano),
         env_path: render_env(),
         readme_path: render_readme(readme_path.read_text()),
         HUB_FILE: render_hub(),
