@@ -5,6 +5,7 @@ every link resolves, and nothing in the repository points outside it."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 import sys
@@ -208,16 +209,30 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
     assert {page.name for page in pages if page.resolve() not in linked} == set()
 
 
-def test_the_readme_names_only_settings_that_exist() -> None:
-    """The README's short table of settings: every name in it is a setting."""
+def test_the_readme_names_only_settings_that_exist_with_their_defaults() -> None:
+    """The README's short table of settings: every name in it is a setting, and every
+    default it gives (a number, true/false, none) is the schema's."""
     section = README.read_text().split("## Settings", 1)[1].split("\n## ", 1)[0]
-    names = set(schema_settings())
-    named = re.findall(r"^\| `([^`]+)`(?:, `([^`]+)`)?", section, re.MULTILINE)
-    assert named, "the README's settings table is gone"
-    for row in named:
-        for name in filter(None, row):
-            provider_names = {n for n in names if n.endswith("." + name.split(".", 1)[-1])}
-            assert name in names or (name.startswith("<provider>.") and provider_names), name
+    settings = schema_settings()
+    rows = re.findall(r"^\| (`[^|]+`) \|.*\| ([^|]+) \|$", section, re.MULTILINE)
+    assert len(rows) >= 5, "the README's settings table is gone"
+    for names_cell, defaults_cell in rows:
+        names = re.findall(r"`([^`]+)`", names_cell)
+        defaults = [d.strip() for d in defaults_cell.split(",")]
+        for i, name in enumerate(names):
+            matching = [
+                schema
+                for setting, schema in settings.items()
+                if setting == name or f"<provider>.{setting.partition('.')[2]}" == name
+            ]
+            assert matching, f"the README names {name}, which is no setting"
+            shown = defaults[i] if len(defaults) == len(names) else None
+            if shown is None or not re.fullmatch(r"none|true|false|[\d.]+", shown):
+                continue  # prose ("each provider's own")
+            for schema in matching:
+                default = schema.get("default")
+                expected = "none" if default is None else json.dumps(default)
+                assert shown == expected, f"README: {name} defaults to {shown}, schema: {expected}"
 
 
 def test_nothing_in_the_repository_points_outside_it() -> None:
