@@ -252,3 +252,22 @@ def test_nothing_in_the_repository_points_outside_it() -> None:
             continue
         hits += [f"{name}: {m.group(0)}" for m in outside.finditer(text)]
     assert hits == []
+
+
+def test_the_readme_shows_every_providers_config_block() -> None:
+    """The README's table of providers: one row per provider, its block valid JSON with the
+    settings that switch it on, and the optional settings it names real ones."""
+    section = README.read_text().split("## Providers", 1)[1].split("\n## ", 1)[0]
+    for provider in all_providers():
+        row = next(
+            (line for line in section.splitlines() if line.startswith(f"| {provider.label} |")),
+            None,
+        )
+        assert row is not None, f"the README's providers table has no row for {provider.label}"
+        block = json.loads("{" + re.findall(r"`(\"[^`]+\})`", row)[0] + "}")
+        assert set(block) == {provider.key}, row
+        assert set(provider.required) <= set(block[provider.key]), row
+        known = {f"{provider.key}.{name}" for name in block[provider.key]}
+        optional = re.findall(r"`(\w+)`", row.split("optional", 1)[1]) if "optional" in row else []
+        known |= {f"{provider.key}.{name}" for name in optional}
+        assert known <= set(schema_settings()), row
