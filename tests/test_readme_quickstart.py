@@ -83,7 +83,7 @@ def duckdb_rows(database: Path, schema: str, stream: str, key: str) -> tuple[int
 
 def test_the_quickstart_runs_as_written(tmp_path: Path) -> None:
     """Three runs of the block: everything, then the new events only, then nothing new
-    (about 7 s: not marked slow)."""
+    (7 to 9 s on a busy 2-core machine: not marked slow)."""
     executable = ensure(TARGET)  # the pinned loader, versions checked
     bin_dir = Path(sys.executable).parent
     assert executable.parent == bin_dir
