@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install demo test test-fast chaos lint typecheck check lock docs bench clean test-meltano
 
 # Virtualenvs the test suite builds (Singer targets, Meltano) and uv itself live outside the
-# clone, shared by every clone on this machine (README, Development: how to clear it).
+# clone, shared by every clone on this machine (docs/development.md: how to clear it).
 TEST_CACHE ?= $(or $(TAP_AUDITLOGS_TEST_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tap-auditlogs-tests)
 # uv (pinned in requirements.lock) builds .venv: seconds from its download cache, where
 # venv + pip take a minute on a busy machine and download everything again.
@@ -69,7 +69,7 @@ check: lint typecheck test
 bench: install
 	$(BIN)/python benchmarks/run.py
 
-## Regenerate the README settings table, meltano.yml settings and .env.example.
+## Regenerate the settings table (docs/settings.md), meltano.yml settings and .env.example.
 docs: install
 	$(BIN)/python scripts/update_docs.py
 

@@ -2,7 +2,7 @@
 
     make docs            (python scripts/update_docs.py [--check])
 
-* README.md: the settings table between the ``settings`` markers, taken from
+* docs/settings.md: the settings table between the ``settings`` markers, taken from
   ``tap-auditlogs --about --format=markdown``.
 * meltano.yml: the extractor's ``capabilities``, ``select``, ``settings`` and
   ``settings_group_validation`` (the loaders and the rest are edited by hand). The whole
@@ -282,8 +282,8 @@ def render_env() -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_readme(text: str) -> str:
-    """README with the settings table from ``--about --format=markdown``."""
+def render_settings_doc(text: str) -> str:
+    """docs/settings.md with the settings table from ``--about --format=markdown``."""
     about = subprocess.run(
         [sys.executable, "-m", "tap_auditlogs", "--about", "--format=markdown"],
         capture_output=True,
@@ -292,8 +292,12 @@ def render_readme(text: str) -> str:
         cwd=REPO,
     ).stdout
     table = about.split("## Settings", 1)[1].split("A full list of supported settings", 1)[0]
-    text = between(text, STREAMS_START, STREAMS_END, streams_table())
     return between(text, START, END, table)
+
+
+def render_readme(text: str) -> str:
+    """README with the table of streams."""
+    return between(text, STREAMS_START, STREAMS_END, streams_table())
 
 
 def streams_table() -> str:
@@ -318,19 +322,20 @@ def streams_table() -> str:
     rows.append(
         f"| `{unified.name}` (opt-in) | all of the above, one shape | {keys} | "
         f"`{unified.replication_key}` | written by the provider streams in the same pass: "
-        "[no extra calls](#one-table-for-every-provider-audit_events) |"
+        "[no extra calls](docs/unified.md) |"
     )
     coverage = tap.streams[COVERAGE_STREAM]
     keys = ", ".join(f"`{key}`" for key in coverage.primary_keys)
     rows.append(
         f"| `{coverage.name}` (opt-in) | what each run proved it read | {keys} | none | "
         "written as the provider streams read: [evidence of completeness]"
-        "(#evidence-of-completeness-sync_coverage) |"
+        "(docs/coverage.md) |"
     )
     return "\n".join(rows)
 
 
 OCSF_DOC = REPO / "docs" / "ocsf.md"
+SETTINGS_DOC = REPO / "docs" / "settings.md"
 #: The classes the providers' tables use: (class, what goes there, its subject).
 OCSF_CLASSES = (
     ("Authentication (3002)", "sign-ins, sign-outs, sign-in steps",
@@ -428,6 +433,7 @@ def main() -> int:
         **render_loaders(meltano),
         env_path: render_env(),
         readme_path: render_readme(readme_path.read_text()),
+        SETTINGS_DOC: render_settings_doc(SETTINGS_DOC.read_text()),
         HUB_FILE: render_hub(),
         pyproject_path: render_pyproject(pyproject_path.read_text()),
         OCSF_DOC: ocsf_table(),

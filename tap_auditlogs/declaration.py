@@ -197,7 +197,7 @@ class ProviderDeclaration:
         return str(self.substitute_id(record) if no_value(value) else value)
 
     def substitute_id(self, record: Record) -> str | int:
-        """A deterministic id for an event the API sent without one (README: primary keys).
+        """A deterministic id for an event the API sent without one (docs/guarantees.md).
 
         The SHA-256 of the event's canonical JSON (keys sorted, no blanks, UTF-8, the id field
         left out): the same event read again gets the same id, two events that differ in any

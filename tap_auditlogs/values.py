@@ -57,7 +57,7 @@ class OddValues:
                     context,
                     f"id:{record_id}",
                     "%s event with %s %s has no %s (%s); it goes out with the substitute id %r "
-                    "(a hash of the event: README, primary keys).",
+                    "(a hash of the event: docs/guarantees.md, primary keys).",
                     source.name,
                     time_key,
                     shown_time,

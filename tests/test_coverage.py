@@ -366,8 +366,8 @@ HOUR_NS = 3600 * 10**9
 
 
 def readme_query(organization: str) -> str:
-    """The README's "hours not covered" query, for ``organization``."""
-    text = (REPO / "README.md").read_text()
+    """The documented "hours not covered" query (docs/coverage.md), for ``organization``."""
+    text = (REPO / "docs" / "coverage.md").read_text()
     block = text.split("<!-- coverage-query:start -->")[1].split("<!-- coverage-query:end -->")[0]
     sql = block.split("```sql")[1].split("```")[0]
     assert "organization_id = 'X'" in sql
@@ -485,7 +485,7 @@ def sql_text(value: str | None) -> str:
 
 @pytest.mark.slow
 def test_the_documented_query_runs_on_postgresql_too(emulator, postgres: int) -> None:
-    """The same README query on PostgreSQL, over the rows of the same outage sequence."""
+    """The same documented query on PostgreSQL, over the rows of the same outage sequence."""
     _, first, second = outage_sequence(emulator)
     rows = list(final_rows(first).values()) + list(final_rows(second).values())
     organization = rows[-1]["organization_id"]

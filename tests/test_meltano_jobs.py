@@ -1,6 +1,6 @@
 """Parallel Meltano jobs: one inherited extractor per provider, each its own job and state.
 
-The README's pattern for orchestrators (Airflow, Dagster): ``tap-auditlogs--<provider>``
+docs/meltano.md's pattern for orchestrators (Airflow, Dagster): ``tap-auditlogs--<provider>``
 inherits ``tap-auditlogs`` and runs as its own ``meltano run`` job. Here the four jobs run at
 the same time (four ``meltano run`` processes started together) into one target-postgres
 schema (``load_method: upsert``), twice, with Meltano's system database in SQLite and in

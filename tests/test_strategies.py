@@ -506,7 +506,7 @@ def test_ascending_break_after_page_commits_then_kill_loses_nothing(kill_after: 
 
     The kills fall after the first out-of-order record was read (the 21st). A kill before
     the disorder shows cannot be helped: the tap cannot know yet, and only the lookback
-    covers an API that breaks the order it promised (README: what is not promised).
+    covers an API that breaks the order it promised (docs/guarantees.md: what is not promised).
     """
     log = FakeLog(120)
     reader = FakeReader(log, order="asc", lookback=MINUTE)
