@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typing as t
 
+from tap_auditlogs.bookmarks import warn_unmatched_partitions
 from tap_auditlogs.errors import ProviderError
 
 if t.TYPE_CHECKING:
@@ -43,7 +44,8 @@ def organizations_to_read(stream: AuditLogStream) -> dict[str, str | None]:
 
 def organization_partitions(stream: AuditLogStream) -> list[dict]:
     """One partition per organization (and event type); none when the listing failed (the
-    failure is reported, and the provider stops)."""
+    failure is reported, and the provider stops). Saved partitions that match none are
+    warned about (bookmarks.py)."""
     try:
         organizations = list(stream.organizations)
     except ProviderError as error:
@@ -52,8 +54,11 @@ def organization_partitions(stream: AuditLogStream) -> list[dict]:
     field, type_field = stream.partition_field, stream.event_type_field
     types = [stream.event_type_filter(n) for n in non_empty(stream.settings.get("event_types"))]
     if not types or type_field is None:
-        return [{field: org} for org in organizations]
-    return [{field: org, type_field: kind} for org in organizations for kind in types]
+        partitions = [{field: org} for org in organizations]
+    else:
+        partitions = [{field: org, type_field: kind} for org in organizations for kind in types]
+    warn_unmatched_partitions(stream, partitions)
+    return partitions
 
 
 def non_empty(values: Iterable[object] | None) -> list[str]:
