@@ -183,7 +183,7 @@ class TapAuditLogs(CommandLineTap):
         if not any(stream.selected for stream in self.streams.values()):
             self.logger.warning(
                 "No stream is selected in the catalog (streams: %s); nothing to sync. Select "
-                "one (`meltano select tap-auditlogs <stream>`, or `\"selected\": true` in "
+                'one (`meltano select tap-auditlogs <stream>`, or `"selected": true` in '
                 "the stream's metadata).",
                 ", ".join(self.streams),
             )
