@@ -2,11 +2,14 @@
 
 A bookmark saved under another replication key, or one for the whole stream when the
 stream is now read per partition (an older version of the tap), is ignored with a warning:
-that partition is read again from ``start_date`` (duplicates, never a gap).
+that partition is read again from ``start_date`` (duplicates, never a gap). A saved
+partition that matches no partition read now (a typo, an organization no longer configured)
+is kept in the state as it is, with a warning.
 """
 
 from __future__ import annotations
 
+import difflib
 import typing as t
 
 if t.TYPE_CHECKING:
@@ -49,3 +52,25 @@ def _ignored_bookmark(stream: AuditLogStream, context: Context, why: str) -> Non
         f" of {where}" if where else "",
         why,
     )
+
+
+def warn_unmatched_partitions(stream: AuditLogStream, partitions: list[dict]) -> None:
+    """Warn once about each saved partition whose context matches none of ``partitions``."""
+    stream_state = saved_state(stream.tap_state, stream.name, None) or {}
+    saved = stream_state.get("partitions")
+    read = [", ".join(f"{k} '{v}'" for k, v in p.items()) for p in partitions]
+    for entry in saved if isinstance(saved, list) else ():
+        context = entry.get("context") if isinstance(entry, dict) else None
+        if not isinstance(context, dict) or context in partitions:
+            continue
+        where = ", ".join(f"{key} '{value}'" for key, value in context.items())
+        close = difflib.get_close_matches(where, read, n=1)
+        hint = f" (a typo of {close[0]}?)" if close else ""
+        stream.source.warn_once(
+            f"unmatched-partition:{where}",
+            "the saved state of %s matches no partition read now%s; it is kept in the state "
+            "as it is, and unused (read now: %s).",
+            where,
+            hint,
+            "; ".join(read) or "none",
+        )

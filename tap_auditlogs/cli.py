@@ -1,9 +1,10 @@
 """The command line: ``tap-auditlogs`` and the SDK's CLI callbacks that the tap changes.
 
-* ``invoke`` (a sync): readable errors for bad ``--state``/``--catalog`` files, and a failure
-  check after the sync (``Tap.sync_all`` is final in the SDK, so it lives here).
+* ``cb_config`` and ``invoke``: one line naming the file (and where in it) for a bad
+  ``--config``, ``--state`` or ``--catalog`` file; a failure check after the sync
+  (``Tap.sync_all`` is final in the SDK, so it lives here).
 * ``cb_test`` (``--test``): the connection test with short retries, exit 0 only when every
-  check passed; ``--test=schema`` stays the SDK's.
+  check passed; ``--test=schema`` stays the SDK's. ``--help`` describes it.
 * SIGTERM/SIGINT: the state of what was emitted, then exit 128 + signal (the SDK exits 0).
 * ``run``: user errors end as one clean line and the error's exit code, no traceback; any
   other exception's traceback is printed with secrets scrubbed.
@@ -11,6 +12,8 @@
 
 from __future__ import annotations
 
+import decimal
+import json
 import logging
 import os
 import signal
@@ -18,6 +21,7 @@ import sys
 import threading
 import typing as t
 
+import click
 import orjson
 from singer_sdk import Tap
 from singer_sdk.singerlib import StateMessage
@@ -30,12 +34,26 @@ from tap_auditlogs.sdk import TapHooks
 if t.TYPE_CHECKING:
     from types import FrameType
 
-    import click
-
 #: The connection test (``--test``) answers within seconds: at most these retry settings.
 #: After SIGTERM/SIGINT, the state and the last lines get this long to go out (on_signal).
 SIGNAL_EXIT_DEADLINE_S = 10.0
 PROBE_LIMITS = {"max_retries": 2, "backoff_base_seconds": 0.5, "max_retry_wait": 10}
+#: What a JSON file that is not an object holds, in JSON's words.
+JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    decimal.Decimal: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
+#: ``--help`` of ``--test``: the SDK's text describes its own test (sync one record).
+TEST_OPTION_HELP = (
+    "Use --test to test the connection to every configured provider (one cheap request per "
+    "provider and organization, a verdict for each; exit 0 only when all passed). Use "
+    "--test=schema to write the SCHEMA messages only, with no request."
+)
 
 
 class CommandLineTap(TapHooks):
@@ -51,6 +69,24 @@ class CommandLineTap(TapHooks):
 
     def flush_messages(self) -> None:
         """Write out buffered messages."""
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with ``--help`` describing this tap's ``--test``."""
+        command = super().get_singer_command()
+        for option in command.params:
+            if option.name == "test" and isinstance(option, click.Option):
+                option.help = TEST_OPTION_HELP
+        return command
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """``--config``: the SDK's, with one line naming a file that is missing, unreadable,
+        not JSON (line and column) or not an object, instead of a traceback."""
+        for path in value:
+            if path != "ENV":
+                _read_config_file(path)
+        return super().cb_config(ctx, param, value)
 
     @classmethod
     def cb_test(
@@ -139,12 +175,42 @@ def _load_json_file(handle: t.IO[str] | None, option: str) -> dict | None:
     text = handle.read()
     if not text.strip():
         return {}
+    return _json_object(text, option, getattr(handle, "name", "?"), orjson.loads)
+
+
+def _read_config_file(path: str) -> dict:
+    """A ``--config`` file's settings, read as the SDK reads them (decimals exact); a file
+    that is missing, unreadable, not JSON or not an object is a ConfigError naming it."""
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"The {option} file is not valid JSON ({exc}).") from None
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"The --config file {path} does not exist (run from {os.getcwd()}); give the path "
+            "of a JSON settings file, or ENV to read the settings from the environment."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"The --config file {path} cannot be read ({reason}).") from None
+    return _json_object(
+        text, "--config", path, lambda data: json.loads(data, parse_float=decimal.Decimal)
+    )
+
+
+def _json_object(
+    text: str, option: str, path: str, loads: t.Callable[[str], t.Any]
+) -> dict[str, t.Any]:
+    """``text`` of an ``option`` file as a JSON object, else a ConfigError naming the file."""
+    try:
+        value = loads(text)
+    except json.JSONDecodeError as exc:  # orjson's error is one too
+        raise ConfigError(
+            f"The {option} file is not valid JSON ({path}, line {exc.lineno} column "
+            f"{exc.colno}: {exc.msg.split(': line ')[0]})."
+        ) from None
     if not isinstance(value, dict):
-        raise ConfigError(f"The {option} file must hold a JSON object.")
+        holds = JSON_KINDS.get(type(value), type(value).__name__)
+        raise ConfigError(f"The {option} file must hold a JSON object ({path} holds {holds}).")
     return value
 
 

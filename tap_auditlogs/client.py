@@ -25,7 +25,7 @@ from singer_sdk import SchemaDirectory, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
-from tap_auditlogs.bookmarks import check_saved_state, saved_state
+from tap_auditlogs.bookmarks import check_saved_state, saved_state, warn_unmatched_partitions
 from tap_auditlogs.channel import RECORDS, STATE
 from tap_auditlogs.conform import ClosedStreamSchema, FieldSorter
 from tap_auditlogs.coverage import CoverageHooks
@@ -245,10 +245,12 @@ class AuditLogStream(CoverageHooks, StreamHooks, RESTStream):
     @cached_property
     def _organization_partitions(self) -> list[dict]:
         try:
-            return self.source.partitions() or []
+            partitions = self.source.partitions() or []
         except ProviderError as error:
             self.report_failure(error, halt=True)
             return []
+        warn_unmatched_partitions(self, partitions)  # saved ones no longer read (bookmarks.py)
+        return partitions
 
     @property
     def halted(self) -> ProviderError | None:

@@ -48,8 +48,10 @@ def organization_partitions(source: AuditLogSource) -> list[dict]:
     field, type_field = source.partition_field, source.event_type_field
     types = [source.event_type_filter(n) for n in non_empty(source.settings.get("event_types"))]
     if not types or type_field is None:
-        return [{field: org} for org in organizations]
-    return [{field: org, type_field: kind} for org in organizations for kind in types]
+        partitions = [{field: org} for org in organizations]
+    else:
+        partitions = [{field: org, type_field: kind} for org in organizations for kind in types]
+    return partitions
 
 
 def non_empty(values: Iterable[object] | None) -> list[str]:

@@ -18,7 +18,7 @@ from singer_sdk import typing as th
 
 from tap_auditlogs.declaration import documented_spelling, spelling_key
 from tap_auditlogs.errors import ConfigError
-from tap_auditlogs.instants import now_instant, parse_instant
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant, parse_instant
 from tap_auditlogs.providers import (
     Provider,
     all_providers,
@@ -203,6 +203,13 @@ def configured_providers(
         block = config.get(provider.key)
         if not block:
             continue
+        empty = [name for name in provider.required if _blank(block.get(name))]
+        if empty:
+            names = ", ".join(f"`{provider.key}.{name}`" for name in empty)
+            raise ConfigError(
+                f"Setting {names} is set but empty: give the {provider.label} credential, or "
+                f"remove the `{provider.key}` block to leave {provider.label} out."
+            )
         missing = [name for name in provider.required if not block.get(name)]
         if missing:
             names = ", ".join(f"`{provider.key}.{name}`" for name in missing)
@@ -217,6 +224,11 @@ def configured_providers(
             f"No provider is configured: set the credentials of at least one ({keys})."
         )
     return enabled
+
+
+def _blank(value: object) -> bool:
+    """True for a string that is empty or only blanks (a variable set to "")."""
+    return isinstance(value, str) and not value.strip()
 
 
 def secret_settings(config: Mapping[str, t.Any]) -> Iterator[tuple[str, t.Any]]:
@@ -244,6 +256,8 @@ def secret_problem(name: str, value: object) -> str | None:
     """
     if not isinstance(value, str):
         return None
+    if _blank(value):
+        return f"setting `{name}` is set but empty; give the credential, or remove the setting"
     if value != value.strip():
         return (
             f"setting `{name}` starts or ends with whitespace (a line break, e.g. from `echo` "
@@ -273,10 +287,18 @@ def _describe(error: ValidationError) -> str:
     path = ".".join(str(p) for p in error.absolute_path)
     expected = error.validator_value
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        properties = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(properties))
         where = f"in `{path}`" if path else "at the top level"
-        known = ", ".join(sorted(error.schema.get("properties", {})))
-        return f"unknown setting(s) {', '.join(extra)} {where} (known: {known})"
+        guesses = [
+            f"`{close[0]}`" if len(extra) == 1 else f"`{close[0]}` for {name}"
+            for name in extra
+            if (close := difflib.get_close_matches(name, properties, n=1))
+        ]
+        hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
+        return (
+            f"unknown setting(s) {', '.join(extra)} {where}{hint} (known: {', '.join(properties)})"
+        )
     if error.validator == "type":
         kinds = expected if isinstance(expected, list) else [expected]
         kinds = [k for k in kinds if k != "null"]
@@ -364,10 +386,33 @@ def _instant_setting(config: Mapping[str, t.Any], name: str, problems: list[str]
     if not isinstance(value, str):
         return None
     try:
-        return parse_instant(value)
+        return parse_instant(value, allow_naive=True)  # without a timezone: UTC, a warning
     except ValueError as exc:
         problems.append(f"setting `{name}`: {exc}")
         return None
+
+
+def settings_warnings(config: Mapping[str, t.Any]) -> list[str]:
+    """What is read from the settings on an assumption, one line each: a date-time without
+    a timezone is read as UTC (Meltano rewrites ``01/02/2025`` as ``2025-01-02T00:00:00``)."""
+    warnings = []
+    for name in ("start_date", "end_date"):
+        value = config.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            parse_instant(value)
+        except ValueError:
+            try:
+                ns = parse_instant(value, allow_naive=True)
+            except ValueError:
+                continue  # unreadable: a problem (validate_settings)
+            read = format_instant(ns, digits=0 if ns % NS_PER_SECOND == 0 else 9)
+            warnings.append(
+                f"setting `{name}` ({value}) has no timezone: read as UTC ({read}). Add Z "
+                "or an offset such as +02:00 to say which one is meant."
+            )
+    return warnings
 
 
 def _undocumented_event_types(provider: Provider, configured: object) -> list[str]:

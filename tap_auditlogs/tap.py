@@ -6,6 +6,7 @@ Settings live in ``settings.py``, the command line in ``cli.py``, message output
 
 from __future__ import annotations
 
+import difflib
 import typing as t
 
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
@@ -25,6 +26,7 @@ from tap_auditlogs.settings import (
     config_schema,
     configured_providers,
     register_secrets,
+    settings_warnings,
     validate_settings,
 )
 from tap_auditlogs.state import state_problems
@@ -84,8 +86,11 @@ class TapAuditLogs(CommandLineTap):
         return settings_from_environment(schema, ENV_PREFIX)
 
     def validate(self, *, raise_errors: bool) -> list[str]:
-        """Validate the settings; every problem becomes one line naming the setting."""
+        """Validate the settings; every problem becomes one line naming the setting, and
+        what is read on an assumption (a date-time without a timezone) one WARNING."""
         problems = validate_settings(self.config)
+        for warning in settings_warnings(self.config):
+            self.logger.warning("%s", warning)
         if problems and raise_errors:
             raise ConfigError("Invalid configuration: " + " | ".join(problems))
         if not problems and raise_errors:  # not for --discover (SDK: validate_config=False)
@@ -97,7 +102,12 @@ class TapAuditLogs(CommandLineTap):
 
         The bookmarks of the configured providers are checked key by key; the state of a
         provider not configured now is only checked for its shape, and kept as it is.
+        Meltano's ``meltano state get`` output (``{"singer_state": {...}}``) is read as the
+        state it wraps. Bookmarks of a stream this tap does not have are kept, with a warning.
         """
+        wrapped = state.get("singer_state")
+        if isinstance(wrapped, dict) and "bookmarks" not in state:
+            state = wrapped
         providers = configured_providers(self.config) if state.get("bookmarks") else []
         names = [p.source_class.name for p in providers]
         problems = state_problems(state, names)
@@ -106,7 +116,24 @@ class TapAuditLogs(CommandLineTap):
                 "Invalid state: " + " | ".join(problems) + ". Fix the state, or remove that "
                 "stream's state to read it again from start_date."
             )
+        self.warn_unknown_streams(state)
         super().load_state(state)
+
+    def warn_unknown_streams(self, state: dict[str, t.Any]) -> None:
+        """One WARNING per stream in the state's bookmarks that this tap does not have."""
+        bookmarks = state.get("bookmarks")
+        known = [p.source_class.name for p in all_providers()]
+        known += [UNIFIED_STREAM, COVERAGE_STREAM]
+        for name in bookmarks if isinstance(bookmarks, dict) else ():
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" (a typo of `{close[0]}`?)" if close else ""
+                self.logger.warning(
+                    "The state has bookmarks for stream `%s`, which this tap does not have%s: "
+                    "kept in the state as they are, and unused.",
+                    name,
+                    hint,
+                )
 
     def discover_streams(self) -> list[Stream]:
         """One stream per configured provider, then ``audit_events``, fed by them.
@@ -154,6 +181,13 @@ class TapAuditLogs(CommandLineTap):
     def sync_all_or_fail(self) -> None:
         """Sync every selected stream, then fail if any partition could not be read."""
         Redactor.install()
+        if not any(stream.selected for stream in self.streams.values()):
+            self.logger.warning(
+                "No stream is selected in the catalog (streams: %s); nothing to sync. Select "
+                'one (`meltano select tap-auditlogs <stream>`, or `"selected": true` in '
+                "the stream's metadata).",
+                ", ".join(self.streams),
+            )
         try:
             self.start_read_ahead()
             self.sync_all()

@@ -60,7 +60,9 @@ CASES: dict[str, Case] = {
     "backoff negative": Case(
         "`backoff_base_seconds` must be at least 0", {"backoff_base_seconds": -1}
     ),
-    "unknown key in torq": Case("unknown setting(s) regoin in `torq`", {"torq": {"regoin": "eu"}}),
+    "unknown key in torq": Case(
+        "unknown setting(s) regoin in `torq`; did you mean `region`?", {"torq": {"regoin": "eu"}}
+    ),
     "unknown key in socket": Case(
         "unknown setting(s) org_slug in `socket`", {"socket": {"org_slug": "acme"}}
     ),
@@ -89,10 +91,12 @@ CASES: dict[str, Case] = {
         "`start_date` is in the future", {"start_date": "2099-01-01T00:00:00Z"}
     ),
     "start_date impossible": Case("`start_date`", {"start_date": "2024-13-45T00:00:00Z"}),
-    "start_date without timezone": Case("no timezone", {"start_date": "2026-01-01T00:00:00"}),
     "credential missing": Case(
         "`torq.client_secret` is missing", {"torq": {"client_secret": None}}
     ),
+    "token empty": Case("`socket.api_token` is set but empty", {"socket": {"api_token": ""}}),
+    "token blanks": Case("`socket.api_token` is set but empty", {"socket": {"api_token": "  "}}),
+    "client id empty": Case("`torq.client_id` is set but empty", {"torq": {"client_id": ""}}),
     "batch_config": Case("`batch_config` is not supported", {"batch_config": {"encoding": {}}}),
     # ---- state: exit 2, one line naming the state key ------------------------------------
     "state not JSON": Case("--state file is not valid JSON", state='{"bookmarks": '),
@@ -193,13 +197,31 @@ CASES: dict[str, Case] = {
         exit=0,
     ),
     "stream no longer there": Case(
-        "",
+        "bookmarks for stream `github_audit_log`, which this tap does not have",
         state={"bookmarks": {"github_audit_log": {"replication_key_value": BOOKMARK}}},
         exit=0,
         keeps="github_audit_log",
     ),
     "org no longer configured": Case(
-        "", state=partition("initech", replication_key_value=BOOKMARK), exit=0, keeps=SOCKET
+        "Socket: the saved state of org_slug 'initech' matches no partition read now",
+        state=partition("initech", replication_key_value=BOOKMARK),
+        exit=0,
+        keeps=SOCKET,
+    ),
+    "org typo in the state": Case(
+        "org_slug 'acmee' matches no partition read now (a typo of org_slug 'acme'?)",
+        state=partition("acmee", replication_key_value=BOOKMARK),
+        exit=0,
+        keeps=SOCKET,
+    ),
+    "stream typo in the state": Case(
+        f"stream `socket_audit_logs`, which this tap does not have (a typo of `{SOCKET}`?)",
+        state={"bookmarks": {"socket_audit_logs": {"partitions": []}}},
+        exit=0,
+        keeps="socket_audit_logs",
+    ),
+    "Meltano's singer_state wrapper": Case(
+        "", state={"singer_state": partition(replication_key_value=BOOKMARK)}, exit=0
     ),
     "currently_syncing garbage": Case("", state={"currently_syncing": 5}, exit=0),
     "provider not configured now, its bookmark unreadable": Case(

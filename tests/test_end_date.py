@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.settings import validate_settings
+from tap_auditlogs.settings import settings_warnings, validate_settings
 from tap_auditlogs.state import state_problems
 from tap_auditlogs.strategies import Ascending
 from tap_auditlogs.verified import VerifiedAscending
@@ -258,9 +258,10 @@ def test_end_date_is_refused_in_one_line_unless_after_start_date() -> None:
         assert len(found) == 1, found
         assert "is not after `start_date`" in found[0]
         assert "\n" not in found[0]
-    found = problems(end_date="2026-04-01T00:00:00")
-    assert len(found) == 1
-    assert "no timezone" in found[0]
+    assert problems(end_date="2026-04-01T00:00:00") == []  # no timezone: UTC, a warning
+    warned = settings_warnings({"end_date": "2026-04-01T00:00:00"})
+    assert len(warned) == 1
+    assert "`end_date` (2026-04-01T00:00:00) has no timezone: read as UTC" in warned[0]
     assert problems(end_date="next tuesday") == [
         "setting `end_date`: not an ISO 8601 date-time: 'next tuesday'"
     ]

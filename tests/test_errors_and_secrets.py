@@ -48,11 +48,7 @@ CONFIG_ERRORS = {
         "`start_date`",
         2,
     ),
-    "start_date without timezone": (
-        {"start_date": "2024-01-01T00:00:00", "socket": {"api_token": SOCKET_TOKEN}},
-        "no timezone",
-        2,
-    ),
+    "token empty": ({"socket": {"api_token": ""}}, "`socket.api_token` is set but empty", 2),
     "base_url not a URL": (
         {"socket": {"api_token": SOCKET_TOKEN, "base_url": "api.socket.dev/v0"}},
         "`socket.base_url` must be an http(s) URL",
