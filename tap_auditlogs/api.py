@@ -60,6 +60,7 @@ from tap_auditlogs.responses import (
     unreachable_reason,
 )
 from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
+from tap_auditlogs.text import plural
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -244,7 +245,7 @@ class ApiClient:
                 wait_seconds=wait,
             )
         return ProviderError(
-            f"{where}: gave up after {exhausted.tries} attempts; last error: {problem}. "
+            f"{where}: gave up after {plural(exhausted.tries, 'attempt')}; last error: {problem}. "
             "The state up to the last page is saved; run again later, or raise max_retries."
         )
 
@@ -308,10 +309,10 @@ class ApiClient:
                 response,
                 BodyLimits(self.timeout_s, self.deadline_s, started),
                 lambda waited, received: self.owner.logger.info(
-                    "%s: still waiting for the rest of the answer (%d bytes in %.0f s); this "
+                    "%s: still waiting for the rest of the answer (%s in %.0f s); this "
                     "attempt ends after request_deadline_seconds (%.0f s).",
                     where,
-                    received,
+                    plural(received, "byte"),
                     waited,
                     self.deadline_s,
                 ),

@@ -42,6 +42,7 @@ from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.sdk import StreamHooks
 from tap_auditlogs.state import PartitionState
+from tap_auditlogs.text import plural
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -158,7 +159,7 @@ def _summary_line(coverage: PartitionCoverage) -> str:
         status += f", data starts at {_short(coverage.gap_to_ns)} (retention)"
     where = coverage.provider_label + f" {coverage.organization_id}"
     where += f" [{coverage.partition}]" if coverage.partition != WHOLE_LOG else ""
-    return f"{status:<12} {where}: {span}, {coverage.records} records"
+    return f"{status:<12} {where}: {span}, {plural(coverage.records, 'record')}"
 
 
 class RunCoverage:
@@ -315,7 +316,7 @@ class RunCoverage:
             key=lambda c: c.status not in ATTENTION and c.gap_reason != "retention",
         )
         lines = [
-            f"Coverage of run {self.run_id} ({len(self.partitions)} partitions; "
+            f"Coverage of run {self.run_id} ({plural(len(self.partitions), 'partition')}; "
             "range proven complete, records, status):"
         ]
         lines += [f"  {_summary_line(coverage)}" for coverage in order]
@@ -394,7 +395,10 @@ class CoverageHooks:
         """The partition's read ended (``held``: a shortfall kept its bookmark, totals.py)."""
         stream = t.cast("AuditLogStream", self)
         stream.logger.info(
-            "%s: done, %d records in %d pages.", stream.describe(context), records, pages
+            "%s: done, %s in %s.",
+            stream.describe(context),
+            plural(records, "record"),
+            plural(pages, "page"),
         )
         if self.coverage is not None:
             self.coverage.pages, self.coverage.held = pages, held

@@ -16,6 +16,7 @@ import orjson
 import requests
 
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.text import plural
 
 #: Characters of an unreadable body quoted in its error message.
 BODY_EXCERPT_CHARS = 80
@@ -85,9 +86,9 @@ def undecodable_body(response: requests.Response, *, quote: bool = True) -> str:
     start = " ".join(Redactor.scrub(text).split())[:BODY_EXCERPT_CHARS] if quote else ""
     size = len(response.content)
     if start:
-        shown = f"{size} bytes, starting {start!r}"
+        shown = f"{plural(size, 'byte')}, starting {start!r}"
     else:
-        shown = f"{size} bytes" if size else "an empty body"
+        shown = plural(size, "byte") if size else "an empty body"
     if encoding not in ("", "identity"):
         return (
             f"the {encoding}-compressed response body is corrupt or cut off: it decompressed "

@@ -29,6 +29,7 @@ from tap_auditlogs.settings import (
     validate_settings,
 )
 from tap_auditlogs.state import state_problems
+from tap_auditlogs.text import plural
 from tap_auditlogs.unified import STREAM_NAME as UNIFIED_STREAM
 from tap_auditlogs.unified import AuditEventsStream
 
@@ -166,9 +167,8 @@ class TapAuditLogs(CommandLineTap):
         if self.failures:
             # Each problem in full, last: the last line is all Meltano shows of a failure.
             self.logger.error(
-                "Sync incomplete: %d problem(s). Everything else was read, emitted and its "
-                "state saved:",
-                len(self.failures),
+                "Sync incomplete: %s. Everything else was read, emitted and its state saved:",
+                plural(len(self.failures), "problem"),
             )
             for failure in self.failures:
                 self.logger.error("%s", Redactor.scrub(str(failure)))
@@ -215,9 +215,9 @@ class TapAuditLogs(CommandLineTap):
                 self.logger.info("Connection test: %s: OK.", check.what)
         if problems:  # one line for all of them, the last one
             self.logger.error(
-                "Connection test failed (%d of %d checks): %s",
+                "Connection test failed (%d of %s): %s",
                 len(problems),
-                len(checks),
+                plural(len(checks), "check"),
                 " | ".join(problems),
             )
             return False
@@ -231,8 +231,8 @@ class TapAuditLogs(CommandLineTap):
                 emitted += 1
         none = "" if emitted else " No event on the probed pages, so no RECORD was written."
         self.logger.info(
-            "Connection test passed: %d checks OK (%s).%s",
-            len(checks),
+            "Connection test passed: %s OK (%s).%s",
+            plural(len(checks), "check"),
             ", ".join(stream.provider_label for stream, _ in results),
             none,
         )
