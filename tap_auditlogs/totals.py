@@ -116,7 +116,7 @@ def warn_shortfall(reader: PartitionReader, count: ScopeCount, what: str) -> Non
         "%sthe API reports %s %s but %d distinct were read (%d short); reading it "
         "again did not find them. The bookmark stays before it: the next run reads it again.",
         f"{where}: " if where else "",
-        plural(count.total, "event"),
+        plural(count.total or 0, "event"),  # a shortfall comes with a total
         what,
         len(count.ids),
         count.shortfall,
