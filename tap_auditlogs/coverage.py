@@ -394,12 +394,8 @@ class CoverageHooks:
     def log_done(self, context: Context, records: int, pages: int, *, held: bool = False) -> None:
         """The partition's read ended (``held``: a shortfall kept its bookmark, totals.py)."""
         stream = t.cast("AuditLogStream", self)
-        stream.logger.info(
-            "%s: done, %s in %s.",
-            stream.describe(context),
-            plural(records, "record"),
-            plural(pages, "page"),
-        )
+        done = f"{plural(records, 'record')} in {plural(pages, 'page')}"
+        stream.logger.info("%s: done, %s.", stream.describe(context), done)
         if self.coverage is not None:
             self.coverage.pages, self.coverage.held = pages, held
 
