@@ -6,6 +6,9 @@ its parsed page, headers, status, time taken). On the way it:
 * retries 408/425/429/5xx, dropped connections, timeouts, cut-off and undecodable bodies with
   ``backoff`` (``call_with_retries``): exponential waits with half jitter, at most 60 s, or
   exactly what ``Retry-After`` asks (``ApiOwner.rate_limit_wait`` reads other headers);
+* fails at once, naming the host and ``<provider>.base_url``, when a host that has not
+  answered in this run refuses the connection or its name does not resolve (a wrong
+  setting, not worth minutes of retries); once it answered, that host is retried as above;
 * stops a provider cleanly when the API asks to wait longer than ``max_retry_wait``
   (``QuotaExhaustedError``: the state is saved, the next run continues);
 * bounds each attempt twice: ``request_timeout`` for the connection and each read, and
@@ -54,8 +57,10 @@ from tap_auditlogs.responses import (
     shape_changed,
     shape_problem,
     undecodable_body,
+    unreachable_reason,
 )
 from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
+from tap_auditlogs.text import plural
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -82,6 +87,10 @@ class ApiOwner(t.Protocol):
     @property
     def logger(self) -> logging.Logger:
         """Where retries are logged."""
+
+    @property
+    def provider(self) -> str:
+        """The provider's settings block (``socket``): names ``<provider>.base_url``."""
 
     @property
     def credentials_hint(self) -> str:
@@ -138,6 +147,9 @@ class ApiClient:
         #: credentials or an exhausted quota cost one request, not one per worker.
         self.answered = threading.Event()
         self._proving = threading.Lock()
+        #: Hosts (``host:port``) that answered anything in this run: only a host not in it
+        #: fails at once when it refuses the connection or does not resolve.
+        self._reached: set[str] = set()
 
     @property
     def session(self) -> requests.Session:
@@ -233,7 +245,7 @@ class ApiClient:
                 wait_seconds=wait,
             )
         return ProviderError(
-            f"{where}: gave up after {exhausted.tries} attempts; last error: {problem}. "
+            f"{where}: gave up after {plural(exhausted.tries, 'attempt')}; last error: {problem}. "
             "The state up to the last page is saved; run again later, or raise max_retries."
         )
 
@@ -281,6 +293,7 @@ class ApiClient:
         except requests.Timeout:
             raise TransientError(f"no answer within {read_timeout:.0f} s") from None
         except requests.ConnectionError as exc:
+            self._fail_if_unreachable(where, url, exc)
             raise TransientError(f"connection failed ({exception_kind(exc)})") from None
         except (requests.RequestException, ValueError) as exc:
             # An invalid URL or header value (the exception's text may quote it: a secret).
@@ -290,15 +303,16 @@ class ApiClient:
                 "credentials) for stray characters.",
                 whole_provider=True,
             ) from None
+        self._reached.add(_host(url))
         try:
             read_body(
                 response,
                 BodyLimits(self.timeout_s, self.deadline_s, started),
                 lambda waited, received: self.owner.logger.info(
-                    "%s: still waiting for the rest of the answer (%d bytes in %.0f s); this "
+                    "%s: still waiting for the rest of the answer (%s in %.0f s); this "
                     "attempt ends after request_deadline_seconds (%.0f s).",
                     where,
-                    received,
+                    plural(received, "byte"),
                     waited,
                     self.deadline_s,
                 ),
@@ -323,6 +337,21 @@ class ApiClient:
         except (TypeError, ValueError, AttributeError) as exc:
             raise _WrongShapeError(Redactor.scrub(str(exc)) or type(exc).__name__) from None
         return ApiResponse(response, payload, page)
+
+    def _fail_if_unreachable(self, where: str, url: str, exc: Exception) -> None:
+        """A host that never answered in this run refuses the connection or does not
+        resolve: the setting is wrong (or the network), retrying for minutes will not help."""
+        host = _host(url)
+        reason = unreachable_reason(exc)
+        if reason is None or host in self._reached:
+            return
+        provider = self.owner.provider
+        raise ProviderError(
+            f"{where}: connection failed: {host} {reason}; it has not answered in this run, "
+            f"so this is not retried. Check {provider}.base_url (the host must be reachable "
+            "from here), or try again later.",
+            whole_provider=True,
+        ) from None
 
     def _check_status(self, where: str, response: requests.Response) -> None:
         status = response.status_code
@@ -379,6 +408,11 @@ class ApiClient:
             merged = self.session.merge_environment_settings(host, {}, None, None, None)
             self._send_cache[host] = dict(merged)
         return self._send_cache[host]
+
+
+def _host(url: str) -> str:
+    """``host[:port]`` of ``url``, without any user or password in it."""
+    return urlsplit(url).netloc.rpartition("@")[2]
 
 
 class _Get(t.NamedTuple):

@@ -16,6 +16,7 @@ from urllib3.exceptions import DecodeError, HTTPError, ProtocolError, ReadTimeou
 
 from tap_auditlogs.errors import TransientError
 from tap_auditlogs.responses import exception_kind
+from tap_auditlogs.text import plural
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,7 +73,7 @@ def read_body(
             raise TransientError(_too_slow(limits, received)) from None
         raise TransientError(
             f"timed out in the middle of the body: no data for {limits.read_timeout_s:.0f} s "
-            f"after {received} bytes (request_timeout)"
+            f"after {plural(received, 'byte')} (request_timeout)"
         ) from None
     except ProtocolError as exc:
         problem = f"the response body was cut off (truncated: {exception_kind(exc)})"
@@ -91,7 +92,8 @@ def read_body(
 def _too_slow(limits: BodyLimits, received: int) -> str:
     return (
         f"the answer did not arrive in full within {limits.deadline_s:.0f} s "
-        f"(request_deadline_seconds): {received} bytes came, the rest was still trickling in"
+        f"(request_deadline_seconds): {plural(received, 'byte')} came, the rest was still "
+        "trickling in"
     )
 
 

@@ -35,10 +35,11 @@ from functools import cached_property
 from importlib import metadata
 
 from tap_auditlogs.errors import QuotaExhaustedError, RetentionGapError
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant, plural
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant
 from tap_auditlogs.redaction import Redactor
 from tap_auditlogs.state import PartitionState
 from tap_auditlogs.sync_coverage import STREAM_NAME, SyncCoverageStream
+from tap_auditlogs.text import plural
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -154,7 +155,7 @@ def _summary_line(coverage: PartitionCoverage) -> str:
         status += f", data starts at {_short(coverage.gap_to_ns)} (retention)"
     where = coverage.provider_label + f" {coverage.organization_id}"
     where += f" [{coverage.partition}]" if coverage.partition != WHOLE_LOG else ""
-    return f"{status:<12} {where}: {span}, {coverage.records} records"
+    return f"{status:<12} {where}: {span}, {plural(coverage.records, 'record')}"
 
 
 class RunCoverage:
@@ -313,7 +314,7 @@ class RunCoverage:
             key=lambda c: c.status not in ATTENTION and c.gap_reason != "retention",
         )
         lines = [
-            f"Coverage of run {self.run_id} ({len(self.partitions)} partitions; "
+            f"Coverage of run {self.run_id} ({plural(len(self.partitions), 'partition')}; "
             "range proven complete, records, status):"
         ]
         lines += [f"  {_summary_line(coverage)}" for coverage in order]
@@ -395,12 +396,8 @@ class CoverageHooks:
         (reported apart); ``held``: a shortfall kept its bookmark (totals.py)."""
         stream = t.cast("AuditLogStream", self)
         if ok:
-            stream.logger.info(
-                "%s: done, %s in %s.",
-                stream.source.describe(context),
-                plural(records, "record"),
-                plural(pages, "page"),
-            )
+            done = f"{plural(records, 'record')} in {plural(pages, 'page')}"
+            stream.logger.info("%s: done, %s.", stream.source.describe(context), done)
         if self.coverage is not None:
             self.coverage.pages, self.coverage.held = pages, held
 

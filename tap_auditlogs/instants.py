@@ -154,8 +154,3 @@ def now_instant() -> int:
 def seconds_to_ns(seconds: float) -> int:
     """Convert seconds to nanoseconds."""
     return int(seconds * NS_PER_SECOND)
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 record``, ``0 records``, ``1,234 pages``: a count and its noun, for log lines."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"

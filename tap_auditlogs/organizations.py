@@ -11,6 +11,7 @@ from __future__ import annotations
 import typing as t
 
 from tap_auditlogs.errors import ProviderError
+from tap_auditlogs.text import plural
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -32,10 +33,10 @@ def organizations_to_read(source: AuditLogSource) -> dict[str, str | None]:
             whole_provider=True,
         )
     source.logger.info(
-        "%s: %s %d organizations: %s",
+        "%s: %s %s: %s",
         source.provider_label,
         source.who_lists,
-        len(found),
+        plural(len(found), "organization"),
         ", ".join(f"{name} ({org})" if name else org for org, name in found.items()),
     )
     return found

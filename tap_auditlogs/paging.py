@@ -15,7 +15,9 @@ import time
 import typing as t
 
 from tap_auditlogs.errors import ProviderError
+from tap_auditlogs.instants import NS_PER_SECOND, format_instant
 from tap_auditlogs.strategies import Page
+from tap_auditlogs.text import plural
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -43,6 +45,7 @@ class Progress:
         self.records = 0
         self.started = time.monotonic()
         self.logged = 0.0
+        self.windows_logged = 0.0
 
     def page(self, pages: int, records: int, left_in_pass: int | None) -> None:
         """Page number ``pages`` read, with ``records``; ``left_in_pass``: the API's count."""
@@ -54,8 +57,22 @@ class Progress:
         elapsed = max(now - self.started, 1e-6)
         left = f", about {max(left_in_pass, 0):,} left in this pass" if left_in_pass else ""
         self.say(
-            f"{self.label}: {pages} page{'' if pages == 1 else 's'}, {self.records} "
-            f"record{'' if self.records == 1 else 's'} read ({self.records / elapsed:.0f}/s){left}."
+            f"{self.label}: {plural(pages, 'page')}, {plural(self.records, 'record')} read "
+            f"({self.records / elapsed:.0f}/s){left}."
+        )
+
+    def window(self, reached_ns: int, end_ns: int, done: int, windows: int) -> None:
+        """Time window ``done`` of ``windows`` read, up to ``reached_ns`` of ``end_ns``."""
+        now = time.monotonic()
+        if now - self.windows_logged < PROGRESS_EVERY_SECONDS:
+            return
+        self.windows_logged = now
+        left_s = max(end_ns - reached_ns, 0) / NS_PER_SECOND
+        left = plural(round(left_s / 86_400), "day") if left_s >= 86_400 else "less than a day"
+        reached = format_instant(reached_ns, digits=0)[:10]
+        self.say(
+            f"{self.label}: windows read up to {reached}, {left} left "
+            f"({done} of {plural(windows, 'window')})."
         )
 
 
@@ -107,11 +124,11 @@ def read_pages(
                 source,
                 context,
                 "repeat",
-                "the API %s after %d events (%s); nothing can follow it, so the read ends there.",
+                "the API %s after %s (%s); nothing can follow it, so the read ends there.",
                 "served a page already read again"
                 if same_page
                 else f"pointed again at the page token {next_token!r}",
-                len(read_ids),
+                plural(len(read_ids), "event"),
                 "a short page" if total is None else f"its total count {total} is read",
             )
         if not same_page or ends:

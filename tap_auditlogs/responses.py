@@ -7,6 +7,7 @@ URLs or secrets (``Redactor``).
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
 import typing as t
 from datetime import datetime, timedelta, timezone
@@ -15,6 +16,7 @@ import orjson
 import requests
 
 from tap_auditlogs.redaction import Redactor
+from tap_auditlogs.text import plural
 
 #: Characters of an unreadable body quoted in its error message.
 BODY_EXCERPT_CHARS = 80
@@ -84,9 +86,9 @@ def undecodable_body(response: requests.Response, *, quote: bool = True) -> str:
     start = " ".join(Redactor.scrub(text).split())[:BODY_EXCERPT_CHARS] if quote else ""
     size = len(response.content)
     if start:
-        shown = f"{size} bytes, starting {start!r}"
+        shown = f"{plural(size, 'byte')}, starting {start!r}"
     else:
-        shown = f"{size} bytes" if size else "an empty body"
+        shown = plural(size, "byte") if size else "an empty body"
     if encoding not in ("", "identity"):
         return (
             f"the {encoding}-compressed response body is corrupt or cut off: it decompressed "
@@ -138,6 +140,30 @@ def exception_kind(exc: Exception) -> str:
     while reason.__context__ is not None and reason.__context__ is not reason:
         reason = t.cast("Exception", reason.__context__)
     return type(exc).__name__ if reason is exc else f"{type(exc).__name__}: {type(reason).__name__}"
+
+
+#: Connection failures that say the host cannot be reached at all, in the words for them.
+UNREACHABLE = (
+    (ConnectionRefusedError, "refused the connection (nothing listens on that port)"),
+    (socket.gaierror, "does not resolve (no such host name, or no DNS from here)"),
+)
+
+
+def unreachable_reason(exc: Exception) -> str | None:
+    """Why a connection failure means the host cannot be reached: refused, or a name that
+    does not resolve; None for any other failure (a timeout, a dropped connection, a
+    proxy's: those may pass)."""
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return None  # the proxy, not the API's host: its own settings
+    reason: BaseException | None = exc
+    seen: set[int] = set()
+    while reason is not None and id(reason) not in seen:
+        seen.add(id(reason))
+        for kind, words in UNREACHABLE:
+            if isinstance(reason, kind):
+                return words
+        reason = reason.__context__
+    return None
 
 
 # ------------------------------------------------ answers that retrying will not change

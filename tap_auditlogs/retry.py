@@ -90,9 +90,9 @@ def call_with_retries(
 ) -> T:
     """``call()`` until it returns, retrying its ``TransientError``s by ``policy``.
 
-    ``on_retry(problem, wait, next_attempt)`` runs before each wait. When the policy gives
-    up, ``RetriesExhaustedError`` says why and after how many tries. Anything else
-    ``call`` raises goes through at once.
+    ``on_retry(problem, wait, next_attempt)`` runs before each wait (``backoff`` itself logs
+    nothing: one line per retry). When the policy gives up, ``RetriesExhaustedError`` says
+    why and after how many tries. Anything else ``call`` raises goes through at once.
     """
 
     def log(details: t.Any) -> None:
@@ -112,6 +112,7 @@ def call_with_retries(
         jitter=None,
         giveup=policy.gives_up_on,  # type: ignore[arg-type]
         on_backoff=log,
+        logger=None,  # ``on_retry`` logs each retry once, the caller words giving up
         policy=policy,
     )(counted)
     try:

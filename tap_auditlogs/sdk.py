@@ -15,10 +15,14 @@ checks each one and says what to update, and CI runs the suite against the newes
    environment; here ``TAP_AUDITLOGS_SOCKET_API_TOKEN`` sets ``socket.api_token``, as in Meltano.
 4. ``PluginBase._validate_config`` (override): one clear line per problem, naming the
    setting and never quoting a value (the SDK's lists JSON-schema errors and values).
+
+Not a private name, but the SDK's wording: ``QUIET_SDK_LINES``, lines the SDK logs that say
+nothing to a user (``TapHooks`` filters them out of the tap's logger).
 """
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from functools import cached_property
 
@@ -113,8 +117,29 @@ class StreamHooks(Stream):
         return
 
 
+#: INFO lines of the SDK that the tap's logger leaves out. "Skipping parse of env var
+#: settings..." comes from every process started without ``--config ENV`` (Meltano starts
+#: two per run, discovery and sync): it is about a feature not in use.
+QUIET_SDK_LINES = frozenset({"Skipping parse of env var settings..."})
+
+
+class QuietSdkLines(logging.Filter):
+    """Leaves ``QUIET_SDK_LINES`` out of a logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a quiet line."""
+        return record.msg not in QUIET_SDK_LINES
+
+
 class TapHooks(Tap):
     """What the tap changes in the SDK's reading and checking of settings."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """The SDK's tap, its logger without ``QUIET_SDK_LINES``."""
+        logger = type(self).logger
+        if not any(isinstance(f, QuietSdkLines) for f in logger.filters):
+            logger.addFilter(QuietSdkLines())
+        super().__init__(*args, **kwargs)
 
     def settings_from_environment(self) -> dict[str, t.Any]:
         """Settings from ``TAP_AUDITLOGS_*`` environment variables."""

@@ -32,6 +32,7 @@ from tap_auditlogs.settings import (
 from tap_auditlogs.state import state_problems
 from tap_auditlogs.sync_coverage import STREAM_NAME as COVERAGE_STREAM
 from tap_auditlogs.sync_coverage import SyncCoverageStream
+from tap_auditlogs.text import plural
 from tap_auditlogs.unified import STREAM_NAME as UNIFIED_STREAM
 from tap_auditlogs.unified import AuditEventsStream
 
@@ -201,9 +202,8 @@ class TapAuditLogs(CommandLineTap):
         if self.failures:
             # Each problem in full, last: the last line is all Meltano shows of a failure.
             self.logger.error(
-                "Sync incomplete: %d problem(s). Everything else was read, emitted and its "
-                "state saved:",
-                len(self.failures),
+                "Sync incomplete: %s. Everything else was read, emitted and its state saved:",
+                plural(len(self.failures), "problem"),
             )
             for failure in self.failures:
                 self.logger.error("%s", Redactor.scrub(str(failure)))
@@ -257,9 +257,9 @@ class TapAuditLogs(CommandLineTap):
                 self.logger.info("Connection test: %s: OK.", check.what)
         if problems:  # one line for all of them, the last one
             self.logger.error(
-                "Connection test failed (%d of %d checks): %s",
+                "Connection test failed (%d of %s): %s",
                 len(problems),
-                len(checks),
+                plural(len(checks), "check"),
                 " | ".join(problems),
             )
             return False
@@ -273,8 +273,8 @@ class TapAuditLogs(CommandLineTap):
                 emitted += 1
         none = "" if emitted else " No event on the probed pages, so no RECORD was written."
         self.logger.info(
-            "Connection test passed: %d checks OK (%s).%s",
-            len(checks),
+            "Connection test passed: %s OK (%s).%s",
+            plural(len(checks), "check"),
             ", ".join(stream.source.provider_label for stream, _ in results),
             none,
         )

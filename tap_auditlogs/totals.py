@@ -14,6 +14,7 @@ import collections
 import typing as t
 
 from tap_auditlogs.instants import NS_PER_SECOND
+from tap_auditlogs.text import plural
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -112,10 +113,10 @@ def warn_shortfall(reader: PartitionReader, count: ScopeCount, what: str) -> Non
     where = ", ".join(f"{key} '{value}'" for key, value in (context or {}).items())
     reader.stream.warn_once(
         f"shortfall {where} {what}",
-        "%sthe API reports %d events %s but %d distinct were read (%d short); reading it "
+        "%sthe API reports %s %s but %d distinct were read (%d short); reading it "
         "again did not find them. The bookmark stays before it: the next run reads it again.",
         f"{where}: " if where else "",
-        count.total,
+        plural(count.total or 0, "event"),  # a shortfall comes with a total
         what,
         len(count.ids),
         count.shortfall,

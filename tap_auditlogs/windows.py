@@ -2,9 +2,9 @@
 shared rules).
 
 Windows go oldest first, up to the run's start or ``end_date`` when earlier, and the end of a
-fully read window is a checkpoint. A window read
-short of the total the API reports is read again in halves, down to parts that fit one
-page (totals.py); a shortfall that persists holds the bookmark before that window.
+fully read window is a checkpoint; the progress lines say how far in time the read got. A
+window read short of the total the API reports is read again in halves, down to parts that
+fit one page (totals.py); a shortfall that persists holds the bookmark before that window.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import typing as t
 from tap_auditlogs.instants import NS_PER_SECOND
 from tap_auditlogs.state import prune_ids
 from tap_auditlogs.strategies import _is_new
+from tap_auditlogs.text import plural
 from tap_auditlogs.totals import MIN_PART_NS, ScopeCount, warn_shortfall
 
 if t.TYPE_CHECKING:
@@ -33,7 +34,7 @@ class TimeWindows:
         self.window_ns = window_ns
         self.default_span_ns = default_span_ns
         days = round(window_ns / (86_400 * NS_PER_SECOND))
-        self.summary = f"time windows of at most {days} days"
+        self.summary = f"time windows of at most {plural(days, 'day')}"
 
     def read(self, reader: PartitionReader) -> Iterator[Record]:
         """Yield the new records of one partition, window by window."""
@@ -52,7 +53,9 @@ class TimeWindows:
         reader.prefetch(requests)  # read-ahead: windows are fetched side by side
         recent = state.recent
         held = False  # a window ended short of its total for good: no checkpoint after it
-        for (window_start, window_end), (params, _) in zip(windows, requests, strict=True):
+        for done, ((window_start, window_end), (params, _)) in enumerate(
+            zip(windows, requests, strict=True), 1
+        ):
             emitted: dict[str, int] = {}
             window = (window_start, window_end)
             count, short = yield from self._window(reader, window, params, recent, emitted)
@@ -64,6 +67,8 @@ class TimeWindows:
             if not held:
                 state.commit(bookmark=bookmark, recent=recent)
                 reader.checkpoint()
+            if reader.progress is not None:
+                reader.progress.window(window_end, end, done, len(windows))
 
     def _window(
         self,

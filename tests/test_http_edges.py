@@ -9,6 +9,9 @@ items 7 and 8), for every provider each applies to, through the emulator.
 * ``Retry-After: 0`` still backs off; a 429 with only the provider's documented reset header
   is waited out until then, or stops the provider cleanly when that is too long.
 * A UTF-8 BOM before the JSON is read; a closed stdout ends the run with one line, exit 141.
+* A host that refuses connections or does not resolve, before it answered in this run, fails
+  its provider at once naming the host and ``<provider>.base_url``; one that answered is
+  retried through an outage; each retry is one line (issue 25).
 """
 
 from __future__ import annotations
@@ -29,7 +32,16 @@ import requests
 from tap_auditlogs.errors import EXIT_OUTPUT_CLOSED, EXIT_PROVIDER
 from tap_auditlogs.instants import format_instant, instant_from_datetime
 from tap_auditlogs.responses import SHAPE_TRIES, reset_header_seconds
-from tests.conftest import REPO, TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
+from tests.conftest import (
+    REPO,
+    TAP_COMMAND,
+    TapRun,
+    free_port,
+    parse_lines,
+    run_tap,
+    run_tap_cli,
+    tap_config,
+)
 from tests.emulator import Emulator, FaultRule
 from tests.emulator.registry import available_providers
 from tests.test_chaos import FIRST_PAGE, STREAM_OF, STREAMS, record_key, truth_keys
@@ -364,3 +376,91 @@ def test_a_closed_stdout_ends_the_run_with_one_line_and_its_exit_code(
     again = run_tap(setup.config, received.final_state)
     assert again.exit_code == 0
     assert_all_arrived(setup, received, again)
+
+
+# ---------------------------------------------------------------------------------------
+# Unreachable hosts fail fast; a host that answered is retried; one line per retry (issue 25).
+
+#: A base URL nothing answers at, by how: a port nothing listens on, a name that never resolves.
+UNREACHABLE = {
+    "refused": lambda: (f"http://127.0.0.1:{free_port()}", "refused the connection"),
+    "unresolvable": lambda: ("http://nonexistent.invalid", "does not resolve"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(UNREACHABLE))
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_unreachable_host_fails_its_provider_at_once_naming_host_and_setting(
+    emulator, provider: str, how: str
+) -> None:
+    """Before the host answered anything in this run, a refused connection or a name that
+    does not resolve fails that provider at once (not after minutes of retries with the
+    default policy), in one ERROR line with the host and ``<provider>.base_url``; every other
+    provider is read in full; exit 1 (a provider failed)."""
+    emu = emulator(seed=5, events_per_org=30)
+    base_url, words = UNREACHABLE[how]()
+    start_ns = instant_from_datetime(emu.scenario.now - timedelta(days=20))
+    config = tap_config(
+        emu,
+        start_date=format_instant(start_ns),
+        max_retries=8,  # the defaults: 8 retries from 1 s would take minutes
+        backoff_base_seconds=1.0,
+        **{provider: {"base_url": base_url}},
+    )
+    started = time.monotonic()
+    run = run_tap_cli(config)
+    took = time.monotonic() - started
+
+    assert run.exit_code == EXIT_PROVIDER, run.stderr[-2000:]
+    assert took < 15, f"an unreachable host held the run {took:.0f} s"
+    assert "Traceback" not in run.stderr
+    host = base_url.partition("//")[2]
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line and host in line]
+    assert len(errors) == 1, errors
+    assert words in errors[0]
+    assert f"Check {provider}.base_url (the host must be reachable from here)" in errors[0]
+    assert "retrying" not in run.stderr, "not one retry"
+    assert "gave up after" not in run.stderr
+    for other in emu.providers:
+        if other != provider:
+            stream = STREAM_OF[other]
+            emitted = {record_key(r, STREAMS[stream][1]) for r in run.records(stream)}
+            assert emitted == truth_keys(emu, stream, start_ns), f"{other} not read in full"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_host_that_answered_is_retried_when_it_refuses_connections_later(
+    emulator, caplog, provider: str
+) -> None:
+    """Mid-run, the host drops the connection and refuses new ones for a while (a restart):
+    it answered earlier in this run, so the full retry policy applies and nothing is lost."""
+    fault = FaultRule("outage", nth=second_page(provider), provider=provider, delay_s=0.5)
+    setup = one_org(emulator, provider, [fault], backoff_base_seconds=0.2, max_retries=6)
+    run = run_tap(setup.config)
+    assert run.exit_code == 0
+    assert_all_arrived(setup, run)
+    assert any(r.fault == "outage" for r in setup.emu.requests(provider))
+    warnings = said(caplog, logging.WARNING)
+    assert any("ConnectionRefusedError" in w and "retrying in" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_one_retry_is_one_line_and_giving_up_is_the_taps_own(emulator, provider: str) -> None:
+    """``backoff`` logs nothing of its own ("Backing off", "Giving up"): a retried 503 is
+    one WARNING line, and a request given up on is the tap's ERROR line only."""
+    setup = one_org(emulator, provider, [FaultRule("503", nth=second_page(provider))], events=200)
+    run = run_tap_cli(setup.config)
+    assert run.exit_code == 0, run.stderr[-2000:]
+    about = [line for line in run.stderr.splitlines() if "503" in line]
+    assert len(about) == 1, about
+    assert "WARNING" in about[0]
+    assert "retrying in" in about[0]
+
+    failing = one_org(emulator, provider, [FaultRule("503", probability=1.0)], max_retries=1)
+    run = run_tap_cli(failing.config)
+    assert run.exit_code == EXIT_PROVIDER
+    assert "Backing off" not in run.stderr
+    assert "Giving up" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line and "503" in line]
+    assert len(errors) == 1, errors
+    assert "gave up after 2 attempts" in errors[0]

@@ -6,6 +6,7 @@ end-to-end behaviour (faults, quota stops, resumes) is tested with the emulator 
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -84,3 +85,20 @@ def test_success_after_failures_and_other_errors_pass_through() -> None:
 
     with pytest.raises(KeyError):
         call_with_retries(broken, RetryPolicy(tries=3, base_wait_s=0.001), lambda *_: None)
+
+
+def test_backoff_logs_nothing_of_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    """Each retry is the caller's one line (``on_retry``); ``backoff`` says neither
+    "Backing off" nor "Giving up"."""
+    caplog.set_level(logging.DEBUG)
+    retried: list[int] = []
+
+    def failing() -> None:
+        raise TransientError("HTTP 503")
+
+    with pytest.raises(RetriesExhaustedError):
+        call_with_retries(
+            failing, RetryPolicy(tries=3, base_wait_s=0.001), lambda *a: retried.append(a[2])
+        )
+    assert retried == [2, 3]
+    assert caplog.records == []

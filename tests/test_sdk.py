@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import logging
 import re
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +19,7 @@ from singer_sdk.plugin_base import PluginBase
 from singer_sdk.streams import RESTStream
 
 from tap_auditlogs.errors import ConfigError
+from tap_auditlogs.sdk import QUIET_SDK_LINES
 from tap_auditlogs.tap import TapAuditLogs
 from tests.emulator import SOCKET_TOKEN
 
@@ -92,6 +94,22 @@ def test_settings_are_checked_by_validate_config() -> None:
     )
     with pytest.raises(ConfigError, match="unknown setting `bogus`"):
         TapAuditLogs(config={"bogus": 1, "socket": {"api_token": SOCKET_TOKEN}})
+
+
+# Not a private name: the SDK lines the tap leaves out -------------------------------------
+def test_the_sdk_lines_left_out_are_the_sdks_and_never_shown(caplog) -> None:
+    source = inspect.getsource(PluginBase.__init__)
+    for line in QUIET_SDK_LINES:
+        assert repr(line)[1:-1] in source, changed(
+            f"PluginBase.__init__ no longer logs {line!r}",
+            "QUIET_SDK_LINES names a line the SDK no longer logs: drop it or use the new one",
+        )
+    caplog.set_level(logging.DEBUG)
+    TapAuditLogs(config={"socket": {"api_token": SOCKET_TOKEN}})
+    TapAuditLogs(config={"socket": {"api_token": SOCKET_TOKEN}})  # one filter, not two
+    shown = {record.getMessage() for record in caplog.records}
+    assert not shown & QUIET_SDK_LINES
+    assert len(TapAuditLogs.logger.filters) == len(set(map(type, TapAuditLogs.logger.filters)))
 
 
 # ------------------------------------------------------------------------- the guard

@@ -206,6 +206,7 @@ class Emulator:
         self._lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._back: threading.Timer | None = None  # the end of an outage (fault ``outage``)
         self._log: list[RequestRecord] = []
         self._calls: dict[str, int] = {}
         registry = available_providers()
@@ -240,6 +241,9 @@ class Emulator:
 
     def stop(self) -> None:
         """Stop serving, cut open connections and close the socket."""
+        back, self._back = self._back, None
+        if back is not None:
+            back.cancel()  # stopped during an outage: stays stopped
         server, self._server = self._server, None
         if server is None:
             return
@@ -248,6 +252,14 @@ class Emulator:
         server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=2)
+
+    def _outage(self, seconds: float) -> None:
+        """Fault ``outage``: stop listening now (connections are refused), serve again on the
+        same port after ``seconds``."""
+        self.stop()
+        self._back = threading.Timer(seconds, self.start)
+        self._back.daemon = True
+        self._back.start()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -424,6 +436,8 @@ class Emulator:
             )
             delay = self.scenario.latency_s
         if resp is None:
+            if rule is not None and rule.spec.outage:
+                self._outage(rule.delay_s)
             return _Outcome(raw=None, close=True)
         if rule is not None and rule.spec.change and provider is not None:
             resp = _changed(provider, resp, rule.spec.change)

@@ -39,6 +39,9 @@ class FaultKind:
     trickle: bool = False  # the real answer, its body TRICKLE_BYTES every TRICKLE_EVERY_S
     stall: bool = False  # the real answer: half the body, a pause of `delay_s`, the rest
     reset_only: bool = False  # 429 with only the provider's documented reset header
+    #: With `drop`: then nothing listens for `delay_s` (connections are refused, as while a
+    #: server restarts), then the emulator serves again on the same port.
+    outage: bool = False
     fails: bool = True  # counts toward `max_consecutive_faults`
     doc: str = ""
 
@@ -49,6 +52,11 @@ FAULT_KINDS: dict[str, FaultKind] = {
     "502": FaultKind(status=502, body="html", doc="Bad Gateway, HTML page from a proxy"),
     "503": FaultKind(status=503, body="html", doc="Service Unavailable, HTML page from a proxy"),
     "drop": FaultKind(drop=True, doc="connection closed, no response at all"),
+    "outage": FaultKind(
+        drop=True,
+        outage=True,
+        doc="connection closed, then connections refused for delay_s, then served again",
+    ),
     "slow": FaultKind(delay=True, fails=False, doc="sleep delay_s, then the normal answer"),
     "truncate": FaultKind(truncate=True, doc="full Content-Length, half the body, then close"),
     "badjson": FaultKind(status=200, body="badjson", doc="200 with broken JSON, exact length"),
@@ -109,7 +117,7 @@ class FaultRule:
 
     `retry_after` (429 only): int seconds, or "date:N" for an HTTP-date N seconds from now.
     `delay_s`: "slow" and "stall" wait this long; "trickle" pauses this long between pieces
-    (default `TRICKLE_EVERY_S`).
+    (default `TRICKLE_EVERY_S`); "outage" refuses connections this long.
     """
 
     kind: str
