@@ -13,13 +13,13 @@ from tap_auditlogs import paging
 from tap_auditlogs.instants import format_instant, instant_from_datetime
 from tap_auditlogs.text import plural
 from tap_auditlogs.windows import TimeWindows
-from tests.conftest import provider_streams, run_tap, tap_config
+from tests.conftest import provider_sources, run_tap, tap_config
 from tests.test_chaos import FIRST_PAGE, STREAMS
 
 #: Providers read in time windows, by their stream.
 WINDOWED = {
     STREAMS[name][0]: stream
-    for name, stream in provider_streams().items()
+    for name, stream in provider_sources().items()
     if isinstance(stream.strategy, TimeWindows)
 }
 WINDOW_LINE = re.compile(
