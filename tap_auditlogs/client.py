@@ -4,7 +4,7 @@ No provider names appear here. A provider module subclasses ``AuditLogStream`` a
 where its API lives, how it authenticates, how a page is parsed and which reading
 strategy (``strategies.py``) fits its API.
 
-* HTTP: ``request_json`` hands every GET to the provider's ``ApiClient`` (api.py: retries
+* HTTP: ``request_json`` hands every request to the provider's ``ApiClient`` (api.py: retries
   with ``backoff``, ``Retry-After``, no redirects, errors without secrets).
 * Secrets: ``Redactor`` (redaction.py) scrubs every secret from every log line.
 * State: the SDK's bookmarks assume sorted streams or end-of-run promotion; the reading
@@ -296,14 +296,19 @@ class AuditLogStream(ProviderDeclaration, CoverageHooks, StreamHooks, RESTStream
         *,
         parse: Callable[[t.Any], t.Any] | None = None,
         worker: Worker | None = None,
+        method: str = "GET",
+        body: t.Any = None,
     ) -> ApiResponse:
-        """GET ``url`` with the tap's retry policy (api.py); the answer comes decoded.
+        """Send ``method`` to ``url`` (``body``: JSON, None: none) with the tap's retry
+        policy (api.py); the answer comes decoded.
 
         ``worker``: the read-ahead worker sending it, within its request slots (None: sent
         now, from the main thread or the organization listing).
         """
-        where = f"{self.describe(context)}: GET {urlsplit(url).path}"
-        response = self.api.get(where, url, params, parse=parse, worker=worker)
+        where = f"{self.describe(context)}: {method} {urlsplit(url).path}"
+        response = self.api.get(
+            where, url, params, parse=parse, worker=worker, method=method, body=body
+        )
         if self._clock_offset is None:
             self._clock_offset = clock_offset(response.headers.get("Date"), self.warn_once)
         return response

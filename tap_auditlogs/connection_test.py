@@ -1,7 +1,8 @@
 """The connection test (``--test``): one cheap call per provider and organization.
 
 ``check_provider`` lists the organizations where needed, then asks each for the first page
-of its log at the smallest page size the API takes (``AuditLogStream.probe_params``), and
+of its log at the smallest page size the API takes (``AuditLogStream.probe_params``), sent
+as a sync sends it (method, body), and
 words every failure for a test (no state, no resume) rather than for a sync.
 """
 
@@ -34,8 +35,15 @@ def check_connection(stream: AuditLogStream, context: Context) -> list[Record]:
     organization, an unreachable host...).
     """
     url = stream.get_url(dict(context or {}))
-    params = stream.probe_params(context)
-    response = stream.request_json(context, url, params, parse=stream.parse_page)
+    request = stream.build_page_request(context, url, stream.probe_params(context), None)
+    response = stream.request_json(
+        context,
+        request.url,
+        request.query,
+        method=stream.http_method,
+        body=request.body,
+        parse=stream.parse_page,
+    )
     records, _total = response.page
     # Not ``post_process``: it would feed ``audit_events`` before the verdict is known.
     field = stream.partition_field

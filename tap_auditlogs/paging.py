@@ -1,6 +1,7 @@
 """The page loop every provider shares: follow the paginator, catch loops, log progress.
 
-``read_pages`` asks for one page after another (``AuditLogStream.page_request`` says how),
+``read_pages`` asks for one page after another (``AuditLogStream.page_request`` says how:
+URL, query, and a body for a provider that POSTs),
 decodes each once, and stops when the paginator is finished: an empty page that still
 points on is followed (a server that filters after paging). A paging scheme that goes in
 circles (a repeated token, the same page served again, endless empty pages) stops with a
@@ -88,9 +89,15 @@ def read_pages(
     empty_in_a_row = 0
     while not paginator.finished:
         token = paginator.current_value
-        page_url, query = stream.page_request(url, params, token)
+        request = stream.build_page_request(context, url, params, token)
         response = stream.request_json(
-            context, page_url, query, parse=stream.parse_page, worker=worker
+            context,
+            request.url,
+            request.query,
+            method=stream.http_method,
+            body=request.body,
+            parse=stream.parse_page,
+            worker=worker,
         )
         records, total = response.page
         try:
