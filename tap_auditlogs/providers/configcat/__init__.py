@@ -218,9 +218,7 @@ class ConfigCatAuditLogStream(AuditLogStream):
         **request: t.Any,
     ) -> ApiResponse:
         """The client's request, then the rate-limit headers at debug level."""
-        response = super().request_json(
-            context, url, params, parse=parse, worker=worker, **request
-        )
+        response = super().request_json(context, url, params, parse=parse, worker=worker, **request)
         remaining = response.headers.get("X-Rate-Limit-Remaining")
         if remaining is not None:
             self.logger.debug(
