@@ -104,6 +104,19 @@ def test_errors_name_the_post_and_never_the_secret(registered, emulator) -> None
     assert TOKEN[: len(TOKEN) * 2 // 3] not in run.stderr
 
 
+def test_a_retried_post_sends_the_same_body(registered, emulator) -> None:
+    """Dropped, cut off, 500: each retry of a continuation repeats its cursor."""
+    faults = [FaultRule("500", nth=2), FaultRule("drop", nth=3), FaultRule("truncate", nth=5)]
+    emu = emulator(providers=(KEY,), events_per_org=2500, faults=faults)
+    run = run_tap_cli(config(emu), env=registered)
+    assert run.exit_code == 0, run.stderr[-2000:]
+    assert sorted(ids(run)) == sorted(e.id for e in emu.truth(KEY))
+    sent = pages(emu)
+    assert [r.fault for r in sent] == [None, "500", "drop", None, "truncate", None]
+    assert sent[1].body == sent[2].body == sent[3].body
+    assert sent[4].body == sent[5].body != sent[3].body
+
+
 def test_the_provider_is_small() -> None:
     """Its code (not its tests, not its emulator) is at most 150 lines: a declaration."""
     here = Path(__file__).parent
