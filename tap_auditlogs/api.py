@@ -1,8 +1,8 @@
 """One API client for every provider: a request with the tap's retry policy, a decoded answer.
 
 ``ApiClient.get`` sends one logical request (a GET, or the provider's ``http_method`` with a
-JSON body) and returns an ``ApiResponse`` (the decoded JSON,
-its parsed page, headers, status, time taken). On the way it:
+JSON body) and returns an ``ApiResponse`` (the decoded JSON, its parsed page, headers,
+status, time taken). On the way it:
 
 * retries 408/425/429/5xx, dropped connections, timeouts, cut-off and undecodable bodies with
   ``backoff`` (``call_with_retries``): exponential waits with half jitter, at most 60 s, or
@@ -292,8 +292,8 @@ class ApiClient:
             # An invalid URL, header value or body (the exception's text may quote it: a
             # secret; TypeError: a body that is not JSON).
             raise ProviderError(
-                f"{where}: the request could not be sent ({exception_kind(exc)}): a URL or "
-                "header value is not valid HTTP. Check this provider's settings (base_url, "
+                f"{where}: the request could not be sent ({exception_kind(exc)}): a URL, "
+                "header value or body is not valid HTTP. Check this provider's settings (base_url, "
                 "credentials) for stray characters.",
                 whole_provider=True,
             ) from None

@@ -2,8 +2,8 @@
 
 ``check_provider`` lists the organizations where needed, then asks each for the first page
 of its log at the smallest page size the API takes (``AuditLogStream.probe_params``), sent
-as a sync sends it (method, body), and
-words every failure for a test (no state, no resume) rather than for a sync.
+as a sync sends it (method, body), and words every failure for a test (no state, no resume)
+rather than for a sync.
 """
 
 from __future__ import annotations
