@@ -1,7 +1,8 @@
-"""One API client for every provider: a GET with the tap's retry policy, a decoded answer.
+"""One API client for every provider: a request with the tap's retry policy, a decoded answer.
 
-``ApiClient.get`` sends one logical request and returns an ``ApiResponse`` (the decoded JSON,
-its parsed page, headers, status, time taken). On the way it:
+``ApiClient.get`` sends one logical request (a GET, or the provider's ``http_method`` with a
+JSON body) and returns an ``ApiResponse`` (the decoded JSON, its parsed page, headers,
+status, time taken). On the way it:
 
 * retries 408/425/429/5xx, dropped connections, timeouts, cut-off and undecodable bodies with
   ``backoff`` (``call_with_retries``): exponential waits with half jitter, at most 60 s, or
@@ -122,7 +123,7 @@ class ApiOwner(t.Protocol):
 
 
 class ApiClient:
-    """GETs for one provider, from any thread: the retry policy, errors, rate limit."""
+    """Requests for one provider, from any thread: the retry policy, errors, rate limit."""
 
     def __init__(
         self,
@@ -167,13 +168,16 @@ class ApiClient:
         *,
         parse: Callable[[t.Any], t.Any] | None = None,
         worker: Worker | None = None,
+        method: str = "GET",
+        body: t.Any = None,
     ) -> ApiResponse:
-        """GET ``url`` with the retry policy; ``where`` names it in messages.
+        """Send ``method`` to ``url`` (``body``: JSON, None: none) with the retry policy;
+        ``where`` names it in messages (never the body: it may hold a secret).
 
         ``worker``: the read-ahead worker sending it (its request slots and cancel flag),
         None on the main thread. A provider-wide failure cancels the worker's provider.
         """
-        get = _Get(where, url, params, parse, worker)
+        get = _Get(where, url, params, parse, worker, method, body)
         if worker is None:
             return self._get(get)
         try:
@@ -279,7 +283,9 @@ class ApiClient:
         """One HTTP request: a decoded answer, or the exception that says what to do next."""
         where, url, params, parse = get.where, get.url, get.params, get.parse
         session = self.session
-        request = requests.Request("GET", url, params=dict(params), headers=self.owner.http_headers)
+        request = requests.Request(
+            get.method, url, params=dict(params), headers=self.owner.http_headers, json=get.body
+        )
         started = time.monotonic()
         read_timeout = min(self.timeout_s, self.deadline_s)
         try:
@@ -295,11 +301,12 @@ class ApiClient:
         except requests.ConnectionError as exc:
             self._fail_if_unreachable(where, url, exc)
             raise TransientError(f"connection failed ({exception_kind(exc)})") from None
-        except (requests.RequestException, ValueError) as exc:
-            # An invalid URL or header value (the exception's text may quote it: a secret).
+        except (requests.RequestException, ValueError, TypeError) as exc:
+            # An invalid URL, header value or body (the exception's text may quote it: a
+            # secret; TypeError: a body that is not JSON).
             raise ProviderError(
-                f"{where}: the request could not be sent ({exception_kind(exc)}): a URL or "
-                "header value is not valid HTTP. Check this provider's settings (base_url, "
+                f"{where}: the request could not be sent ({exception_kind(exc)}): a URL, "
+                "header value or body is not valid HTTP. Check this provider's settings (base_url, "
                 "credentials) for stray characters.",
                 whole_provider=True,
             ) from None
@@ -416,14 +423,16 @@ def _host(url: str) -> str:
 
 
 class _Get(t.NamedTuple):
-    """One logical GET: what it is called in messages, where it goes, how its page is read,
-    and the read-ahead worker sending it (None: the main thread)."""
+    """One logical request: what it is called in messages, where it goes, how its page is
+    read, the read-ahead worker sending it (None: the main thread), its method and body."""
 
     where: str
     url: str
     params: Mapping[str, t.Any]
     parse: Callable[[t.Any], t.Any] | None
     worker: Worker | None
+    method: str = "GET"
+    body: t.Any = None  # JSON; None: no body
 
 
 class _WrongShapeError(Exception):

@@ -1,8 +1,9 @@
 """The connection test (``--test``): one cheap call per provider and organization.
 
 ``check_provider`` lists the organizations where needed, then asks each for the first page
-of its log at the smallest page size the API takes (``AuditLogSource.probe_params``), and
-words every failure for a test (no state, no resume) rather than for a sync.
+of its log at the smallest page size the API takes (``AuditLogSource.probe_params``), sent
+as a sync sends it (method, body), and words every failure for a test (no state, no resume)
+rather than for a sync.
 """
 
 from __future__ import annotations
@@ -36,8 +37,15 @@ def check_connection(source: AuditLogSource, context: Context) -> list[Record]:
     organization, an unreachable host...).
     """
     url = source.get_url(context)
-    params = source.probe_params(context)
-    response = source.request_json(context, url, params, parse=source.parse_page)
+    request = source.build_page_request(context, url, source.probe_params(context), None)
+    response = source.request_json(
+        context,
+        request.url,
+        request.query,
+        method=source.http_method,
+        body=request.body,
+        parse=source.parse_page,
+    )
     records, _total = response.page
     return list(records)
 

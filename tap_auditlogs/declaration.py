@@ -39,6 +39,14 @@ if t.TYPE_CHECKING:
 LOWER_BOUND_MARGIN_NS = NS_PER_SECOND
 
 
+class PageRequest(t.NamedTuple):
+    """One page's request: its URL, its query and its JSON body (None: no body)."""
+
+    url: str
+    query: Mapping[str, t.Any]
+    body: t.Any = None
+
+
 def no_value(value: object) -> bool:
     """True for what stands for no value in a key field: missing (None), null or blank."""
     return value is None or (isinstance(value, str) and not value.strip())
@@ -53,6 +61,8 @@ class ProviderDeclaration:
     primary_keys: t.Sequence[str]
     logger: logging.Logger
     schema: dict[str, t.Any]
+    #: The method of the log's requests (the SDK's ``http_method``): a POST API sets "POST".
+    http_method: t.ClassVar[str] = "GET"
 
     #: Provider key: the name of its settings block (``socket``, ``configcat``...).
     provider: t.ClassVar[str]
@@ -231,15 +241,32 @@ class ProviderDeclaration:
         """Query parameters that select the page ``token``."""
         raise NotImplementedError
 
-    def page_request(self, url: str, params: dict, token: t.Any) -> tuple[str, dict]:
-        """URL and query of the page ``token`` (None: the first page) of a pass.
+    def page_request(self, url: str, params: dict, token: t.Any) -> PageRequest | tuple[str, dict]:
+        """URL, query and body of the page ``token`` (None: the first page) of a pass.
 
-        By default the pass's query plus ``page_params(token)``; an API whose next page is
-        a full URL (a ``Link`` header) returns that URL and no query.
+        By default the pass's query plus ``page_params(token)``, no body; an API whose next
+        page is a full URL (a ``Link`` header) returns that URL and no query; one that POSTs
+        (``http_method``) may send the pass's parameters as the first body and only the cursor
+        after. A plain ``(url, query)`` pair is read as a request without a body.
         """
         if token is None:
-            return url, params
-        return url, {**params, **self.page_params(token)}
+            return PageRequest(url, params)
+        return PageRequest(url, {**params, **self.page_params(token)})
+
+    def prepare_request_payload(self, context: Context, next_page_token: t.Any) -> t.Any:
+        """The SDK's body hook: the JSON body of a page's request when ``page_request`` gives
+        none (None: no body)."""
+        return None
+
+    def build_page_request(
+        self, context: Context, url: str, params: dict, token: t.Any
+    ) -> PageRequest:
+        """The request of page ``token`` of a pass (the page loop's and the connection
+        test's): ``page_request``'s, its body else ``prepare_request_payload``'s."""
+        request = PageRequest(*self.page_request(url, params, token))
+        if request.body is None:
+            request = request._replace(body=self.prepare_request_payload(context, token))
+        return request
 
     def parse_page(self, payload: t.Any) -> tuple[list[Record], int | None]:
         """Records and total count of a decoded page; ValueError if the shape is wrong."""

@@ -1,8 +1,9 @@
 """The page loop every provider shares: follow the paginator, catch loops, log progress.
 
-``read_pages`` asks for one page after another (``AuditLogStream.page_request`` says how),
-decodes each once, and stops when the paginator is finished: an empty page that still
-points on is followed (a server that filters after paging). A paging scheme that goes in
+``read_pages`` asks for one page after another (``AuditLogStream.build_page_request`` says
+how: URL, query, and a body for a provider that POSTs), decodes each once, and stops when
+the paginator is finished: an empty page that still points on is followed (a server that
+filters after paging). A paging scheme that goes in
 circles (a repeated token, the same page served again, endless empty pages) stops with a
 clear error instead of looping forever, after the page that repeats was handed on; a
 repeat that can only be the end of the log (its total read, or a short page) ends the read
@@ -100,9 +101,15 @@ def read_pages(
     empty_in_a_row = 0
     while not paginator.finished:
         token = paginator.current_value
-        page_url, query = source.page_request(url, params, token)
+        request = source.build_page_request(context, url, params, token)
         response = source.request_json(
-            context, page_url, query, parse=source.parse_page, worker=worker
+            context,
+            request.url,
+            request.query,
+            method=source.http_method,
+            body=request.body,
+            parse=source.parse_page,
+            worker=worker,
         )
         records, total = response.page
         try:

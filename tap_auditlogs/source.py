@@ -175,14 +175,19 @@ class AuditLogSource(ProviderDeclaration):
         *,
         parse: Callable[[t.Any], t.Any] | None = None,
         worker: Worker | None = None,
+        method: str = "GET",
+        body: t.Any = None,
     ) -> ApiResponse:
-        """GET ``url`` with the tap's retry policy (api.py); the answer comes decoded.
+        """Send ``method`` to ``url`` (``body``: JSON, None: none) with the tap's retry
+        policy (api.py); the answer comes decoded.
 
         ``worker``: the read-ahead worker sending it, within its request slots (None: sent
         now, from the main thread or the organization listing).
         """
-        where = f"{self.describe(context)}: GET {urlsplit(url).path}"
-        response = self.api.get(where, url, params, parse=parse, worker=worker)
+        where = f"{self.describe(context)}: {method} {urlsplit(url).path}"
+        response = self.api.get(
+            where, url, params, parse=parse, worker=worker, method=method, body=body
+        )
         if self._clock_offset is None:
             self._clock_offset = clock_offset(response.headers.get("Date"), self.warn_once)
         return response

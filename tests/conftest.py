@@ -29,9 +29,18 @@ import pytest
 
 from tap_auditlogs.client import AuditLogStream
 from tap_auditlogs.errors import AuditLogsError
+from tap_auditlogs.providers import ENTRY_POINT_GROUP
 from tap_auditlogs.source import AuditLogSource
 from tap_auditlogs.tap import TapAuditLogs
-from tests.emulator import Emulator, Scenario, TruthEvent, available_providers
+from tests.emulator import (
+    Emulator,
+    Provider,
+    Scenario,
+    TruthEvent,
+    available_providers,
+    register_provider,
+    unregister_provider,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TAP_COMMAND = [sys.executable, "-m", "tap_auditlogs"]
@@ -197,6 +206,24 @@ def run_tap_cli(
             exit_code = process.wait(timeout=timeout)
         stderr = stderr_path.read_text()
     return TapRun(messages=parse_lines("".join(lines)), exit_code=exit_code, stderr=stderr)
+
+
+@contextlib.contextmanager
+def installed_provider(
+    site: Path, key: str, entry_point: str, emulated: type[Provider]
+) -> t.Iterator[dict[str, str]]:
+    """A provider from outside the package, installed as a package would be (a dist-info in
+    ``site`` with its ``tap_auditlogs.providers`` entry point): yields the environment the
+    tap processes of a test start with; its API is served by emulators created meanwhile."""
+    dist = site / f"tap_auditlogs_{key}-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: tap-auditlogs-{key}\n")
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{key} = {entry_point}\n")
+    register_provider(emulated)
+    try:
+        yield {"PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    finally:
+        unregister_provider(emulated)
 
 
 def uv() -> str | None:

@@ -850,3 +850,17 @@ def test_parallel_requests_overlap_their_latency(make_emu: MakeEmu) -> None:
     assert statuses == [200] * 8
     assert 0.1 <= elapsed < 0.5, elapsed  # one after another: 0.8 s
     assert emu.peak_requests("socket", 0.1) == 8  # all taken before any answer went out
+
+
+def test_the_request_log_keeps_bodies(make_emu: MakeEmu) -> None:
+    """JSON decoded, anything else as the bytes sent, None without a body."""
+    emu = make_emu(providers=("socket",), events_per_org=1)
+    url = f"{emu.url}/socket/v0/nowhere"
+    requests.post(url, json={"cursor": "c1", "limit": 2}, timeout=5)
+    requests.post(url, data=b"\xff not json", timeout=5)
+    requests.get(url, timeout=5)
+    assert [(r.method, r.body) for r in emu.requests("socket")] == [
+        ("POST", {"cursor": "c1", "limit": 2}),
+        ("POST", b"\xff not json"),
+        ("GET", None),
+    ]

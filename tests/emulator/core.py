@@ -59,6 +59,8 @@ class RequestRecord:
     org: str | None
     headers: dict[str, str] = field(default_factory=dict)
     at: float = 0.0  # time.monotonic() when the emulator took the request
+    #: The request body: decoded JSON when it is JSON, else the bytes (None: no body).
+    body: Any = None
 
 
 @dataclass
@@ -432,6 +434,7 @@ class Emulator:
                     org=org,
                     headers=headers,
                     at=now,
+                    body=_logged_body(body),
                 )
             )
             delay = self.scenario.latency_s
@@ -565,6 +568,16 @@ def _changed(provider: Provider, resp: Response, change: str) -> Response:
     else:
         del body[key]
     return replace(resp, body=body)
+
+
+def _logged_body(body: bytes) -> Any:
+    """A request body for the log: its JSON decoded, else its bytes; None when empty."""
+    if not body:
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
 
 
 def _no_provider(path: str) -> Response:

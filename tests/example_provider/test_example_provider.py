@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tap_auditlogs.providers import ENTRY_POINT_GROUP, all_providers
-from tests.conftest import REPO, TAP_COMMAND, TapRun, run_tap_cli, tap_config
-from tests.emulator import register_provider, unregister_provider
+from tap_auditlogs.providers import all_providers, and_list
+from tap_auditlogs.settings import start_date_setting
+from tests.conftest import REPO, TAP_COMMAND, TapRun, installed_provider, run_tap_cli, tap_config
 from tests.example_provider.emulator import TOKEN, ExampleProvider
+from tests.example_provider.example_log import PROVIDER
 
 STREAM = "example_audit_log"
 ENTRY_POINT = "tests.example_provider.example_log:PROVIDER"
@@ -25,17 +26,10 @@ ENTRY_POINT = "tests.example_provider.example_log:PROVIDER"
 
 @pytest.fixture
 def registered(tmp_path: Path) -> t.Iterator[dict[str, str]]:
-    """The provider installed as a package would be (a dist-info with the entry point),
-    for the tap processes these tests start; its API served by the emulator."""
-    dist = tmp_path / "site" / "tap_auditlogs_example-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tap-auditlogs-example\n")
-    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nexample = {ENTRY_POINT}\n")
-    register_provider(ExampleProvider)
-    try:
-        yield {"PYTHONPATH": os.pathsep.join([str(dist.parent), str(REPO)])}
-    finally:
-        unregister_provider(ExampleProvider)
+    """The provider installed as a package would be, for the tap processes these tests
+    start; its API served by the emulator."""
+    with installed_provider(tmp_path / "site", "example", ENTRY_POINT, ExampleProvider) as env:
+        yield env
 
 
 def config(emu: t.Any) -> dict:
@@ -82,9 +76,12 @@ def test_the_prose_that_names_every_provider_names_it(registered) -> None:
         check=True,
     )
     info = json.loads(about.stdout)
-    assert info["description"].startswith("Audit logs of ConfigCat, Example, Nirvana Labs,")
+    providers = sorted([*all_providers(), PROVIDER], key=lambda provider: provider.key)
+    labels = [provider.label for provider in providers]
+    assert info["description"].startswith(f"Audit logs of {and_list(labels)} organizations")
     start_date = info["settings"]["properties"]["start_date"]["description"]
-    assert "Example, Nirvana Labs and Socket: everything" in start_date
+    assert start_date == start_date_setting(providers).to_dict()["start_date"]["description"]
+    assert "Example" in start_date
     docs = subprocess.run(
         [TAP_COMMAND[0], "-c", script],
         capture_output=True,
@@ -94,9 +91,9 @@ def test_the_prose_that_names_every_provider_names_it(registered) -> None:
         check=True,
     )
     label, table, pyproject = json.loads(docs.stdout)
-    assert label == "Audit Logs (ConfigCat, Example, Nirvana Labs, Socket, Torq)"
+    assert label == f"Audit Logs ({', '.join(labels)})"
     assert "| `example_audit_log` | Example | `uuid` | `published` | " in table
-    assert "(ConfigCat, Example, Nirvana Labs, Socket, Torq)" in pyproject
+    assert f"({', '.join(labels)})" in pyproject
 
 
 def test_link_paging_reads_everything_and_stops_at_the_empty_page(registered, emulator) -> None:

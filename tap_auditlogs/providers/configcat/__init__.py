@@ -216,9 +216,10 @@ class ConfigCatAuditLog(AuditLogSource):
         *,
         parse: t.Callable[[t.Any], t.Any] | None = None,
         worker: Worker | None = None,
+        **request: t.Any,
     ) -> ApiResponse:
         """The client's request, then the rate-limit headers at debug level."""
-        response = super().request_json(context, url, params, parse=parse, worker=worker)
+        response = super().request_json(context, url, params, parse=parse, worker=worker, **request)
         remaining = response.headers.get("X-Rate-Limit-Remaining")
         if remaining is not None:
             self.logger.debug(
