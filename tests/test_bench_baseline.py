@@ -97,7 +97,8 @@ def test_a_provider_it_cannot_page_is_skipped_with_one_line(bench, capsys) -> No
     baseline = bench.baseline
     assert not baseline.pages_in_one_pass(Windows())
     assert baseline.pages_in_one_pass(type("Asc", (), {"name": "ascending"})())
-    stream = type("Stream", (), {"provider": "x", "strategy": Windows()})()
+    source = type("Source", (), {"provider": "x", "strategy": Windows()})()
+    stream = type("Stream", (), {"source": source})()
     tap = type("Tap", (), {"streams": {"x": stream}})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("tap_auditlogs.tap.TapAuditLogs", lambda config: tap)

@@ -60,7 +60,6 @@ class ExampleEvents(AuditLogSource):
     schema_directory = Path(__file__).parent
     strategy = Ascending()
     page_size = 1000
-    partitions = None
     probe_query: t.ClassVar[dict[str, t.Any]] = {"limit": 1}
 
     @cached_property

@@ -57,7 +57,6 @@ class ExampleLog(AuditLogSource):
     schema_directory = Path(__file__).parent
     strategy = Ascending()
     rate_limit_reset_headers = ("X-Rate-Limit-Reset",)  # a 429 says when, in epoch seconds
-    partitions = None
     probe_query: t.ClassVar[dict[str, t.Any]] = {"limit": 1}
 
     @cached_property
