@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 #: ``version`` of pyproject.toml, as the project's own install read it.
 VERSION = importlib.metadata.version("tap-auditlogs")
 EVENTS_PER_ORG = 40
-STREAMS = {p.stream_class.name: p for p in all_providers()}
+STREAMS = {p.source_class.name: p for p in all_providers()}
 INSTALL_DOC = REPO / "docs" / "install.md"
 #: The Hub definition's ``select`` (the tap's default selection), which ``--from-ref`` drops.
 SELECT = yaml.safe_load((REPO / "meltano-hub" / "tap-auditlogs.yml").read_text())["select"]
@@ -120,7 +120,7 @@ def test_the_wheel_alone_runs_about_and_a_sync(dist, emulator, tmp_path) -> None
     config.write_text(json.dumps(tap_config(emu, start_date=start_date(emu))))
     done = run([venv / "bin" / "tap-auditlogs", "--config", config], work)
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    keys = {name: p.stream_class.primary_keys for name, p in STREAMS.items()}
+    keys = {name: p.source_class.primary_keys for name, p in STREAMS.items()}
     arrived = {
         name: {
             tuple(m["record"][key] for key in keys[name])

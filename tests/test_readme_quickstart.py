@@ -126,8 +126,8 @@ def test_the_quickstart_runs_as_written(tmp_path: Path) -> None:
             assert done.returncode == 0, f"{round_}: exit {done.returncode}\n{done.stderr[-3000:]}"
             assert "Connection test passed" in done.stderr, done.stderr[-3000:]
             for provider in providers:
-                stream = provider.stream_class.name
-                key = provider.stream_class.primary_keys[-1]
+                stream = provider.source_class.name
+                key = provider.source_class.primary_keys[-1]
                 truth = {served_id(stream, event) for event in emu.truth(provider.key)}
                 rows, ids = duckdb_rows(database, target["default_target_schema"], stream, key)
                 assert ids == truth, f"{round_}: {stream} missing {sorted(truth - ids)[:5]}"
