@@ -56,9 +56,11 @@ test-meltano: install
 chaos: install
 	$(BIN)/python scripts/chaos.py --seeds $${CHAOS_SEEDS:-20}
 
+## Style, formatting and the import contracts (pyproject.toml [tool.importlinter]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy tap_auditlogs benchmarks

@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tap_auditlogs.providers import all_providers  # noqa: E402
+from tap_auditlogs.streams.audit_events import AuditEventsStream  # noqa: E402
 from tap_auditlogs.tap import TapAuditLogs  # noqa: E402
-from tap_auditlogs.unified import AuditEventsStream  # noqa: E402
 from tests.emulator import Emulator, Scenario  # noqa: E402
 
 BIN = Path(sys.executable).parent

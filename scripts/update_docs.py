@@ -47,12 +47,12 @@ from ruamel.yaml import YAML, CommentedMap
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tap_auditlogs.coverage import STREAM_NAME as COVERAGE_STREAM  # noqa: E402
-from tap_auditlogs.ocsf import OCSF_VERSION, OTHER_ACTIVITY  # noqa: E402
+from tap_auditlogs.cli.settings import config_schema  # noqa: E402
+from tap_auditlogs.output.ocsf import OCSF_VERSION, OTHER_ACTIVITY  # noqa: E402
 from tap_auditlogs.providers import all_providers, provider_names  # noqa: E402
-from tap_auditlogs.settings import config_schema  # noqa: E402
+from tap_auditlogs.streams.audit_events import STREAM_NAME as UNIFIED_STREAM  # noqa: E402
+from tap_auditlogs.streams.coverage import STREAM_NAME as COVERAGE_STREAM  # noqa: E402
 from tap_auditlogs.tap import TapAuditLogs  # noqa: E402
-from tap_auditlogs.unified import STREAM_NAME as UNIFIED_STREAM  # noqa: E402
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 STREAMS_START, STREAMS_END = "<!-- streams:start -->", "<!-- streams:end -->"

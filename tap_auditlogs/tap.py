@@ -11,30 +11,30 @@ import typing as t
 
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
-from tap_auditlogs.cli import CommandLineTap, run
-from tap_auditlogs.client import AuditLogStream, stream_class
-from tap_auditlogs.connection_test import check_provider
-from tap_auditlogs.coverage import RunCoverage
-from tap_auditlogs.environment import settings_from_environment
-from tap_auditlogs.errors import ConfigError, ProviderError, SyncIncompleteError
-from tap_auditlogs.output import FlushBeforeStateWriter
-from tap_auditlogs.parallel import ReadAhead
-from tap_auditlogs.providers import all_providers, provider_names
-from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.sdk import ENV_PREFIX
-from tap_auditlogs.settings import (
+from tap_auditlogs.cli.command import CommandLineTap, run
+from tap_auditlogs.cli.connection_check import check_provider
+from tap_auditlogs.cli.environment import settings_from_environment
+from tap_auditlogs.cli.settings import (
     config_schema,
     configured_providers,
     register_secrets,
     settings_warnings,
     validate_settings,
 )
-from tap_auditlogs.state import state_problems
-from tap_auditlogs.sync_coverage import STREAM_NAME as COVERAGE_STREAM
-from tap_auditlogs.sync_coverage import SyncCoverageStream
-from tap_auditlogs.text import plural
-from tap_auditlogs.unified import STREAM_NAME as UNIFIED_STREAM
-from tap_auditlogs.unified import AuditEventsStream
+from tap_auditlogs.core.errors import ConfigError, ProviderError, SyncIncompleteError
+from tap_auditlogs.core.redaction import Redactor
+from tap_auditlogs.core.text import plural
+from tap_auditlogs.engine.read_ahead import ReadAhead
+from tap_auditlogs.engine.state import state_problems
+from tap_auditlogs.output.writer import FlushBeforeStateWriter
+from tap_auditlogs.providers import all_providers, provider_names
+from tap_auditlogs.streams.audit_events import STREAM_NAME as UNIFIED_STREAM
+from tap_auditlogs.streams.audit_events import AuditEventsStream
+from tap_auditlogs.streams.audit_log import AuditLogStream, stream_class
+from tap_auditlogs.streams.coverage import RunCoverage
+from tap_auditlogs.streams.sdk import ENV_PREFIX
+from tap_auditlogs.streams.sync_coverage import STREAM_NAME as COVERAGE_STREAM
+from tap_auditlogs.streams.sync_coverage import SyncCoverageStream
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream

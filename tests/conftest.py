@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from tap_auditlogs.client import AuditLogStream
-from tap_auditlogs.errors import AuditLogsError
+from tap_auditlogs.core.errors import AuditLogsError
+from tap_auditlogs.engine.source import AuditLogSource
 from tap_auditlogs.providers import ENTRY_POINT_GROUP
-from tap_auditlogs.source import AuditLogSource
+from tap_auditlogs.streams.audit_log import AuditLogStream
 from tap_auditlogs.tap import TapAuditLogs
 from tests.emulator import (
     Emulator,

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import pytest
 
-from tap_auditlogs.instants import format_instant, instant_from_datetime, parse_instant
+from tap_auditlogs.core.instants import format_instant, instant_from_datetime, parse_instant
 from tests.conftest import run_tap_cli, tap_config
 from tests.emulator import Emulator, Scenario, available_providers
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from tap_auditlogs.instants import format_instant, instant_from_datetime, parse_instant
-from tap_auditlogs.paging import MAX_EMPTY_PAGES_IN_A_ROW
+from tap_auditlogs.core.instants import format_instant, instant_from_datetime, parse_instant
+from tap_auditlogs.engine.page_loop import MAX_EMPTY_PAGES_IN_A_ROW
 from tap_auditlogs.providers import all_providers
 from tests.conftest import (
     TapRun,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tap_auditlogs.environment import settings_from_environment
-from tap_auditlogs.instants import format_instant, instant_from_datetime, parse_instant
-from tap_auditlogs.sdk import ENV_PREFIX
-from tap_auditlogs.settings import config_schema, settings_warnings, validate_settings
+from tap_auditlogs.cli.environment import settings_from_environment
+from tap_auditlogs.cli.settings import config_schema, settings_warnings, validate_settings
+from tap_auditlogs.core.instants import format_instant, instant_from_datetime, parse_instant
+from tap_auditlogs.streams.sdk import ENV_PREFIX
 from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import TAP_COMMAND, run_tap_cli, tap_config
 from tests.emulator import SOCKET_TOKEN

@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tap_auditlogs.clock import clock_offset, duration
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, now_instant, parse_instant
-from tap_auditlogs.newest_first import NewestFirst
-from tap_auditlogs.reader import PartitionReader
-from tap_auditlogs.state import PartitionState, state_problems
-from tap_auditlogs.strategies import Ascending
-from tap_auditlogs.verified import VerifiedAscending
-from tap_auditlogs.windows import TimeWindows
+from tap_auditlogs.core.instants import NS_PER_SECOND, format_instant, now_instant, parse_instant
+from tap_auditlogs.engine.clock import clock_offset, duration
+from tap_auditlogs.engine.newest_first import NewestFirst
+from tap_auditlogs.engine.partition_reader import PartitionReader
+from tap_auditlogs.engine.state import PartitionState, state_problems
+from tap_auditlogs.engine.strategies import Ascending
+from tap_auditlogs.engine.verified import VerifiedAscending
+from tap_auditlogs.engine.windows import TimeWindows
 from tests.conftest import run_tap, tap_config
 from tests.emulator.registry import available_providers
 from tests.test_chaos import STREAMS

@@ -18,15 +18,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tap_auditlogs.coverage import NO_ORGANIZATION, STREAM_NAME
-from tap_auditlogs.errors import EXIT_PROVIDER, EXIT_RETENTION_GAP
-from tap_auditlogs.instants import (
+from tap_auditlogs.core.errors import EXIT_PROVIDER, EXIT_RETENTION_GAP
+from tap_auditlogs.core.instants import (
     format_instant,
     instant_from_datetime,
     now_instant,
     parse_instant,
 )
 from tap_auditlogs.providers import all_providers
+from tap_auditlogs.streams.coverage import NO_ORGANIZATION, STREAM_NAME
 from tests.conftest import (
     REPO,
     TapRun,

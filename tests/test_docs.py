@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from tap_auditlogs.cli.settings import config_schema
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.settings import config_schema
 from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import REPO
 

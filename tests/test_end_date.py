@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.cli.settings import settings_warnings, validate_settings
+from tap_auditlogs.core.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.engine.state import state_problems
+from tap_auditlogs.engine.strategies import Ascending
+from tap_auditlogs.engine.verified import VerifiedAscending
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.settings import settings_warnings, validate_settings
-from tap_auditlogs.state import state_problems
-from tap_auditlogs.strategies import Ascending
-from tap_auditlogs.verified import VerifiedAscending
 from tests.conftest import run_tap, run_tap_cli, served_id, tap_config
 from tests.emulator.registry import available_providers
 from tests.test_chaos import STREAMS

@@ -17,19 +17,19 @@ import requests
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tap_auditlogs.cli import PROBE_LIMITS
-from tap_auditlogs.coverage import STREAM_NAME as COVERAGE
-from tap_auditlogs.errors import AuditLogsError
-from tap_auditlogs.providers import all_providers
-from tap_auditlogs.redaction import (
+from tap_auditlogs.cli.command import PROBE_LIMITS
+from tap_auditlogs.core.errors import AuditLogsError
+from tap_auditlogs.core.redaction import (
     FRAGMENT_CHARS,
     Redactor,
     basic_credentials,
     print_scrubbed_exception,
 )
-from tap_auditlogs.responses import BODY_EXCERPT_CHARS, undecodable_body
+from tap_auditlogs.http.responses import BODY_EXCERPT_CHARS, undecodable_body
+from tap_auditlogs.providers import all_providers
+from tap_auditlogs.streams.audit_events import STREAM_NAME as UNIFIED
+from tap_auditlogs.streams.coverage import STREAM_NAME as COVERAGE
 from tap_auditlogs.tap import TapAuditLogs
-from tap_auditlogs.unified import STREAM_NAME as UNIFIED
 from tests.conftest import REPO, TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
 from tests.emulator import (
     FAULT_KINDS,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from tap_auditlogs.declaration import documented_spelling
-from tap_auditlogs.errors import EXIT_CONFIG, ConfigError
+from tap_auditlogs.cli.settings import validate_settings
+from tap_auditlogs.core.errors import EXIT_CONFIG, ConfigError
+from tap_auditlogs.engine.declaration import documented_spelling
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.settings import validate_settings
 from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator.registry import available_providers

@@ -29,9 +29,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tap_auditlogs.errors import EXIT_OUTPUT_CLOSED, EXIT_PROVIDER
-from tap_auditlogs.instants import format_instant, instant_from_datetime
-from tap_auditlogs.responses import SHAPE_TRIES, reset_header_seconds
+from tap_auditlogs.core.errors import EXIT_OUTPUT_CLOSED, EXIT_PROVIDER
+from tap_auditlogs.core.instants import format_instant, instant_from_datetime
+from tap_auditlogs.http.responses import SHAPE_TRIES, reset_header_seconds
 from tests.conftest import (
     REPO,
     TAP_COMMAND,

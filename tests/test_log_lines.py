@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from tap_auditlogs import paging
-from tap_auditlogs.instants import format_instant, instant_from_datetime
-from tap_auditlogs.text import plural
-from tap_auditlogs.windows import TimeWindows
+from tap_auditlogs.core.instants import format_instant, instant_from_datetime
+from tap_auditlogs.core.text import plural
+from tap_auditlogs.engine import page_loop as paging
+from tap_auditlogs.engine.windows import TimeWindows
 from tests.conftest import provider_sources, run_tap, tap_config
 from tests.test_chaos import FIRST_PAGE, STREAMS
 

@@ -40,7 +40,7 @@ import pytest
 import yaml
 
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.unified import AuditEventsStream
+from tap_auditlogs.streams.audit_events import AuditEventsStream
 from tests.conftest import psql, venv_commands
 from tests.test_meltano import (
     MELTANO_VERSION,

@@ -14,9 +14,9 @@ import jsonschema
 import pytest
 import requests
 
-from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS as MARGIN
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
-from tap_auditlogs.unified import OTHER, UNKNOWN_ORGANIZATION
+from tap_auditlogs.core.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.engine.declaration import LOWER_BOUND_MARGIN_NS as MARGIN
+from tap_auditlogs.output.unified import OTHER, UNKNOWN_ORGANIZATION
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.emulator import FaultRule
 from tests.emulator.nirvana import API_KEY

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from tap_auditlogs.ocsf import OCSF_CLASSES, OCSF_VERSION, OTHER_ACTIVITY, ocsf_event
+from tap_auditlogs.output.ocsf import OCSF_CLASSES, OCSF_VERSION, OTHER_ACTIVITY, ocsf_event
 from tap_auditlogs.providers import all_providers
 from tests.conftest import run_tap, tap_config
 from tests.ocsf_check import VERSION, check_event, event_classes, schema

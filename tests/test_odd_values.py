@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
-from tap_auditlogs.instants import (
+from tap_auditlogs.core.instants import (
     NS_PER_SECOND,
     format_instant,
     instant_from_datetime,
@@ -29,10 +29,10 @@ from tap_auditlogs.instants import (
     read_epoch,
     read_instant,
 )
+from tap_auditlogs.engine.values import ODD_VALUE_WARNINGS
 from tap_auditlogs.providers import all_providers
+from tap_auditlogs.streams.audit_events import STREAM_NAME as UNIFIED
 from tap_auditlogs.tap import TapAuditLogs
-from tap_auditlogs.unified import STREAM_NAME as UNIFIED
-from tap_auditlogs.values import ODD_VALUE_WARNINGS
 from tests.conftest import (
     TapRun,
     provider_sources,

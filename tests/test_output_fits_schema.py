@@ -28,14 +28,14 @@ from hypothesis import strategies as st
 from jsonschema import Draft7Validator, FormatChecker
 
 from tap_auditlogs import schemas as schema_files
-from tap_auditlogs.client import AuditLogStream
-from tap_auditlogs.conform import UNDECLARED_FIELDS, FieldSorter, closed_schema
-from tap_auditlogs.connection_test import check_provider
-from tap_auditlogs.coverage import STREAM_NAME as COVERAGE
-from tap_auditlogs.output import replace_nul
+from tap_auditlogs.cli.connection_check import check_provider
+from tap_auditlogs.output.conform import UNDECLARED_FIELDS, FieldSorter, closed_schema
+from tap_auditlogs.output.writer import replace_nul
 from tap_auditlogs.providers import all_providers
+from tap_auditlogs.streams.audit_events import STREAM_NAME as UNIFIED
+from tap_auditlogs.streams.audit_log import AuditLogStream
+from tap_auditlogs.streams.coverage import STREAM_NAME as COVERAGE
 from tap_auditlogs.tap import TapAuditLogs
-from tap_auditlogs.unified import STREAM_NAME as UNIFIED
 from tests.conftest import TapRun, run_tap, tap_config
 from tests.emulator.awkward import ADDED_FIELD, ADDED_KEY, LONG_TEXT, UNICODE_TEXT
 from tests.emulator.odd import ODD_KINDS

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_auditlogs.declaration import PageRequest, ProviderDeclaration
+from tap_auditlogs.core.types import PageRequest
+from tap_auditlogs.engine.declaration import ProviderDeclaration
 from tests.conftest import provider_sources
 
 URL = "https://api.example.invalid/log"

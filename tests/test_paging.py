@@ -16,10 +16,10 @@ from datetime import timedelta
 
 import pytest
 
-from tap_auditlogs.instants import format_instant, instant_from_datetime
+from tap_auditlogs.core.instants import format_instant, instant_from_datetime
+from tap_auditlogs.core.types import Page
+from tap_auditlogs.engine.totals import ScopeCount
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.strategies import Page
-from tap_auditlogs.totals import ScopeCount
 from tests.conftest import TapRun, run_tap, run_tap_cli, tap_config
 from tests.emulator.registry import available_providers
 from tests.test_chaos import STREAM_OF, STREAMS, record_key, truth_keys

@@ -18,13 +18,13 @@ from datetime import timedelta
 
 import pytest
 
-from tap_auditlogs import parallel
-from tap_auditlogs.channel import RECORDS, STATE, Channel, MemoryBudget
-from tap_auditlogs.cli import SIGNAL_EXIT_DEADLINE_S
-from tap_auditlogs.instants import format_instant, instant_from_datetime
+from tap_auditlogs.cli.command import SIGNAL_EXIT_DEADLINE_S
+from tap_auditlogs.core.instants import format_instant, instant_from_datetime
+from tap_auditlogs.engine import read_ahead as parallel
+from tap_auditlogs.engine.handover import RECORDS, STATE, Channel, MemoryBudget
+from tap_auditlogs.http.ratelimit import RateLimiter
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.providers.socketdev import SocketAuditLog
-from tap_auditlogs.ratelimit import RateLimiter
 from tests.conftest import TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
 from tests.emulator import QuotaRule
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS

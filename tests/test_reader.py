@@ -7,11 +7,11 @@ import typing as t
 
 import pytest
 
-from tap_auditlogs import paging
-from tap_auditlogs.paging import Progress
-from tap_auditlogs.reader import PartitionReader
-from tap_auditlogs.state import PartitionState
-from tap_auditlogs.strategies import Page
+from tap_auditlogs.core.types import Page
+from tap_auditlogs.engine import page_loop as paging
+from tap_auditlogs.engine.page_loop import Progress
+from tap_auditlogs.engine.partition_reader import PartitionReader
+from tap_auditlogs.engine.state import PartitionState
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator

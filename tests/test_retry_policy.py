@@ -11,8 +11,13 @@ import math
 
 import pytest
 
-from tap_auditlogs.errors import TransientError
-from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries, retry_waits
+from tap_auditlogs.core.errors import TransientError
+from tap_auditlogs.http.retry import (
+    RetriesExhaustedError,
+    RetryPolicy,
+    call_with_retries,
+    retry_waits,
+)
 
 
 def waits(policy: RetryPolicy, problems: list[TransientError]) -> list[float]:

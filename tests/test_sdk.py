@@ -18,8 +18,8 @@ from singer_sdk import Stream, Tap
 from singer_sdk.plugin_base import PluginBase
 from singer_sdk.streams import RESTStream
 
-from tap_auditlogs.errors import ConfigError
-from tap_auditlogs.sdk import QUIET_SDK_LINES
+from tap_auditlogs.core.errors import ConfigError
+from tap_auditlogs.streams.sdk import QUIET_SDK_LINES
 from tap_auditlogs.tap import TapAuditLogs
 from tests.emulator import SOCKET_TOKEN
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tap_auditlogs.instants import parse_instant
+from tap_auditlogs.core.instants import parse_instant
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.data import documented
 from tests.emulator import FaultRule, QuotaRule

@@ -12,14 +12,15 @@ import typing as t
 
 import pytest
 
-from tap_auditlogs.errors import ProviderError
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
-from tap_auditlogs.newest_first import NewestFirst
-from tap_auditlogs.reader import PartitionReader
-from tap_auditlogs.state import MAX_RECENT_IDS, PartitionState, prune_ids
-from tap_auditlogs.strategies import Ascending, Page
-from tap_auditlogs.verified import VerifiedAscending
-from tap_auditlogs.windows import TimeWindows
+from tap_auditlogs.core.errors import ProviderError
+from tap_auditlogs.core.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.core.types import Page
+from tap_auditlogs.engine.newest_first import NewestFirst
+from tap_auditlogs.engine.partition_reader import PartitionReader
+from tap_auditlogs.engine.state import MAX_RECENT_IDS, PartitionState, prune_ids
+from tap_auditlogs.engine.strategies import Ascending
+from tap_auditlogs.engine.verified import VerifiedAscending
+from tap_auditlogs.engine.windows import TimeWindows
 
 T0 = 1_700_000_000 * NS_PER_SECOND
 MINUTE = 60 * NS_PER_SECOND

@@ -32,10 +32,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tap_auditlogs.conform import UNDECLARED_FIELDS
-from tap_auditlogs.coverage import STREAM_NAME as COVERAGE
+from tap_auditlogs.output.conform import UNDECLARED_FIELDS
 from tap_auditlogs.providers import Provider, all_providers
-from tap_auditlogs.unified import STREAM_NAME, AuditEventsStream
+from tap_auditlogs.streams.audit_events import STREAM_NAME, AuditEventsStream
+from tap_auditlogs.streams.coverage import STREAM_NAME as COVERAGE
 from tests.conftest import REPO, TAP_COMMAND, tap_config
 from tests.emulator import Scenario
 from tests.emulator.awkward import ADDED_FIELD

@@ -12,11 +12,9 @@ from datetime import datetime, timedelta, timezone
 import jsonschema
 import pytest
 
-from tap_auditlogs.instants import parse_instant
-from tap_auditlogs.ocsf import OTHER_ACTIVITY
-from tap_auditlogs.providers import all_providers
-from tap_auditlogs.tap import TapAuditLogs
-from tap_auditlogs.unified import (
+from tap_auditlogs.core.instants import parse_instant
+from tap_auditlogs.output.ocsf import OTHER_ACTIVITY
+from tap_auditlogs.output.unified import (
     ACTOR_TYPES,
     CATEGORIES,
     OCSF_VERSION,
@@ -24,6 +22,8 @@ from tap_auditlogs.unified import (
     OTHER,
     UNKNOWN_ORGANIZATION,
 )
+from tap_auditlogs.providers import all_providers
+from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import REPO, run_tap, run_tap_cli, tap_config
 from tests.emulator import Emulator
 from tests.unified_cases import SCHEMA, STREAM, select

@@ -9,7 +9,7 @@ import json
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
 
-from tap_auditlogs.output import FlushBeforeStateWriter
+from tap_auditlogs.output.writer import FlushBeforeStateWriter
 from tests.conftest import run_tap, tap_config
 
 

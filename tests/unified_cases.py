@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import typing as t
 
+from tap_auditlogs.output.unified import normalize_action
 from tap_auditlogs.providers import all_providers
 from tap_auditlogs.tap import TapAuditLogs
-from tap_auditlogs.unified import normalize_action
 from tests.conftest import REPO, run_tap, tap_config
 
 if t.TYPE_CHECKING:

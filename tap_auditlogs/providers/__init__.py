@@ -24,8 +24,8 @@ from importlib import metadata
 from singer_sdk import typing as th
 
 if t.TYPE_CHECKING:
-    from tap_auditlogs.source import AuditLogSource
-    from tap_auditlogs.unified import UnifiedMapping
+    from tap_auditlogs.engine.source import AuditLogSource
+    from tap_auditlogs.output.unified import UnifiedMapping
 
 
 @dataclasses.dataclass(frozen=True)

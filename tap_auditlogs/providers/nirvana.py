@@ -38,21 +38,21 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant
-from tap_auditlogs.ocsf import ACCOUNT, ENTITY
+from tap_auditlogs.core.instants import NS_PER_SECOND, format_instant
+from tap_auditlogs.core.redaction import Redactor
+from tap_auditlogs.engine.declaration import LOWER_BOUND_MARGIN_NS
+from tap_auditlogs.engine.source import AuditLogSource
+from tap_auditlogs.engine.verified import VerifiedAscending
+from tap_auditlogs.http.responses import UnexpectedShapeError, list_field, type_name
+from tap_auditlogs.output.ocsf import ACCOUNT, ENTITY
+from tap_auditlogs.output.unified import UnifiedMapping, as_object
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
-from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
-from tap_auditlogs.source import AuditLogSource
-from tap_auditlogs.unified import UnifiedMapping, as_object
-from tap_auditlogs.verified import VerifiedAscending
 
 if t.TYPE_CHECKING:
     import requests
 
-    from tap_auditlogs.strategies import Context, Record
-    from tap_auditlogs.unified import EventType
+    from tap_auditlogs.core.types import Context, Record
+    from tap_auditlogs.output.unified import EventType
 
 PAGE_SIZE = 100  # documented: limit 10..100 (https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list)
 

@@ -31,19 +31,19 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.newest_first import NewestFirst
-from tap_auditlogs.ocsf import ACCESS, ACCOUNT, AUTHENTICATION, ENTITY
+from tap_auditlogs.core.redaction import Redactor
+from tap_auditlogs.engine.newest_first import NewestFirst
+from tap_auditlogs.engine.source import AuditLogSource
+from tap_auditlogs.http.responses import UnexpectedShapeError, list_field, type_name
+from tap_auditlogs.output.ocsf import ACCESS, ACCOUNT, AUTHENTICATION, ENTITY
+from tap_auditlogs.output.unified import UnifiedMapping
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
-from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
-from tap_auditlogs.source import AuditLogSource
-from tap_auditlogs.unified import UnifiedMapping
 
 if t.TYPE_CHECKING:
     import requests
 
-    from tap_auditlogs.strategies import Context, Record
-    from tap_auditlogs.unified import EventType
+    from tap_auditlogs.core.types import Context, Record
+    from tap_auditlogs.output.unified import EventType
 
 PAGE_SIZE = 100  # documented: per_page 1..100 (https://docs.socket.dev/reference/getauditlogevents)
 END_MARKERS = (None, "", "0", 0)

@@ -16,20 +16,20 @@ from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.declaration import PageRequest
-from tap_auditlogs.instants import format_instant
-from tap_auditlogs.ocsf import AUTHENTICATION, ENTITY
+from tap_auditlogs.core.instants import format_instant
+from tap_auditlogs.core.redaction import Redactor
+from tap_auditlogs.core.types import PageRequest
+from tap_auditlogs.engine.source import AuditLogSource
+from tap_auditlogs.engine.strategies import Ascending
+from tap_auditlogs.http.responses import UnexpectedShapeError, list_field
+from tap_auditlogs.output.ocsf import AUTHENTICATION, ENTITY
+from tap_auditlogs.output.unified import UnifiedMapping, as_object
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
-from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import UnexpectedShapeError, list_field
-from tap_auditlogs.source import AuditLogSource
-from tap_auditlogs.strategies import Ascending
-from tap_auditlogs.unified import UnifiedMapping, as_object
 
 if t.TYPE_CHECKING:
     import requests
 
-    from tap_auditlogs.strategies import Context, Record
+    from tap_auditlogs.core.types import Context, Record
 
 
 class BodyCursorPaginator(BaseAPIPaginator["str | None"]):

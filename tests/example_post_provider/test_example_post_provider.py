@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_auditlogs.instants import format_instant, parse_instant, seconds_to_ns
+from tap_auditlogs.core.instants import format_instant, parse_instant, seconds_to_ns
 from tests.conftest import TapRun, installed_provider, run_tap_cli, tap_config
 from tests.emulator import FaultRule
 from tests.example_post_provider.emulator import TOKEN, ExampleEventsProvider

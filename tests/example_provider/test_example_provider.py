@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tap_auditlogs.cli.settings import start_date_setting
 from tap_auditlogs.providers import all_providers, and_list
-from tap_auditlogs.settings import start_date_setting
 from tests.conftest import REPO, TAP_COMMAND, TapRun, installed_provider, run_tap_cli, tap_config
 from tests.example_provider.emulator import TOKEN, ExampleProvider
 from tests.example_provider.example_log import PROVIDER

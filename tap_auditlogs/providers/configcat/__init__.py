@@ -49,24 +49,24 @@ from urllib.parse import quote
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BasicAuthenticator
 
-from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
-from tap_auditlogs.errors import ProviderError
-from tap_auditlogs.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.core.errors import ProviderError
+from tap_auditlogs.core.instants import NS_PER_SECOND, format_instant, parse_instant
+from tap_auditlogs.core.redaction import Redactor
+from tap_auditlogs.engine.declaration import LOWER_BOUND_MARGIN_NS
+from tap_auditlogs.engine.source import AuditLogSource
+from tap_auditlogs.engine.windows import TimeWindows
+from tap_auditlogs.http.responses import UnexpectedShapeError, list_field, type_name
 from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 from tap_auditlogs.providers.configcat.events import DOCUMENTATION, EVENT_TYPES, UNIFIED
 from tap_auditlogs.providers.configcat.paging import PAGE_SIZE, ConfigCatPaginator, PageIgnoredError
-from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import UnexpectedShapeError, list_field, type_name
-from tap_auditlogs.source import AuditLogSource
-from tap_auditlogs.windows import TimeWindows
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from tap_auditlogs.parallel import Worker
-    from tap_auditlogs.responses import ApiResponse
-    from tap_auditlogs.state import PartitionState
-    from tap_auditlogs.strategies import Context, Page, Record
+    from tap_auditlogs.core.types import Context, Page, Record
+    from tap_auditlogs.engine.state import PartitionState
+    from tap_auditlogs.http.client import Worker
+    from tap_auditlogs.http.responses import ApiResponse
 
 API_VERSIONS = ("v2", "v1")
 DAY_NS = 86_400 * NS_PER_SECOND

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_auditlogs.ocsf import ACCESS, ACCOUNT, ENTITY, MFA
-from tap_auditlogs.unified import UnifiedMapping
+from tap_auditlogs.output.ocsf import ACCESS, ACCOUNT, ENTITY, MFA
+from tap_auditlogs.output.unified import UnifiedMapping
 
 if t.TYPE_CHECKING:
-    from tap_auditlogs.strategies import Context, Record
-    from tap_auditlogs.unified import EventType
+    from tap_auditlogs.core.types import Context, Record
+    from tap_auditlogs.output.unified import EventType
 
 #: Where ConfigCat documents the AuditLogType enum (the audit-log endpoints' reference).
 DOCUMENTATION = "https://configcat.com/docs/api/reference/get-organization-auditlogs-v-2/"

@@ -46,9 +46,13 @@ import requests
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_auditlogs.api import REDIRECT_STATUSES
-from tap_auditlogs.declaration import LOWER_BOUND_MARGIN_NS
-from tap_auditlogs.instants import format_instant
+from tap_auditlogs.core.instants import format_instant
+from tap_auditlogs.core.redaction import Redactor
+from tap_auditlogs.engine.declaration import LOWER_BOUND_MARGIN_NS
+from tap_auditlogs.engine.source import AuditLogSource
+from tap_auditlogs.engine.strategies import Ascending
+from tap_auditlogs.http.client import REDIRECT_STATUSES
+from tap_auditlogs.http.responses import list_field
 from tap_auditlogs.providers import Provider, lookback_setting
 from tap_auditlogs.providers.torq.auth import (
     CREDENTIALS_HINT,
@@ -56,13 +60,9 @@ from tap_auditlogs.providers.torq.auth import (
     TorqAuthenticator,
 )
 from tap_auditlogs.providers.torq.events import UNIFIED
-from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import list_field
-from tap_auditlogs.source import AuditLogSource
-from tap_auditlogs.strategies import Ascending
 
 if t.TYPE_CHECKING:
-    from tap_auditlogs.strategies import Context, Record
+    from tap_auditlogs.core.types import Context, Record
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,17 +14,17 @@ import orjson
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 
-from tap_auditlogs.api import RETRY_STATUSES
-from tap_auditlogs.body import BodyLimits, read_body
-from tap_auditlogs.errors import ProviderError, TransientError
-from tap_auditlogs.redaction import Redactor
-from tap_auditlogs.responses import (
+from tap_auditlogs.core.errors import ProviderError, TransientError
+from tap_auditlogs.core.redaction import Redactor
+from tap_auditlogs.http.body import BodyLimits, read_body
+from tap_auditlogs.http.client import RETRY_STATUSES
+from tap_auditlogs.http.responses import (
     api_error_message,
     json_body,
     retry_after_seconds,
     undecodable_body,
 )
-from tap_auditlogs.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
+from tap_auditlogs.http.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
 
 #: Renew this long before ``expires_in`` ends (at most a tenth of the token's lifetime).
 RENEW_MARGIN_SECONDS = 60.0

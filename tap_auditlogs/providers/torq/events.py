@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_auditlogs.ocsf import ACCESS, ACCOUNT, AUTHENTICATION, ENTITY
-from tap_auditlogs.unified import UnifiedMapping
+from tap_auditlogs.output.ocsf import ACCESS, ACCOUNT, AUTHENTICATION, ENTITY
+from tap_auditlogs.output.unified import UnifiedMapping
 
 if t.TYPE_CHECKING:
-    from tap_auditlogs.strategies import Context, Record
-    from tap_auditlogs.unified import EventType
+    from tap_auditlogs.core.types import Context, Record
+    from tap_auditlogs.output.unified import EventType
 
 # Every action of Torq's audit-log event list (developers.torq.io/apidocs/resources-audit-logs
 # and learn.torq.io/docs/audit-logs; ``action`` carries this text, e.g. "Workflow edited")
