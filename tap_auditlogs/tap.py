@@ -1,7 +1,7 @@
 """TapAuditLogs: which providers are configured, discovery, the sync and the connection test.
 
-Settings live in ``settings.py``, the command line in ``cli.py``, message output in
-``output.py``.
+Settings live in ``settings.py``, the command line in ``cli/command.py``, message output in
+``output/writer.py``.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ class TapAuditLogs(CommandLineTap):
     @property
     def concurrency(self) -> int:
         """Partitions and requests read side by side (1: one after another, the same path)."""
-        return max(1, int(self.config.get("concurrency", 8)))
+        return max(1, int(self.config["concurrency"]))
 
     def start_read_ahead(self) -> None:
         """Start reading the partitions of every stream to sync."""

@@ -22,7 +22,7 @@ import requests
 
 from tap_auditlogs.core.errors import ConfigError
 from tap_auditlogs.core.instants import NS_PER_SECOND, format_instant, parse_instant
-from tap_auditlogs.providers.configcat import ConfigCatPaginator, PageIgnoredError
+from tap_auditlogs.providers.configcat.paging import ConfigCatPaginator, PageIgnoredError
 from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.data import documented

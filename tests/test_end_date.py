@@ -55,7 +55,7 @@ PATHS: list[tuple[str, dict[str, t.Any]]] = [
 ]
 
 
-#: Providers whose long ascending reads are split into ranges read side by side (parallel.py).
+#: Providers whose long ascending reads are split into ranges read side by side (read_ahead.py).
 SPLIT = [p for p in PROVIDERS if isinstance(DECLARED[p].strategy, (Ascending, VerifiedAscending))]
 
 
@@ -212,7 +212,7 @@ def test_a_bounded_read_split_into_ranges_ends_its_last_range_at_end_date(
 ) -> None:
     """Ranges (the sort and bound documented, or proven by the first page) end at end_date:
     Nirvana's created_at_max goes out only there."""
-    pages = 120  # enough for a split to pay off before end_date (prefetch.py)
+    pages = 120  # enough for a split to pay off before end_date (page_chains.py)
     events = pages * t.cast("int", DECLARED[provider].page_size)
     emu = emulator(providers=(provider,), seed=37, events_per_org=events, span_days=30,
                    latency_s=0.03)  # fmt: skip

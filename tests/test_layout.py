@@ -25,7 +25,9 @@ def lengths(path: Path) -> tuple[int, dict[str, int]]:
     return len(text.splitlines()), classes
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
 def test_modules_and_classes_are_small(path: Path) -> None:
     lines, classes = lengths(path)
     assert lines <= 450, f"{path.relative_to(ROOT)} has {lines} lines (at most 450): split it"
@@ -34,7 +36,7 @@ def test_modules_and_classes_are_small(path: Path) -> None:
 
 
 def test_the_base_stream_is_sdk_glue() -> None:
-    _, classes = lengths(PACKAGE / "client.py")
+    _, classes = lengths(PACKAGE / "streams/audit_log.py")
     assert classes["AuditLogStream"] <= 250, classes["AuditLogStream"]
 
 

@@ -2,7 +2,7 @@
 
 Loaders drop or choke on what a SCHEMA does not declare, and PostgreSQL cannot store NUL: the
 tap moves undeclared fields into ``undeclared_fields`` (conform.py) and replaces U+0000 with
-U+FFFD (output.py) unless ``keep_nul_characters`` is set; a declared value whose type drifted
+U+FFFD (output/writer.py) unless ``keep_nul_characters`` is set; a declared value whose type drifted
 is nulled and kept in ``undeclared_fields`` too. Checked on the emulator's awkward data
 (``awkward_values=True``: NULs, vendor-added fields at the top level and inside declared
 objects, emoji/RTL, 70,000-character strings) and type drift (``type_drift=True``) for every

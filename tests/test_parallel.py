@@ -24,7 +24,7 @@ from tap_auditlogs.engine import read_ahead as parallel
 from tap_auditlogs.engine.handover import RECORDS, STATE, Channel, MemoryBudget
 from tap_auditlogs.http.ratelimit import RateLimiter
 from tap_auditlogs.providers import all_providers
-from tap_auditlogs.providers.socketdev import SocketAuditLog
+from tap_auditlogs.providers.socketdev.log import SocketAuditLog
 from tests.conftest import TAP_COMMAND, TapRun, parse_lines, run_tap, run_tap_cli, tap_config
 from tests.emulator import QuotaRule
 from tests.emulator.configcat import ORG_IDS as CONFIGCAT_ORGS

@@ -1,4 +1,4 @@
-"""The one retry policy (api.py), driven by ``backoff``: waits, Retry-After, giving up.
+"""The one retry policy (http/client.py), driven by ``backoff``: waits, Retry-After, giving up.
 
 Every API request and Torq's token request go through ``call_with_retries``; the
 end-to-end behaviour (faults, quota stops, resumes) is tested with the emulator elsewhere.

@@ -24,13 +24,14 @@ from tap_auditlogs.tap import TapAuditLogs
 from tests.emulator import SOCKET_TOKEN
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tap_auditlogs"
-SDK_MODULE = PACKAGE / "sdk.py"
+SDK_MODULE = PACKAGE / "streams" / "sdk.py"
 #: The only private SDK names the tap may use, and only in sdk.py.
 ALLOWED = {
     "_write_record_message",
     "_increment_stream_state",
     "_env_var_config",
     "_validate_config",
+    "_config",
 }
 VERSION = metadata.version("singer-sdk")
 SDK_IMPORT = re.compile(r"^\s*(?:from|import) (singer_sdk[\w.]*)(?: import ([^\n]+))?", re.M)
@@ -81,7 +82,9 @@ def test_environment_settings_come_from_env_var_config(monkeypatch) -> None:
     monkeypatch.setenv("TAP_AUDITLOGS_SOCKET_API_TOKEN", SOCKET_TOKEN)
     monkeypatch.setenv("TAP_AUDITLOGS_SOCKET_ORG_SLUGS", '["acme"]')
     tap = TapAuditLogs(config={}, parse_env_config=True)
-    assert tap.config["socket"] == {"api_token": SOCKET_TOKEN, "org_slugs": ["acme"]}
+    socket = dict(tap.config["socket"])
+    assert (socket.pop("api_token"), socket.pop("org_slugs")) == (SOCKET_TOKEN, ["acme"])
+    assert set(socket) <= {"base_url", "lookback_seconds", "max_requests_per_second"}, socket
 
 
 # 4 -----------------------------------------------------------------------------------------
@@ -94,6 +97,25 @@ def test_settings_are_checked_by_validate_config() -> None:
     )
     with pytest.raises(ConfigError, match="unknown setting `bogus`"):
         TapAuditLogs(config={"bogus": 1, "socket": {"api_token": SOCKET_TOKEN}})
+
+
+# 5 -----------------------------------------------------------------------------------------
+def test_the_settings_schema_states_every_default_once() -> None:
+    """Every default of the settings schema is in ``config`` (the code reads no default of
+    its own), as the SDK fills them when it validates, nested provider blocks included."""
+    assert "self._config" in inspect.getsource(PluginBase.config.fget), changed(  # type: ignore[attr-defined]
+        "PluginBase.config no longer shows _config",
+        "touch point 5 (the schema's defaults) must fill the new settings holder",
+    )
+    tap = TapAuditLogs(config={"socket": {"api_token": SOCKET_TOKEN}})
+    schema = tap.config_jsonschema["properties"]
+    defaults = {name: prop["default"] for name, prop in schema.items() if "default" in prop}
+    assert defaults
+    assert {name: tap.config[name] for name in defaults} == defaults
+    block = schema["socket"]["properties"]
+    socket = {name: prop["default"] for name, prop in block.items() if "default" in prop}
+    assert socket
+    assert {name: tap.config["socket"][name] for name in socket} == socket
 
 
 # Not a private name: the SDK lines the tap leaves out -------------------------------------

@@ -49,7 +49,7 @@ class FakeLog:
 
 
 class FakeReader:
-    """A stream's declarations and its page source over a FakeLog (``reader.py``'s
+    """A stream's declarations and its page source over a FakeLog (``partition_reader.py``'s
     ``Declarations`` and ``PageSource``); ``run`` reads it as the tap does, through a
     ``PartitionReader`` holding ``raw_state``."""
 

@@ -115,7 +115,7 @@ def expected_keys(emu: Emulator, everything: bool) -> dict[str, set[tuple[str, .
     (provider, event_id) pairs of the truth, and arrived triples are compared on those two
     fields (see `project_unified`): ``organization_id`` is a value the tap derives per
     provider (Socket's numeric org id, ConfigCat's uuid, ``unknown`` for Nirvana), and
-    recomputing it here would copy ``unified.py`` and test it against itself. Taking the keys
+    recomputing it here would copy ``output/unified.py`` and test it against itself. Taking the keys
     from the tap's RECORD lines instead would hide an event the tap never sent, and would need
     a tee in the pipe. Event ids are unique within a provider (checked), so the pair loses
     nothing; an event that arrived under two organization ids is caught separately.

@@ -19,8 +19,8 @@ from tap_auditlogs.cli.settings import validate_settings
 from tap_auditlogs.core.errors import EXIT_PROVIDER
 from tap_auditlogs.core.instants import format_instant, parse_instant
 from tap_auditlogs.engine.declaration import LOWER_BOUND_MARGIN_NS as MARGIN
-from tap_auditlogs.providers.torq import REGIONS
 from tap_auditlogs.providers.torq.auth import TorqAuthenticator
+from tap_auditlogs.providers.torq.log import REGIONS
 from tap_auditlogs.tap import TapAuditLogs
 from tests.conftest import run_tap, run_tap_cli, tap_config
 from tests.data import documented

@@ -92,7 +92,7 @@ class OutputClosedError(SystemExit):
     """stdout was closed (the target died or stopped reading): nothing more can go out.
 
     A ``SystemExit``, so nothing on the way out (the SDK's sync, click) reports it as its
-    own failure or prints a traceback: the writer says it in one line (output.py).
+    own failure or prints a traceback: the writer says it in one line (output/writer.py).
     """
 
     def __init__(self) -> None:

@@ -5,8 +5,8 @@ its first answer of the run tells it (the ``Date`` header). Whichever is earlier
 state: an API whose clock runs behind still stamps events after the local run start only
 later, and an API whose ``Date`` runs ahead may stamp its events by another clock (a proxy's
 header, the database's stamps), so following it ahead could skip events still to come. An event
-stamped later than the run's start is emitted, with one WARNING per partition (reader.py), and
-the state never moves past the run's start (state.py).
+stamped later than the run's start is emitted, with one WARNING per partition
+(partition_reader.py), and the state never moves past the run's start (state.py).
 """
 
 from __future__ import annotations

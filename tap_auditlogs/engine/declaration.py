@@ -1,9 +1,9 @@
 """What a provider declares: its API, its settings block, its log's shape, its quirks.
 
 ``ProviderDeclaration`` holds every attribute and hook a provider module sets or overrides,
-with the defaults that fit most APIs; ``AuditLogStream`` (client.py) is the singer-sdk glue
-that reads with them. A provider stream is both (``class SocketAuditLogStream(AuditLogStream)``)
-and overrides only what its API needs: see ``tests/example_provider/example_log.py``.
+with the defaults that fit most APIs; ``AuditLogSource`` (source.py) adds what reading them
+takes. A provider's source class is both (``class SocketAuditLog(AuditLogSource)``) and
+overrides only what its API needs: see ``tests/example_provider/example_log.py``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def no_value(value: object) -> bool:
 class ProviderDeclaration:
     """The attributes and hooks of one provider (defaults here; a provider overrides)."""
 
-    # What the SDK stream provides (``AuditLogStream`` is one).
+    # What the source is given (``AuditLogSource.__init__``) or declares per provider.
     config: Mapping[str, t.Any]
     replication_key: str | None
     primary_keys: t.Sequence[str]
@@ -94,14 +94,14 @@ class ProviderDeclaration:
     #: ``end_date``, a window's or a range's end), for the docs; None: none is sent.
     upper_bound_param: t.ClassVar[str | None] = None
     #: True: the API honours that parameter on every request (documented), so every request
-    #: carries ``end_date`` when set (reader.py ``Clocked``). False: only the requests a
+    #: carries ``end_date`` when set (partition_reader.py ``Clocked``). False: only the requests a
     #: strategy bounds itself (windows; ranges of a read proven sorted). Either way, no
     #: event at or after ``end_date`` is emitted (strategies.py ``_is_new``).
     upper_bound_trusted: t.ClassVar[bool] = False
-    #: Records per page the tap asks for: a shorter page is the last of a listing (paging.py).
+    #: Records per page the tap asks for: a shorter page is the last of a listing (page_loop.py).
     page_size: t.ClassVar[int | None] = None
     #: The API documents an empty page as the end of the log: a long run of empty pages that
-    #: still point on ends the read with a WARNING instead of an error (paging.py).
+    #: still point on ends the read with a WARNING instead of an error (page_loop.py).
     empty_page_may_end: t.ClassVar[bool] = False
 
     # ------------------------------------------------------------- organizations
@@ -151,12 +151,12 @@ class ProviderDeclaration:
     @property
     def timeout(self) -> int:
         """Seconds to wait for a connection or for each read of a response."""
-        return int(self.config.get("request_timeout", 60))
+        return int(self.config["request_timeout"])
 
     @property
     def lookback_ns(self) -> int:
         """The lookback in nanoseconds."""
-        seconds = self.settings.get("lookback_seconds", self.default_lookback_seconds)
+        seconds = self.settings["lookback_seconds"]
         return seconds_to_ns(float(seconds))
 
     @cached_property

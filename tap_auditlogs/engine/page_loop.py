@@ -27,7 +27,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.pagination import BaseAPIPaginator
 
     from tap_auditlogs.core.types import Context, PageRequest, Record
-    from tap_auditlogs.http.client import Worker
+    from tap_auditlogs.http.owner import Worker
     from tap_auditlogs.http.responses import ApiResponse
 
 

@@ -199,7 +199,7 @@ class PartitionReader:
     ) -> None:
         """Read partition ``context`` of ``stream``; see the module docstring for the rest.
 
-        ``progress``: told of every page read (paging.py: the progress lines).
+        ``progress``: told of every page read (page_loop.py: the progress lines).
         """
         self.stream = Clocked(stream, context)
         self.context = context

@@ -80,7 +80,7 @@ STATE_KEYS = ("replication_key", "replication_key_value", "recent_ids", "pending
 
 @dataclasses.dataclass(frozen=True)
 class LogToRead:
-    """A stream's log as the read-ahead reads it (the stream builds it: client.py)."""
+    """A stream's log as the read-ahead reads it (the stream builds it: streams/audit_log.py)."""
 
     #: The stream's name: jobs are kept per stream.
     name: str

@@ -7,7 +7,8 @@ API's ``Date`` (clock.py) and its once-per-run messages. A provider module subcl
 (``class SocketAuditLog(AuditLogSource)``) and overrides only what its API needs.
 
 The strategies, the read-ahead, the organization listing and the connection test take this
-object, never the singer-sdk stream: the stream (client.py) is the SDK glue that owns one.
+object, never the singer-sdk stream: the stream (streams/audit_log.py) is the SDK glue that
+owns one.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ if t.TYPE_CHECKING:
 
     from tap_auditlogs.core.types import Context, Page
     from tap_auditlogs.engine.state import PartitionState
-    from tap_auditlogs.http.client import Worker
+    from tap_auditlogs.http.owner import Worker
     from tap_auditlogs.http.responses import ApiResponse
 
 
@@ -73,7 +74,7 @@ class AuditLogSource(ProviderDeclaration):
         return ApiClient(
             self,
             timeout_s=self.timeout,
-            deadline_s=float(self.config.get("request_deadline_seconds", 120)),
+            deadline_s=float(self.config["request_deadline_seconds"]),
             policy=RetryPolicy.from_config(self.config),
             rate_limiter=self.rate_limiter,
         )

@@ -30,7 +30,6 @@ whose body is broken.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 import typing as t
@@ -54,10 +53,10 @@ from tap_auditlogs.http.responses import (
     ApiResponse,
     UnexpectedShapeError,
     api_error_message,
-    exception_kind,
     json_body,
     shape_changed,
     shape_problem,
+    transport_errors,
     undecodable_body,
     unreachable_reason,
 )
@@ -66,6 +65,7 @@ from tap_auditlogs.http.retry import RetriesExhaustedError, RetryPolicy, call_wi
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from tap_auditlogs.http.owner import ApiOwner, Worker
     from tap_auditlogs.http.ratelimit import RateLimiter
 
 try:
@@ -79,57 +79,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 # ------------------------------------------------------------------ the client
-
-
-class Worker(t.Protocol):
-    """What the API client needs of the read-ahead worker that sends a request (passed
-    down explicitly: ``source.pages(..., worker=...)`` -> ``request_json`` -> ``ApiClient``;
-    ``engine.read_ahead`` has them)."""
-
-    #: Set: stop before the next request (``set()`` stops the provider's other workers).
-    cancelled: t.Any
-    #: Requests in flight, shared by every read-ahead thread.
-    slots: threading.BoundedSemaphore
-
-
-class ApiOwner(t.Protocol):
-    """What the client needs of the provider stream that owns it."""
-
-    @property
-    def logger(self) -> logging.Logger:
-        """Where retries are logged."""
-
-    @property
-    def provider(self) -> str:
-        """The provider's settings block (``socket``): names ``<provider>.base_url``."""
-
-    @property
-    def credentials_hint(self) -> str:
-        """Shown with refused credentials."""
-
-    @property
-    def error_message_keys(self) -> tuple[str, ...]:
-        """Keys of the API's error bodies that hold the message."""
-
-    @property
-    def http_headers(self) -> dict[str, str]:
-        """Headers of every request."""
-
-    @property
-    def authenticator(self) -> t.Any:
-        """Applied to every prepared request (``requests`` auth or an SDK authenticator)."""
-
-    def handle_auth_failure(self, response: requests.Response) -> bool:
-        """401 or a redirect: True after renewing credentials, to repeat the request once."""
-
-    def rate_limit_wait(self, response: requests.Response) -> float | None:
-        """Seconds a 429/503 asks to wait (``Retry-After`` unless the provider says else)."""
-
-    def error_hint(self, status: int) -> str:
-        """What the user can do about an HTTP error status."""
-
-    def redirect_hint(self) -> str:
-        """What the user can do about an unexpected redirect."""
 
 
 class ApiClient:
@@ -298,7 +247,16 @@ class ApiClient:
         )
         started = time.monotonic()
         read_timeout = min(self.timeout_s, self.deadline_s)
-        try:
+        with transport_errors(
+            read_timeout,
+            # An invalid URL, header value or body (TypeError: a body that is not JSON).
+            lambda kind: (
+                f"{where}: the request could not be sent ({kind}): a URL, header "
+                "value or body is not valid HTTP. Check this provider's settings (base_url, "
+                "credentials) for stray characters."
+            ),
+            lambda exc: self._fail_if_unreachable(where, url, exc),
+        ):
             prepared = self.owner.authenticator(session.prepare_request(request))
             response = session.send(
                 prepared,
@@ -306,20 +264,6 @@ class ApiClient:
                 allow_redirects=False,
                 **{**self._settings(url), "stream": True},  # the body: read_body
             )
-        except requests.Timeout:
-            raise TransientError(f"no answer within {read_timeout:.0f} s") from None
-        except requests.ConnectionError as exc:
-            self._fail_if_unreachable(where, url, exc)
-            raise TransientError(f"connection failed ({exception_kind(exc)})") from None
-        except (requests.RequestException, ValueError, TypeError) as exc:
-            # An invalid URL, header value or body (the exception's text may quote it: a
-            # secret; TypeError: a body that is not JSON).
-            raise ProviderError(
-                f"{where}: the request could not be sent ({exception_kind(exc)}): a URL, "
-                "header value or body is not valid HTTP. Check this provider's settings (base_url, "
-                "credentials) for stray characters.",
-                whole_provider=True,
-            ) from None
         self._reached.add(_host(url))
         try:
             read_body(

@@ -6,6 +6,7 @@ URLs or secrets (``Redactor``).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import socket
 import time
@@ -15,8 +16,12 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import requests
 
+from tap_auditlogs.core.errors import ProviderError, TransientError
 from tap_auditlogs.core.redaction import Redactor
 from tap_auditlogs.core.text import plural
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 #: Characters of an unreadable body quoted in its error message.
 BODY_EXCERPT_CHARS = 80
@@ -140,6 +145,33 @@ def exception_kind(exc: Exception) -> str:
     while reason.__context__ is not None and reason.__context__ is not reason:
         reason = t.cast("Exception", reason.__context__)
     return type(exc).__name__ if reason is exc else f"{type(exc).__name__}: {type(reason).__name__}"
+
+
+@contextlib.contextmanager
+def transport_errors(
+    read_timeout: float,
+    unsendable: Callable[[str], str],
+    on_connection_error: Callable[[Exception], None] = lambda _: None,
+) -> Iterator[None]:
+    """What ``requests`` raises while a request is sent, as the tap's errors (the one
+    mapping, for the API client and Torq's token requests): no answer in time or a broken
+    connection is a ``TransientError`` (retried); a request that cannot be sent at all is a
+    ``ProviderError`` that stops the provider, worded by ``unsendable`` from the kind of
+    failure (never the exception's text: it may quote a URL or a secret).
+    ``on_connection_error`` may raise its own error first (an unreachable host).
+    """
+    try:
+        yield
+    except requests.Timeout:
+        raise TransientError(f"no answer within {read_timeout:.0f} s") from None
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        on_connection_error(exc)
+        raise TransientError(f"connection failed ({exception_kind(exc)})") from None
+    except requests.exceptions.ContentDecodingError:
+        problem = "the compressed response body is corrupt: it could not be decompressed"
+        raise TransientError(problem) from None
+    except (requests.RequestException, ValueError, TypeError) as exc:
+        raise ProviderError(unsendable(exception_kind(exc)), whole_provider=True) from None
 
 
 #: Connection failures that say the host cannot be reached at all, in the words for them.

@@ -4,7 +4,7 @@ Exponential waits with jitter over the upper half of each ceiling (at most 60 s)
 answer asks (``Retry-After``, or a provider's own header) but never less than the lower half of
 that ceiling (``Retry-After: 0`` is not a reason to retry at once); a wait asked for that is
 longer than ``max_retry_wait`` gives up at once, so the caller can stop cleanly. API requests
-(api.py) and Torq's token requests use it, each with its own limits.
+(http/client.py) and Torq's token requests use it, each with its own limits.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ class RetryPolicy:
         """The policy of API requests: ``max_retries``, ``backoff_base_seconds``,
         ``max_retry_wait``."""
         return cls(
-            tries=1 + int(config.get("max_retries", 8)),
-            base_wait_s=float(config.get("backoff_base_seconds", 1.0)),
-            max_retry_after_s=float(config.get("max_retry_wait", 300)),
+            tries=1 + int(config["max_retries"]),
+            base_wait_s=float(config["backoff_base_seconds"]),
+            max_retry_after_s=float(config["max_retry_wait"]),
         )
 
     def gives_up_on(self, problem: TransientError) -> bool:

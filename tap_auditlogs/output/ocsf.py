@@ -1,6 +1,6 @@
 """``audit_events.ocsf``: the unified record as an OCSF 1.3.0 event (docs/ocsf.md).
 
-Each provider's table of event types (unified.py ``UnifiedMapping``) names the class an
+Each provider's table of event types (output/unified.py ``UnifiedMapping``) names the class an
 event type is written as: one of the ``OcsfClass`` constants here. ``ocsf_event`` builds
 the object: the base event's attributes, the acting user, source and user agent, and the
 class's own subject (``OCSF_SUBJECTS``). Every value goes through ``_Fitter``: what does not

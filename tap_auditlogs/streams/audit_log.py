@@ -7,11 +7,11 @@ keeps what belongs to the SDK:
 * State: the SDK's bookmarks assume sorted streams or end-of-run promotion; the reading
   strategies keep their own state in the SDK's partition state dicts instead, so
   the SDK's record-by-record bookmarking is switched off (sdk.py). Each partition is read
-  by the run's read-ahead (parallel.py) and replayed here: records, then the STATE that
+  by the run's read-ahead (read_ahead.py) and replayed here: records, then the STATE that
   covers them.
 * Output: every record fits the stream's schema (conform.py, ``undeclared_fields``: added
   fields, and values whose type drifted, one WARNING per stream and field); ``audit_events``
-  is fed every record as it is read (unified.py); coverage follows (coverage.py).
+  is fed every record as it is read (audit_events.py); coverage follows (coverage.py).
 * Failures: reported to the tap, never raised (one organization's trouble never stops
   another's); a failed stream's sync METRIC says failed.
 """
@@ -26,6 +26,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
 from tap_auditlogs.core.errors import ProviderError, ReadCancelledError
+from tap_auditlogs.core.text import plural
 from tap_auditlogs.engine.declaration import no_value
 from tap_auditlogs.engine.handover import RECORDS, STATE
 from tap_auditlogs.engine.read_ahead import LogToRead, apply_state
@@ -36,7 +37,7 @@ from tap_auditlogs.streams.bookmarks import (
     saved_state,
     warn_unmatched_partitions,
 )
-from tap_auditlogs.streams.coverage import CoverageHooks, RunCoverage
+from tap_auditlogs.streams.coverage import PartitionCoverage, RunCoverage
 from tap_auditlogs.streams.sdk import StreamHooks
 
 if t.TYPE_CHECKING:
@@ -74,6 +75,75 @@ class EventSink(t.Protocol):
         """Write what ``record`` (read by ``stream``, unchanged) becomes in this stream."""
 
 
+class CoverageHooks:
+    """The coverage side of ``AuditLogStream`` (audit_log.py stays SDK glue): it follows the
+    partition being emitted, on the main thread, read there or replayed from a worker."""
+
+    #: What this run proves of the partition being emitted now.
+    coverage: PartitionCoverage | None = None
+    coverage_context: Context = None
+
+    @property
+    def run_coverage(self) -> RunCoverage | None:
+        """The run's coverage (the stream's: ``AuditLogStream`` has its tap's)."""
+        raise NotImplementedError
+
+    @property
+    def halted(self) -> ProviderError | None:
+        """The error that stopped this stream for the rest of the run, if any."""
+        raise NotImplementedError
+
+    def covered(self, context: Context, records: Iterator[Record]) -> Iterator[Record]:
+        """``records`` of partition ``context``, its coverage followed on the way."""
+        stream = t.cast("AuditLogStream", self)
+        run = self.run_coverage
+        self.coverage_context = context
+        self.coverage = None if run is None else run.begin(stream, context)
+        try:
+            yield from records
+            coverage = self.coverage
+            if run is not None and coverage is not None:
+                if coverage.pages is None and self.halted is not None:
+                    self.note_failure(self.halted)  # not read: its provider stopped
+                run.end(stream, coverage, stream.get_context_state(context))
+        finally:
+            self.coverage = None
+
+    def checkpoint(self) -> None:
+        """Write a STATE message now (the SDK would skip it when no record was written);
+        the partition's coverage record goes first."""
+        stream = t.cast("AuditLogStream", self)
+        run = self.run_coverage
+        if run is not None and self.coverage is not None:
+            raw = stream.get_context_state(self.coverage_context)
+            run.checkpoint(stream, self.coverage, raw)
+        stream.write_state()
+
+    def read_ended(
+        self, context: Context, records: int, pages: int, *, held: bool = False, ok: bool = True
+    ) -> None:
+        """The partition's read ended, completely (``ok``: logged as done) or with a failure
+        (reported apart); ``held``: a shortfall kept its bookmark (totals.py)."""
+        stream = t.cast("AuditLogStream", self)
+        if ok:
+            done = f"{plural(records, 'record')} in {plural(pages, 'page')}"
+            stream.logger.info("%s: done, %s.", stream.source.describe(context), done)
+        if self.coverage is not None:
+            self.coverage.pages, self.coverage.held = pages, held
+
+    def note_failure(self, error: ProviderError) -> None:
+        """The partition being emitted stopped with ``error`` (its coverage says so)."""
+        run = self.run_coverage
+        if run is not None and self.coverage is not None:
+            run.failed(self.coverage, error)
+
+    def note_record(self, row: Record) -> None:
+        """A record of the partition being emitted goes out."""
+        run = self.run_coverage
+        if run is not None and self.coverage is not None:
+            run.record(t.cast("AuditLogStream", self), self.coverage, row)
+
+
 class AuditLogStream(CoverageHooks, StreamHooks, RESTStream):
     """The singer-sdk stream of one provider's log: SDK glue around its ``source``.
 
@@ -103,9 +173,9 @@ class AuditLogStream(CoverageHooks, StreamHooks, RESTStream):
         self.source = self.source_class(self.config, self.logger, self.schema)
         self._halted: ProviderError | None = None
         self._sync_timer: metrics.Timer | None = None
-        #: Streams fed with every record as it is read (``audit_events``, see unified.py).
+        #: Streams fed with every record as it is read (``audit_events``, see audit_events.py).
         self.event_sinks: list[EventSink] = []
-        #: This stream's log as the read-ahead reads it (parallel.py).
+        #: This stream's log as the read-ahead reads it (read_ahead.py).
         self.to_read = LogToRead(
             self.name, self.source, lambda: self.partitions, self.saved_state_of
         )
@@ -137,7 +207,7 @@ class AuditLogStream(CoverageHooks, StreamHooks, RESTStream):
         return
 
     def get_records(self, context: Context) -> Iterator[Record]:
-        """One partition as the run's read-ahead read it (parallel.py: with ``concurrency``
+        """One partition as the run's read-ahead read it (read_ahead.py: with ``concurrency``
         1 one partition at a time, else several side by side; one path either way)."""
         if not context and self.partitions is not None:
             return  # partitions could not be listed; that failure is reported already
@@ -204,7 +274,7 @@ class AuditLogStream(CoverageHooks, StreamHooks, RESTStream):
 
         The SDK calls this for every record, selected or not, before it writes the
         record and before the strategy can checkpoint: the unified record always goes
-        out ahead of the STATE that covers its event (unified.py).
+        out ahead of the STATE that covers its event (audit_events.py).
         """
         for sink in self.event_sinks:
             sink.write_event(self, row, context)

@@ -2,7 +2,7 @@
 
 ``RunCoverage`` (one per run, ``TapAuditLogs.coverage``) follows every partition the provider
 streams read, on the main thread, whether read there or replayed from a read-ahead worker
-(parallel.py): both go through ``CoveredStream.get_records``, ``post_process`` (one call per
+(read_ahead.py): both go through ``AuditLogStream.get_records``, ``post_process`` (one call per
 record) and ``checkpoint`` (one call per STATE), in the same order. So:
 
 * **What is proven.** A partition's range starts where the run read from (the bookmark
@@ -42,8 +42,6 @@ from tap_auditlogs.engine.state import PartitionState
 from tap_auditlogs.streams.sync_coverage import STREAM_NAME, SyncCoverageStream
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from singer_sdk import Tap
 
     from tap_auditlogs.core.errors import ProviderError
@@ -243,7 +241,7 @@ class RunCoverage:
             to_ns=bookmark,
         )
         self.partitions.append(coverage)
-        days = stream.source.settings.get("retention_days", stream.source.default_retention_days)
+        days = stream.source.settings.get("retention_days")  # None: no default (schema)
         if days:
             coverage.retention_days = float(days)
             self._check_retention(stream, coverage, bookmark, float(days))
@@ -370,7 +368,7 @@ class RunCoverage:
 
     def retention_error(self, config: t.Mapping[str, t.Any]) -> RetentionGapError | None:
         """The run's retention gaps as an error, unless ``retention_gap_is_error`` is false."""
-        if not self.lost or not config.get("retention_gap_is_error", True):
+        if not self.lost or not config["retention_gap_is_error"]:
             return None
         gaps = [
             f"{c.provider_label} {c.organization_id}: {_short(c.gap_from_ns)} to "
@@ -383,72 +381,3 @@ class RunCoverage:
             + "). Everything that still exists was read and its state saved. Run the tap "
             "more often than the retention, or set retention_gap_is_error to false."
         )
-
-
-class CoverageHooks:
-    """The coverage side of ``AuditLogStream`` (audit_log.py stays SDK glue): it follows the
-    partition being emitted, on the main thread, read there or replayed from a worker."""
-
-    #: What this run proves of the partition being emitted now.
-    coverage: PartitionCoverage | None = None
-    coverage_context: Context = None
-
-    @property
-    def run_coverage(self) -> RunCoverage | None:
-        """The run's coverage (the stream's: ``AuditLogStream`` has its tap's)."""
-        raise NotImplementedError
-
-    @property
-    def halted(self) -> ProviderError | None:
-        """The error that stopped this stream for the rest of the run, if any."""
-        raise NotImplementedError
-
-    def covered(self, context: Context, records: Iterator[Record]) -> Iterator[Record]:
-        """``records`` of partition ``context``, its coverage followed on the way."""
-        stream = t.cast("CoveredStream", self)
-        run = self.run_coverage
-        self.coverage_context = context
-        self.coverage = None if run is None else run.begin(stream, context)
-        try:
-            yield from records
-            coverage = self.coverage
-            if run is not None and coverage is not None:
-                if coverage.pages is None and self.halted is not None:
-                    self.note_failure(self.halted)  # not read: its provider stopped
-                run.end(stream, coverage, stream.get_context_state(context))
-        finally:
-            self.coverage = None
-
-    def checkpoint(self) -> None:
-        """Write a STATE message now (the SDK would skip it when no record was written);
-        the partition's coverage record goes first."""
-        stream = t.cast("CoveredStream", self)
-        run = self.run_coverage
-        if run is not None and self.coverage is not None:
-            raw = stream.get_context_state(self.coverage_context)
-            run.checkpoint(stream, self.coverage, raw)
-        stream.write_state()
-
-    def read_ended(
-        self, context: Context, records: int, pages: int, *, held: bool = False, ok: bool = True
-    ) -> None:
-        """The partition's read ended, completely (``ok``: logged as done) or with a failure
-        (reported apart); ``held``: a shortfall kept its bookmark (totals.py)."""
-        stream = t.cast("CoveredStream", self)
-        if ok:
-            done = f"{plural(records, 'record')} in {plural(pages, 'page')}"
-            stream.logger.info("%s: done, %s.", stream.source.describe(context), done)
-        if self.coverage is not None:
-            self.coverage.pages, self.coverage.held = pages, held
-
-    def note_failure(self, error: ProviderError) -> None:
-        """The partition being emitted stopped with ``error`` (its coverage says so)."""
-        run = self.run_coverage
-        if run is not None and self.coverage is not None:
-            run.failed(self.coverage, error)
-
-    def note_record(self, row: Record) -> None:
-        """A record of the partition being emitted goes out."""
-        run = self.run_coverage
-        if run is not None and self.coverage is not None:
-            run.record(t.cast("CoveredStream", self), self.coverage, row)

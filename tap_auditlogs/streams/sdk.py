@@ -1,4 +1,4 @@
-"""The four private singer-sdk names this tap relies on, all of them here, each with why.
+"""The five private singer-sdk names this tap relies on, all of them here, each with why.
 
 singer-sdk 0.54 has no public hook for these; everything else the tap does with the SDK goes
 through public names. A new SDK release may rename or change them: ``tests/test_sdk.py``
@@ -15,6 +15,10 @@ checks each one and says what to update, and CI runs the suite against the newes
    environment; here ``TAP_AUDITLOGS_SOCKET_API_TOKEN`` sets ``socket.api_token``, as in Meltano.
 4. ``PluginBase._validate_config`` (override): one clear line per problem, naming the
    setting and never quoting a value (the SDK's lists JSON-schema errors and values).
+5. ``PluginBase._config`` (written in that override): the settings the SDK holds. The SDK's
+   own check fills the schema's defaults into it as it validates (its validator is
+   ``singer_sdk.typing.extend_validator_with_defaults``); the override does the same, so a
+   default is stated once, in the settings schema, and read from ``config`` everywhere.
 
 Not a private name, but the SDK's wording: ``QUIET_SDK_LINES``, lines the SDK logs that say
 nothing to a user (``TapHooks`` filters them out of the tap's logger).
@@ -26,9 +30,11 @@ import logging
 import typing as t
 from functools import cached_property
 
+from jsonschema import Draft7Validator
 from singer_sdk import Stream, Tap
 from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform
 from singer_sdk.singerlib import SchemaMessage
+from singer_sdk.typing import extend_validator_with_defaults
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -65,7 +71,7 @@ class StreamHooks(Stream):
 
     @cached_property
     def _direct_writer(self) -> Callable[[str, dict[str, t.Any]], None] | None:
-        """The writer's ``write_record`` (output.py) when records go out unchanged."""
+        """The writer's ``write_record`` (output/writer.py) when records go out unchanged."""
         write_record = getattr(self.owner.message_writer, "write_record", None)
         return write_record if self._records_as_they_are else None
 
@@ -154,6 +160,10 @@ class TapHooks(Tap):
     def _env_var_config(self) -> dict[str, t.Any]:
         return self.settings_from_environment()
 
-    # 4 ------------------------------------------------------------------------------------
+    # 4, 5 ---------------------------------------------------------------------------------
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        return self.validate(raise_errors=raise_errors)
+        problems = self.validate(raise_errors=raise_errors)
+        filler = extend_validator_with_defaults(Draft7Validator)(self.config_jsonschema)
+        for _ in filler.iter_errors(self._config):  # fills the defaults as it walks
+            pass
+        return problems

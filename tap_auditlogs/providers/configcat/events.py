@@ -17,7 +17,7 @@ DOCUMENTATION = "https://configcat.com/docs/api/reference/get-organization-audit
 # Every value of the AuditLogType enum (DOCUMENTATION; published in the openapi.yaml of
 # ConfigCat's Java client, 2026-08, 117 values), then the values its earlier generations
 # listed (Go client openapi.yaml/swagger.yaml, 2020-10 to 2024-10), which items logged
-# before then keep -> (category, operation, target type); taxonomy in unified.py. A
+# before then keep -> (category, operation, target type); taxonomy in output/unified.py. A
 # ConfigCat "setting" is a feature flag. Unknown (newer) types become ``other``.
 EVENT_TYPES: dict[str, EventType] = {
     "productCreated": ("resource", "create", "product", ENTITY),

@@ -22,6 +22,7 @@ from tap_auditlogs.http.responses import (
     api_error_message,
     json_body,
     retry_after_seconds,
+    transport_errors,
     undecodable_body,
 )
 from tap_auditlogs.http.retry import RetriesExhaustedError, RetryPolicy, call_with_retries
@@ -124,7 +125,7 @@ class TorqAuthenticator(OAuthAuthenticator):
     def update_access_token(self) -> None:
         """Get a new access token, or raise one clear ``ProviderError``.
 
-        Retried like an API request (api.py, ``backoff``), within the token's own limits:
+        Retried like an API request (http/client.py, ``backoff``), within the token's own limits:
         ``TOKEN_ATTEMPTS`` tries, no wait longer than ``TOKEN_MAX_WAIT_SECONDS``.
         """
         url = str(self.auth_endpoint)
@@ -135,7 +136,9 @@ class TorqAuthenticator(OAuthAuthenticator):
         def one_try() -> dict:
             sent = time.monotonic()
             read_timeout = min(self._timeout, self._deadline)
-            try:
+            with transport_errors(
+                read_timeout, lambda kind: f"Torq: torq.token_url is not a usable URL ({kind})."
+            ):
                 response = self._session.post(
                     url,
                     data=self.oauth_request_body,
@@ -145,18 +148,6 @@ class TorqAuthenticator(OAuthAuthenticator):
                     allow_redirects=False,
                     stream=True,  # the body: read_body, within the deadline
                 )
-            except requests.Timeout:
-                raise TransientError(f"no answer within {read_timeout:.0f} s") from None
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                raise TransientError(f"connection failed ({type(exc).__name__})") from None
-            except requests.exceptions.ContentDecodingError:
-                problem = "the compressed response body is corrupt: it could not be decompressed"
-                raise TransientError(problem) from None
-            except requests.RequestException as exc:
-                raise ProviderError(
-                    f"Torq: torq.token_url is not a usable URL ({type(exc).__name__}).",
-                    whole_provider=True,
-                ) from None
             try:
                 read_body(response, BodyLimits(self._timeout, self._deadline, sent))
             finally:

@@ -13,7 +13,7 @@ if t.TYPE_CHECKING:
 
 # Every action of Torq's audit-log event list (developers.torq.io/apidocs/resources-audit-logs
 # and learn.torq.io/docs/audit-logs; ``action`` carries this text, e.g. "Workflow edited")
-# -> (category, operation, target type); taxonomy in unified.py. The stored copy of the
+# -> (category, operation, target type); taxonomy in output/unified.py. The stored copy of the
 # list ends at "IdP connection updated"; whatever follows it, or comes later, is ``other``.
 EVENT_TYPES: dict[str, EventType] = {
     "User invited": ("membership", "create", "invitation", ACCOUNT),

@@ -1,40 +1,10 @@
-"""Nirvana Labs audit log of the API key's organization.
-
-API: ``GET {base}/v1/audit_logs``, base ``https://api.nirvanalabs.io``. Documented at
-https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list (query, response); the
-August-2026 filters in the Go SDK (github.com/nirvana-labs/nirvana-go, audit_logs/auditlog.go).
-
-* Auth: an API key, sent as ``Authorization: Bearer <key>`` (the official SDKs read it from
-  ``NIRVANA_LABS_API_KEY``). Keys carry permissions per resource type; reading the audit
-  log needs ``read`` on ``audit_log``.
-* Organization: the key's own; the endpoint takes none and items name none (before
-  March 2026 the path was ``/v1/organizations/{id}/audit_logs``).
-* Query: ``limit`` 10..100 (default 10: we always send 100), ``cursor`` from the previous
-  page. The August-2026 SDKs add ``created_at_min``/``created_at_max`` (inclusive,
-  RFC 3339) and ``sort`` (``created_at:asc``...); whether the live API honours them is
-  not known, so the tap sends them and checks every page (below).
-* Response: ``{"items": [...], "pagination": {"next_cursor", "previous_cursor",
-  "total_count"}}``. The next page is the same query with ``cursor=<next_cursor>`` (a
-  cursor is only valid for the same filters and sort); the end is ``next_cursor`` null,
-  ``""`` or missing (an empty ``items`` with a cursor is followed). ``total_count`` feeds
-  the progress line and is reconciled: a read that ends with fewer distinct items is read
-  again (strategies.py).
-* Items: ``id``, ``action`` (``vm.created``), ``actor {id, name|null, type: user|api_key}``,
-  ``client_ip``, ``created_at``, ``method``, ``path``, ``status_code``, ``user_agent``,
-  ``target {id, type}`` that may be null or absent.
-* Order: undocumented. The tap asks for ``sort=created_at:asc`` from ``created_at_min``
-  and reads with ``VerifiedAscending``: if the first page is oldest first it reads
-  ``Ascending`` (bookmark per page); newest first, ``NewestFirst`` (early stop); no order,
-  the whole log with a client-side filter. It logs the path once per run ("path: ...").
-* Errors: ``{"message": ...}`` (per the SDKs); 400, 401, 403, 404, 422, 429, 5xx.
-"""
+"""Nirvana Labs' audit log as the engine reads it: the source class and its paginator."""
 
 from __future__ import annotations
 
 import typing as t
 from functools import cached_property
 
-from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.pagination import BaseAPIPaginator
 
@@ -44,15 +14,11 @@ from tap_auditlogs.engine.declaration import LOWER_BOUND_MARGIN_NS
 from tap_auditlogs.engine.source import AuditLogSource
 from tap_auditlogs.engine.verified import VerifiedAscending
 from tap_auditlogs.http.responses import UnexpectedShapeError, list_field, type_name
-from tap_auditlogs.output.ocsf import ACCOUNT, ENTITY
-from tap_auditlogs.output.unified import UnifiedMapping, as_object
-from tap_auditlogs.providers import Provider, base_url_setting, lookback_setting
 
 if t.TYPE_CHECKING:
     import requests
 
     from tap_auditlogs.core.types import Context, Record
-    from tap_auditlogs.output.unified import EventType
 
 PAGE_SIZE = 100  # documented: limit 10..100 (https://docs.nirvanalabs.io/api/resources/audit_logs/methods/list)
 
@@ -154,93 +120,3 @@ class NirvanaAuditLog(AuditLogSource):
             422: "The API rejected the query (limit, cursor, created_at_min or sort).",
         }
         return hints.get(status) or super().error_hint(status)
-
-
-# ------------------------------------------------------------------------- audit_events
-# Nirvana documents its actions as ``<resource>.<past verb>`` (the docs' example:
-# ``vm.created``) but publishes no list. So: the documented actions, exactly, and for the
-# rest the same grammar read from two tables (resource -> category, verb -> operation);
-# a part the tables do not know is ``other``. Taxonomy in unified.py.
-EVENT_TYPES: dict[str, EventType] = {
-    "vm.created": ("resource", "create", "vm", ENTITY),
-}
-#: Resource types (the API's resources and ``target.type``) -> category and OCSF class.
-RESOURCE_CATEGORIES = {
-    "vm": ("resource", ENTITY),
-    "volume": ("resource", ENTITY),
-    "vpc": ("resource", ENTITY),
-    "firewall_rule": ("resource", ENTITY),
-    "project": ("resource", ENTITY),
-    "api_key": ("credential", ACCOUNT),
-    "organization": ("configuration", ENTITY),
-    "user": ("membership", ACCOUNT),
-    "member": ("membership", ACCOUNT),
-    "invitation": ("membership", ACCOUNT),
-}
-#: Past-tense verbs -> operation.
-VERB_OPERATIONS = {
-    "created": "create",
-    "updated": "update",
-    "deleted": "delete",
-    "enabled": "enable",
-    "disabled": "disable",
-    "started": "execute",
-    "stopped": "execute",
-    "restarted": "execute",
-}
-
-
-def classify_action(action: str) -> EventType | None:
-    """``volume.deleted`` -> (resource, delete, volume, ENTITY); None when not
-    ``resource.verb``."""
-    resource, dot, verb = action.strip().lower().rpartition(".")
-    if not dot or not resource or not verb:
-        return None
-    category, ocsf = RESOURCE_CATEGORIES.get(resource, ("other", ENTITY))
-    return category, VERB_OPERATIONS.get(verb, "other"), resource, ocsf
-
-
-def unified_fields(entry: Record, _context: Context) -> dict[str, t.Any]:
-    """A Nirvana entry's unified fields. Entries name no organization (the key's own)."""
-    actor, target = as_object(entry.get("actor")), as_object(entry.get("target"))
-    return {
-        "event_id": entry.get("id"),
-        "occurred_at": entry.get("created_at"),
-        "actor_id": actor.get("id"),
-        "actor_name": actor.get("name"),
-        "actor_type": actor.get("type") if actor.get("type") in ("user", "api_key") else None,
-        "target_id": target.get("id"),
-        "target_type": target.get("type"),
-        "source_ip": entry.get("client_ip"),
-        "user_agent": entry.get("user_agent"),
-        "status_code": entry.get("status_code"),
-    }
-
-
-UNIFIED = UnifiedMapping(
-    event_types=EVENT_TYPES,
-    action=lambda entry: entry.get("action"),
-    fields=unified_fields,
-    fallback=classify_action,
-    derived=tuple(
-        f"{resource}.{verb}" for resource in RESOURCE_CATEGORIES for verb in VERB_OPERATIONS
-    ),
-)
-
-
-PROVIDER = Provider(
-    source_class=NirvanaAuditLog,
-    required=("api_key",),
-    description="Nirvana Labs audit log of the API key's organization.",
-    unified=UNIFIED,
-    settings=(
-        th.Property(
-            "api_key",
-            th.StringType,
-            secret=True,
-            description="Nirvana Labs API key with the read permission on audit logs.",
-        ),
-        base_url_setting(NirvanaAuditLog, "Nirvana Labs API"),
-        lookback_setting(NirvanaAuditLog),
-    ),
-)
