@@ -13,11 +13,10 @@ import jsonschema
 import pytest
 
 from tap_auditlogs.core.instants import parse_instant
-from tap_auditlogs.output.ocsf import OTHER_ACTIVITY
+from tap_auditlogs.output.ocsf import OCSF_VERSION, OTHER_ACTIVITY
 from tap_auditlogs.output.unified import (
     ACTOR_TYPES,
     CATEGORIES,
-    OCSF_VERSION,
     OPERATIONS,
     OTHER,
     UNKNOWN_ORGANIZATION,
