@@ -1,7 +1,7 @@
 """Reporting shared by the modes: fixed-width tables, ratio cells, the machine and versions
 the figures come from, and the results files (JSON, plus the PNG from ``chart.py``).
 
-Each mode prints its own tables (``throughput.py``, ``scale.py``, ``read_ahead.py``) with
+Each mode prints its own tables (``throughput.py``, ``scale.py``, ``parallel.py``) with
 ``table`` and ``ratio_text``.
 """
 

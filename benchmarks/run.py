@@ -33,7 +33,7 @@ go to ``benchmarks/results/<timestamp>-<mode>.json`` and ``latest.json``, plus a
 This file is the command line; the rest lives beside it (benchmarks/README.md, "Files"):
 ``timed_emulator.py`` (streams, timed emulator), ``harness.py`` (spawn, measure, verify),
 ``stats.py`` (medians, ratios), ``throughput.py`` (throughput and latency modes),
-``scale.py``, ``read_ahead.py``, ``report.py`` (tables, results files).
+``scale.py``, ``parallel.py``, ``report.py`` (tables, results files).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from tap_auditlogs.core.instants import format_instant, instant_from_datetime
 from tap_auditlogs.core.text import plural
-from tap_auditlogs.engine import page_loop as paging
+from tap_auditlogs.engine import page_loop
 from tap_auditlogs.engine.windows import TimeWindows
 from tests.conftest import provider_sources, run_tap, tap_config
 from tests.test_chaos import FIRST_PAGE, STREAMS
@@ -38,7 +38,7 @@ def test_counts_are_singular_or_plural_as_they_are() -> None:
 
 def test_a_progress_line_says_one_page_and_one_record() -> None:
     said: list[str] = []
-    paging.Progress(said.append, "org a").page(1, 1, None)
+    page_loop.Progress(said.append, "org a").page(1, 1, None)
     assert re.fullmatch(r"org a: 1 page, 1 record read \(\d+/s\)\.", said[-1])
 
 
@@ -60,7 +60,7 @@ def window_lines(emulator, caplog, provider: str, days_back: int) -> tuple[list[
 def test_a_window_backfill_says_the_date_reached_and_what_is_left(
     emulator, caplog, monkeypatch, provider: str
 ) -> None:
-    monkeypatch.setattr(paging, "PROGRESS_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(page_loop, "PROGRESS_EVERY_SECONDS", 0.0)
     lines, today = window_lines(emulator, caplog, provider, days_back=120)
     assert lines, "no window progress line"
     windows = int(lines[0]["windows"])

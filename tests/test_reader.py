@@ -8,7 +8,7 @@ import typing as t
 import pytest
 
 from tap_auditlogs.core.types import Page
-from tap_auditlogs.engine import page_loop as paging
+from tap_auditlogs.engine import page_loop
 from tap_auditlogs.engine.page_loop import Progress
 from tap_auditlogs.engine.partition_reader import PartitionReader
 from tap_auditlogs.engine.state import PartitionState
@@ -76,7 +76,7 @@ def test_progress_lines_count_each_partition_apart(
 ) -> None:
     """Two partitions read one after another on one thread (as a read-ahead worker does)
     each report their own pages and records, and what is left in the pass."""
-    monkeypatch.setattr(paging, "PROGRESS_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(page_loop, "PROGRESS_EVERY_SECONDS", 0.0)
     said: list[str] = []
     for org in ("a", "b"):
         reader = _reader(ListedPages([3, 3, 1], total=7), Progress(said.append, f"org {org}"))
