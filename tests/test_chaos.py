@@ -1,6 +1,6 @@
 """Chaos: nothing is lost, whatever the APIs and the process go through.
 
-One emulator plays all four providers at once with every fault together: 429s with a short
+One emulator plays every provider at once with every fault together: 429s with a short
 ``Retry-After``, 500/502/503, dropped connections, slow answers, truncated bodies, bad
 JSON, events arriving during the sync, late events (in the past, inside the lookback)
 added between runs, Torq tokens that expire or die early, and (one seed in two) fields
@@ -50,7 +50,7 @@ from tests.test_coverage import claimed, coverage_rows
 from tests.test_errors_and_secrets import forms_on_the_wire, leaked_slices
 from tests.test_output_fits_schema import everything, schema_errors
 
-#: Seeds run in CI (each a few kills and resumes of the four providers, 2-6 s each).
+#: Seeds run in CI (each a few kills and resumes of every provider, 2-6 s each).
 CI_SEEDS = tuple(range(1, 9))
 
 #: stream -> (provider key, primary-key fields of a record)

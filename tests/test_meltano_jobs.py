@@ -1,11 +1,11 @@
 """Parallel Meltano jobs: one inherited extractor per provider, each its own job and state.
 
 docs/meltano.md's pattern for orchestrators (Airflow, Dagster): ``tap-auditlogs--<provider>``
-inherits ``tap-auditlogs`` and runs as its own ``meltano run`` job. Here the four jobs run at
-the same time (four ``meltano run`` processes started together) into one target-postgres
-schema (``load_method: upsert``), twice, with Meltano's system database in SQLite and in
-PostgreSQL: every event arrives once, each job keeps its own state, and the second round
-writes exactly the new events.
+inherits ``tap-auditlogs`` and runs as its own ``meltano run`` job. Here the jobs, one per
+provider, run at the same time (``meltano run`` processes started together) into one
+target-postgres schema (``load_method: upsert``), twice, with Meltano's system database in
+SQLite and in PostgreSQL: every event arrives once, each job keeps its own state, and the
+second round writes exactly the new events.
 
 Per-job settings: an inherited plugin reads the variables of its own name
 (``TAP_AUDITLOGS__SOCKET_SOCKET_API_TOKEN`` for ``tap-auditlogs--socket``, which is what
@@ -272,7 +272,7 @@ def unified_counts(port: int, schema: str) -> dict[str, tuple[int, int, int]]:
 
 
 def test_parallel_jobs_share_audit_events(cached_meltano, emulator, postgres, tmp_path) -> None:
-    """With audit_events selected, the four jobs upsert one shared table in parallel."""
+    """With audit_events selected, the jobs (one per provider) upsert one shared table at once."""
     emu = start_emulator(emulator)
     write_jobs_project(tmp_path / "project", emu, unified=True)
     meltano = jobs_meltano(cached_meltano, tmp_path / "project")
