@@ -37,14 +37,15 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 ## The whole test suite (slow end-to-end tests included), on TEST_WORKERS processes: most tests
-## wait on subprocesses and HTTP, so more workers than cores pay (TEST_WORKERS=0: one process).
+## wait on subprocesses and HTTP, so more workers than cores pay (TEST_WORKERS=0: one process);
+## worksteal: an idle worker takes queued tests from a busy one, so no long test waits at the end.
 TEST_WORKERS ?= 4
 test: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## Everything but the slow end-to-end tests.
 test-fast: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 ## Meltano end to end alone: meltano run into DuckDB and PostgreSQL, connection tests
 ## (Meltano in the test cache, its plugins in output/meltano-e2e: both reused on later runs).
