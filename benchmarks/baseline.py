@@ -194,16 +194,13 @@ def pages_in_one_pass(strategy: object) -> bool:
 
 
 def declared_stream(key: str, config: dict) -> Any:
-    """The tap's stream of provider ``key`` (the tap is imported only here), or None with
+    """The tap's source of provider ``key`` (the tap is imported only here), or None with
     one line on stderr when its declaration cannot be paged in one pass."""
     from tap_auditlogs.tap import TapAuditLogs  # noqa: PLC0415 (only for such a provider)
 
     tap = TapAuditLogs(config={key: config[key], "start_date": config.get("start_date")})
-    stream: Any = next(
-        s.source
-        for s in tap.streams.values()
-        if getattr(s, "source", None) and s.source.provider == key
-    )
+    sources: list[Any] = [getattr(s, "source", None) for s in tap.streams.values()]
+    stream: Any = next(s for s in sources if s is not None and s.provider == key)
     if not pages_in_one_pass(stream.strategy):
         print(
             f"baseline: skipped {key!r}: no pager, and it is not read in one pass", file=sys.stderr

@@ -1,6 +1,6 @@
 """TapAuditLogs: which providers are configured, discovery, the sync and the connection test.
 
-Settings live in ``settings.py``, the command line in ``cli/command.py``, message output in
+Settings live in ``cli/settings.py``, the command line in ``cli/command.py``, message output in
 ``output/writer.py``.
 """
 
