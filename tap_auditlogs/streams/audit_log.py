@@ -30,7 +30,6 @@ from tap_auditlogs.core.text import plural
 from tap_auditlogs.engine.declaration import no_value
 from tap_auditlogs.engine.handover import RECORDS, STATE
 from tap_auditlogs.engine.read_ahead import LogToRead, apply_state
-from tap_auditlogs.engine.state import PartitionState
 from tap_auditlogs.output.conform import ClosedStreamSchema, FieldSorter
 from tap_auditlogs.streams.bookmarks import (
     check_saved_state,
@@ -184,13 +183,6 @@ class AuditLogStream(CoverageHooks, StreamHooks, RESTStream):
     def url_base(self) -> str:
         """The API's base URL (the source's)."""
         return self.source.url_base
-
-    def state_of(self, context: Context) -> PartitionState:
-        """The partition's state, as the strategies see it (``check_saved_state``)."""
-        key = t.cast("str", self.replication_key)
-        state = PartitionState(self.get_context_state(context), key)
-        check_saved_state(self, state.raw, context)
-        return state
 
     def saved_state_of(self, context: Context) -> dict:
         """A copy of the partition's saved state, leaving the SDK's state as it is (no
