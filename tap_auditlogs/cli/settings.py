@@ -45,8 +45,9 @@ def start_date_setting(providers: t.Iterable[Provider]) -> th.Property:
         "start_date",
         th.DateTimeType,
         description=(
-            "Read events at or after this instant (ISO 8601 with a timezone, e.g. "
-            "2024-01-01T00:00:00Z; a bare date means midnight UTC). Default: each "
+            "Read events at or after this instant (ISO 8601, e.g. 2024-01-01T00:00:00Z; a "
+            "bare date means midnight UTC, a time without a timezone is read as UTC with a "
+            "warning). Default: each "
             f"provider's own default ({defaults})."
         ),
     )
@@ -60,8 +61,8 @@ def end_date_setting(providers: t.Iterable[Provider]) -> th.Property:
         "end_date",
         th.DateTimeType,
         description=(
-            "Read only events before this instant (exclusive; ISO 8601 with a timezone, a "
-            "bare date means midnight UTC), e.g. to re-extract one period into a separate "
+            "Read only events before this instant (exclusive; ISO 8601, read as start_date "
+            "is), e.g. to re-extract one period into a separate "
             f"table. Sent to the API ({sent_as}) and checked on every event; bookmarks stay "
             "before it. Must be after start_date; one later than the run's start reads like "
             "none. Default: none (up to now)."
