@@ -40,12 +40,16 @@ demo: install
 ## wait on subprocesses and HTTP, so more workers than cores pay (TEST_WORKERS=0: one process);
 ## worksteal: an idle worker takes queued tests from a busy one, so no long test waits at the end.
 TEST_WORKERS ?= 4
+## Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set (some CI images): else every
+## tap subprocess of the suite (hundreds) compiles the package from source again.
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
 test: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+	$(TEST_ENV) $(BIN)/python -m compileall -q tap_auditlogs tests
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## Everything but the slow end-to-end tests.
 test-fast: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow"
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 ## Meltano end to end alone: meltano run into DuckDB and PostgreSQL, connection tests
 ## (Meltano in the test cache, its plugins in output/meltano-e2e: both reused on later runs).
