@@ -208,6 +208,18 @@ def run_tap_cli(
     return TapRun(messages=parse_lines("".join(lines)), exit_code=exit_code, stderr=stderr)
 
 
+def provider_code_lines(directory: Path) -> int:
+    """Lines of a test provider's own code in ``directory``: not its tests, not its emulator,
+    no blank or comment line."""
+    files = [p for p in directory.glob("*.py") if not p.stem.startswith(("test_", "emulator"))]
+    return sum(
+        1
+        for path in files
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    )
+
+
 @contextlib.contextmanager
 def installed_provider(
     site: Path, key: str, entry_point: str, emulated: type[Provider]

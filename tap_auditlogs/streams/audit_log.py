@@ -18,6 +18,7 @@ keeps what belongs to the SDK:
 
 from __future__ import annotations
 
+import functools
 import typing as t
 from functools import cached_property
 
@@ -52,8 +53,6 @@ if t.TYPE_CHECKING:
 class SyncHost(t.Protocol):
     """What a provider stream needs of the tap that syncs it (``TapAuditLogs``)."""
 
-    #: The failures reported so far in this run.
-    failures: list[ProviderError]
     #: What this run proves it read, per partition.
     coverage: RunCoverage
 
@@ -333,31 +332,31 @@ class AuditLogStream(CoverageHooks, StreamHooks, RESTStream):
 
 def stream_class(source_class: type[AuditLogSource]) -> type[AuditLogStream]:
     """The singer-sdk stream class of a provider's source class (one per class)."""
-    made = _STREAM_CLASSES.get(source_class)
-    if made is None:
-        made = type(
-            source_class.__name__ + "Stream",
-            (AuditLogStream,),
-            {
-                "__module__": source_class.__module__,
-                "__doc__": source_class.__doc__,
-                "source_class": source_class,
-                "name": source_class.name,
-                "primary_keys": tuple(source_class.primary_keys),
-                "replication_key": source_class.replication_key,
-                "schema": _schema_in(source_class.schema_directory),
-            },
-        )
-        _STREAM_CLASSES[source_class] = made
-    return made
+    if source_class not in _STREAM_CLASSES:
+        _STREAM_CLASSES[source_class] = _make_stream_class(source_class)
+    return _STREAM_CLASSES[source_class]
 
 
+def _make_stream_class(source_class: type[AuditLogSource]) -> type[AuditLogStream]:
+    return type(
+        source_class.__name__ + "Stream",
+        (AuditLogStream,),
+        {
+            "__module__": source_class.__module__,
+            "__doc__": source_class.__doc__,
+            "source_class": source_class,
+            "name": source_class.name,
+            "primary_keys": tuple(source_class.primary_keys),
+            "replication_key": source_class.replication_key,
+            "schema": _schema_in(source_class.schema_directory),
+        },
+    )
+
+
+@functools.cache
 def _schema_in(directory: t.Any) -> ClosedStreamSchema:
     """The schemas of a directory, one loader per directory."""
-    if directory not in _SCHEMAS:
-        _SCHEMAS[directory] = ClosedStreamSchema(SchemaDirectory(directory))
-    return _SCHEMAS[directory]
+    return ClosedStreamSchema(SchemaDirectory(directory))
 
 
 _STREAM_CLASSES: dict[type[AuditLogSource], type[AuditLogStream]] = {}
-_SCHEMAS: dict[t.Any, ClosedStreamSchema] = {}

@@ -81,21 +81,11 @@ class CoveredStream(t.Protocol):
     def logger(self) -> logging.Logger:
         """The stream's logger."""
 
-    @property
-    def run_coverage(self) -> RunCoverage | None:
-        """The run's coverage."""
-
     def saved_state_of(self, context: Context) -> dict:
         """A copy of the partition's saved state."""
 
-    def get_context_state(self, context: Context) -> dict:
-        """The partition's state as the SDK holds it."""
-
     def write_state(self) -> None:
         """Write a STATE message now."""
-
-    def note_failure(self, error: ProviderError) -> None:
-        """The partition being emitted stopped with ``error``."""
 
 
 @dataclasses.dataclass

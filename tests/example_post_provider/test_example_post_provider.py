@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tap_auditlogs.core.instants import format_instant, parse_instant, seconds_to_ns
-from tests.conftest import TapRun, installed_provider, run_tap_cli, tap_config
+from tests.conftest import TapRun, installed_provider, provider_code_lines, run_tap_cli, tap_config
 from tests.emulator import FaultRule
 from tests.example_post_provider.emulator import TOKEN, ExampleEventsProvider
 from tests.example_post_provider.example_events import ExampleEvents
@@ -120,12 +120,5 @@ def test_a_retried_post_sends_the_same_body(registered, emulator) -> None:
 
 def test_the_provider_is_small() -> None:
     """Its code (not its tests, not its emulator) is at most 150 lines: a declaration."""
-    here = Path(__file__).parent
-    files = [p for p in here.glob("*.py") if not p.stem.startswith(("test_", "emulator"))]
-    lines = [
-        line
-        for path in files
-        for line in path.read_text().splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    assert len(lines) <= 150, f"{len(lines)} lines of provider code"
+    lines = provider_code_lines(Path(__file__).parent)
+    assert lines <= 150, f"{lines} lines of provider code"

@@ -16,7 +16,15 @@ import pytest
 
 from tap_auditlogs.cli.settings import start_date_setting
 from tap_auditlogs.providers import all_providers, and_list
-from tests.conftest import REPO, TAP_COMMAND, TapRun, installed_provider, run_tap_cli, tap_config
+from tests.conftest import (
+    REPO,
+    TAP_COMMAND,
+    TapRun,
+    installed_provider,
+    provider_code_lines,
+    run_tap_cli,
+    tap_config,
+)
 from tests.example_provider.emulator import TOKEN, ExampleProvider
 from tests.example_provider.example_log import PROVIDER
 
@@ -135,12 +143,5 @@ def test_killed_and_resumed_loses_nothing(registered, emulator, kill_after: int)
 
 def test_the_provider_is_small() -> None:
     """Its code (not its tests, not its emulator) is at most 150 lines: a declaration."""
-    here = Path(__file__).parent
-    files = [p for p in here.glob("*.py") if not p.stem.startswith(("test_", "emulator"))]
-    lines = [
-        line
-        for path in files
-        for line in path.read_text().splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    assert len(lines) <= 150, f"{len(lines)} lines of provider code"
+    lines = provider_code_lines(Path(__file__).parent)
+    assert lines <= 150, f"{lines} lines of provider code"

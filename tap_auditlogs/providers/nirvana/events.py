@@ -11,7 +11,6 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.core.types import Context, Record
     from tap_auditlogs.output.unified import EventType
 
-# ------------------------------------------------------------------------- audit_events
 # Nirvana documents its actions as ``<resource>.<past verb>`` (the docs' example:
 # ``vm.created``) but publishes no list. So: the documented actions, exactly, and for the
 # rest the same grammar read from two tables (resource -> category, verb -> operation);

@@ -11,7 +11,6 @@ if t.TYPE_CHECKING:
     from tap_auditlogs.core.types import Context, Record
     from tap_auditlogs.output.unified import EventType
 
-# ------------------------------------------------------------------------- audit_events
 # Every type of the ``type`` filter enum (openapi.json, 2026-08, 93 values) -> (category,
 # operation, target type); taxonomy in output/unified.py. Responses spell them lowerCamel; the
 # lookup ignores case. Unknown types become ``other``.
